@@ -1,0 +1,7 @@
+//! Switchboard: a shared mailbox in, tracked cases out.
+//!
+//! The modules follow the pipeline: `mailbox` → `intake` (with `message`, `thread`,
+//! `rules`) → `store` → `outbox` → `sender`, driven by `daemon`.
+
+pub mod case;
+pub mod message;
