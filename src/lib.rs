@@ -4,5 +4,7 @@
 //! `rules`) → `store` → `outbox` → `sender`, driven by `daemon`.
 
 pub mod case;
+pub mod config;
 pub mod message;
 pub mod rules;
+pub mod secret;

@@ -24,7 +24,10 @@ impl Address {
     }
 
     pub fn local_part(&self) -> &str {
-        self.email.split_once('@').map(|(l, _)| l).unwrap_or(&self.email)
+        self.email
+            .split_once('@')
+            .map(|(l, _)| l)
+            .unwrap_or(&self.email)
     }
 }
 
@@ -91,14 +94,19 @@ impl Message {
                 (name, value)
             })
             .collect();
-        let mut body = parsed.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+        let mut body = parsed
+            .body_text(0)
+            .map(|b| b.into_owned())
+            .unwrap_or_default();
         truncate_at_char_boundary(&mut body, BODY_TEXT_LIMIT);
         let is_multipart_report = parsed
             .root_part()
             .content_type()
             .map(|ct| {
                 ct.ctype().eq_ignore_ascii_case("multipart")
-                    && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+                    && ct
+                        .subtype()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("report"))
             })
             .unwrap_or(false);
         let return_path = parsed.header_raw("Return-Path").map(|rp| {
@@ -109,12 +117,24 @@ impl Message {
                 .to_lowercase()
         });
         Ok(Message {
-            message_id: parsed.message_id().map(|id| id.trim().to_string()).filter(|id| !id.is_empty()),
+            message_id: parsed
+                .message_id()
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty()),
             subject: parsed.subject().unwrap_or("").trim().to_string(),
             from,
-            reply_to: parsed.reply_to().and_then(|a| a.first()).and_then(convert_addr),
-            to: parsed.to().map(|a| a.iter().filter_map(convert_addr).collect()).unwrap_or_default(),
-            cc: parsed.cc().map(|a| a.iter().filter_map(convert_addr).collect()).unwrap_or_default(),
+            reply_to: parsed
+                .reply_to()
+                .and_then(|a| a.first())
+                .and_then(convert_addr),
+            to: parsed
+                .to()
+                .map(|a| a.iter().filter_map(convert_addr).collect())
+                .unwrap_or_default(),
+            cc: parsed
+                .cc()
+                .map(|a| a.iter().filter_map(convert_addr).collect())
+                .unwrap_or_default(),
             in_reply_to: id_list(parsed.in_reply_to()),
             references: id_list(parsed.references()),
             body,
@@ -153,7 +173,11 @@ impl Message {
             }
         }
         // A Chinese character carries about as much as an English word of ~5 letters.
-        if han >= 2 && han * 5 >= letters / 4 { Language::Zh } else { Language::En }
+        if han >= 2 && han * 5 >= letters / 4 {
+            Language::Zh
+        } else {
+            Language::En
+        }
     }
 }
 
@@ -178,13 +202,23 @@ fn convert_addr(addr: &mail_parser::Addr<'_>) -> Option<Address> {
 fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
     value
         .as_text_list()
-        .map(|l| l.iter().map(|id| id.trim().to_string()).filter(|id| !id.is_empty()).collect())
+        .map(|l| {
+            l.iter()
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn raw_header_value(raw: &[u8], start: u32, end: u32) -> String {
     raw.get(start as usize..end as usize)
-        .map(|b| String::from_utf8_lossy(b).split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|b| {
+            String::from_utf8_lossy(b)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -206,7 +240,9 @@ mod tests {
     fn parses_gbk_complaint() {
         let mut raw = b"From: =?GBK?B?1cXI/Q==?= <zhangsan@client.cn>\r\nTo: support@example.com\r\nSubject: test\r\nMessage-ID: <a1@client.cn>\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n".to_vec();
         // "货物延迟交付" in GBK
-        raw.extend_from_slice(&[0xBB, 0xF5, 0xCE, 0xEF, 0xD1, 0xD3, 0xB3, 0xD9, 0xBD, 0xBB, 0xB8, 0xB6]);
+        raw.extend_from_slice(&[
+            0xBB, 0xF5, 0xCE, 0xEF, 0xD1, 0xD3, 0xB3, 0xD9, 0xBD, 0xBB, 0xB8, 0xB6,
+        ]);
         let m = Message::parse(&raw).unwrap();
         assert_eq!(m.from.email, "zhangsan@client.cn");
         assert_eq!(m.from.name.as_deref(), Some("张三"));
@@ -223,7 +259,9 @@ mod tests {
 
     #[test]
     fn english_mail_is_english() {
-        let m = Message::parse(b"From: a@b.com\r\nSubject: Late delivery\r\n\r\nOur order is late.").unwrap();
+        let m =
+            Message::parse(b"From: a@b.com\r\nSubject: Late delivery\r\n\r\nOur order is late.")
+                .unwrap();
         assert_eq!(m.language(), Language::En);
     }
 }

@@ -1,0 +1,629 @@
+//! The configuration file: read whole, validated whole.
+//!
+//! Every problem is reported at once as `file: key: what was expected`; keys nobody
+//! reads are warned about (usually a typo). Relative paths resolve against the
+//! config file's folder. Passwords are never in the TOML: only `password_file` or
+//! `password_env` naming where they are.
+
+mod fields;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use fields::Fields;
+pub use fields::{Report, parse_duration};
+
+use crate::secret::SecretSource;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS before login.
+    Starttls,
+    /// Plaintext: only to a loopback address.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: Option<String>,
+    pub password: Option<SecretSource>,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailboxKind {
+    Imap(Server),
+    /// A local Maildir (the demo): `new/` and `cur/` are read; folders are Maildir++ subfolders.
+    Maildir(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub kind: MailboxKind,
+    pub folder: String,
+    pub processed_folder: Option<String>,
+    pub quarantine_folder: Option<String>,
+    pub poll_interval: Duration,
+    /// How many messages one fetch asks for; bounds memory together with max_message_bytes.
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Smtp(Server),
+    /// Each outgoing message is written as a file into this Maildir (the demo).
+    Maildir(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub transport: Transport,
+    /// The shared address everything is sent from and answered to.
+    pub from: lettre::message::Mailbox,
+}
+
+#[derive(Debug, Clone)]
+pub struct Intake {
+    pub rules: PathBuf,
+    pub templates: PathBuf,
+    pub triage_department: String,
+    pub internal_domains: Vec<String>,
+    pub vip_customers: Vec<String>,
+    pub max_message_bytes: u64,
+    pub max_acks_per_sender_per_hour: u32,
+    /// The letters of the case tag, `[SB-2026-000123]`.
+    pub case_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub managers: Vec<String>,
+    /// Other names the department goes by in mail (物流, shipping…), for collaboration requests.
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub mailbox: Mailbox,
+    pub smtp: Smtp,
+    pub store_path: PathBuf,
+    pub intake: Intake,
+    pub timezone: chrono_tz::Tz,
+    pub departments: Vec<Department>,
+}
+
+impl Config {
+    /// Reads and validates the file. `Err` lists every problem, one per line.
+    pub fn load(path: &Path) -> Result<(Config, Vec<String>)> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read the config file: {e}", path.display()))?;
+        let (config, report) = Config::parse(path, &text);
+        match config {
+            Some(config) if report.errors.is_empty() => Ok((config, report.warnings)),
+            _ => bail!("{}", report.errors.join("\n")),
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> (Option<Config>, Report) {
+        let mut report = Report::default();
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+                report
+                    .errors
+                    .push(format!("{}:{line}: {}", path.display(), e.message()));
+                return (None, report);
+            }
+        };
+        let mut root = Fields::new(path, "", table);
+        let config = read_config(path, &mut root, &mut report);
+        root.finish(&mut report);
+        (config, report)
+    }
+
+    pub fn department(&self, id: &str) -> Option<&Department> {
+        self.departments.iter().find(|d| d.id == id)
+    }
+
+    /// Every address that is ours: mail from them is never acknowledged.
+    pub fn own_addresses(&self) -> Vec<String> {
+        let mut own = vec![self.smtp.from.email.to_string().to_lowercase()];
+        if let MailboxKind::Imap(server) = &self.mailbox.kind
+            && let Some(user) = &server.username
+            && user.contains('@')
+        {
+            own.push(user.to_lowercase());
+        }
+        for d in &self.departments {
+            own.push(d.address.clone());
+            own.extend(d.managers.iter().cloned());
+        }
+        own
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map(|t| t.matches('\n').count() + 1)
+        .unwrap_or(0)
+}
+
+fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Option<Config> {
+    let mailbox = match root.table(report, "mailbox") {
+        Some(mut t) => {
+            let m = read_mailbox(&mut t, report);
+            t.finish(report);
+            m
+        }
+        None => {
+            root.error(report, "mailbox", "the [mailbox] table is required");
+            None
+        }
+    };
+    let smtp = match root.table(report, "smtp") {
+        Some(mut t) => {
+            let s = read_smtp(&mut t, report);
+            t.finish(report);
+            s
+        }
+        None => {
+            root.error(report, "smtp", "the [smtp] table is required");
+            None
+        }
+    };
+    let store_path = match root.table(report, "store") {
+        Some(mut t) => {
+            let p = t.path(report, "path");
+            if p.is_none() && !t.has("path") {
+                t.error(report, "path", "is required (the SQLite file)");
+            }
+            t.finish(report);
+            p
+        }
+        None => {
+            root.error(
+                report,
+                "store",
+                "the [store] table with path = \"…\" is required",
+            );
+            None
+        }
+    };
+    let mut intake_table = root
+        .table(report, "intake")
+        .unwrap_or_else(|| Fields::new(path, "intake", toml::Table::new()));
+    let intake = read_intake(&mut intake_table, report);
+    intake_table.finish(report);
+
+    let mut timezone = chrono_tz::Asia::Shanghai;
+    if let Some(mut cal) = root.table(report, "calendar") {
+        if let Some(tz) = cal.string(report, "timezone") {
+            match tz.parse::<chrono_tz::Tz>() {
+                Ok(tz) => timezone = tz,
+                Err(_) => cal.error(
+                    report,
+                    "timezone",
+                    format!("expected an IANA time zone such as \"Asia/Shanghai\", found \"{tz}\""),
+                ),
+            }
+        }
+        cal.finish(report);
+    }
+
+    let mut departments = Vec::new();
+    for mut d in root.array_of_tables(report, "department") {
+        if let Some(dep) = read_department(&mut d, report) {
+            if departments.iter().any(|o: &Department| o.id == dep.id) {
+                d.error(
+                    report,
+                    "id",
+                    format!("department \"{}\" is defined twice", dep.id),
+                );
+            }
+            departments.push(dep);
+        }
+        d.finish(report);
+    }
+    if departments.is_empty() {
+        root.error(
+            report,
+            "department",
+            "at least one [[department]] is required",
+        );
+    }
+    if let Some(intake) = &intake
+        && !departments.is_empty()
+        && !departments.iter().any(|d| d.id == intake.triage_department)
+    {
+        report.errors.push(format!(
+            "{}: intake.triage_department: expected the id of a [[department]], found \"{}\"",
+            path.display(),
+            intake.triage_department
+        ));
+    }
+    Some(Config {
+        file: path.to_path_buf(),
+        mailbox: mailbox?,
+        smtp: smtp?,
+        store_path: store_path?,
+        intake: intake?,
+        timezone,
+        departments,
+    })
+}
+
+fn read_server(
+    t: &mut Fields<'_>,
+    report: &mut Report,
+    default_port: u16,
+    default_tls: Tls,
+) -> Option<Server> {
+    let host = t.required_string(report, "host");
+    let port = t
+        .integer(report, "port", 1, 65535)
+        .map(|p| p as u16)
+        .unwrap_or(default_port);
+    let tls = match t
+        .choice(report, "tls", &["implicit", "starttls", "none"])
+        .as_deref()
+    {
+        Some("implicit") => Tls::Implicit,
+        Some("starttls") => Tls::Starttls,
+        Some("none") => Tls::None,
+        _ => default_tls,
+    };
+    if let Some(host) = &host
+        && tls == Tls::None
+        && !is_loopback(host)
+    {
+        t.error(report, "tls", format!("\"none\" sends the password in clear text and is refused for {host}; it is allowed only for a loopback address such as 127.0.0.1"));
+    }
+    let username = t.string(report, "username");
+    let password_file = t.path(report, "password_file");
+    let password_env = t.string(report, "password_env");
+    if t.has("password") {
+        t.error(report, "password", "a password is never written in the config; use password_file = \"/path\" or password_env = \"VARIABLE\"");
+        t.string(report, "password");
+    }
+    let password = match (password_file, password_env) {
+        (Some(_), Some(_)) => {
+            t.error(
+                report,
+                "password_file",
+                "give either password_file or password_env, not both",
+            );
+            None
+        }
+        (Some(f), None) => Some(SecretSource::File(f)),
+        (None, Some(e)) => Some(SecretSource::Env(e)),
+        (None, None) => None,
+    };
+    if username.is_some() && password.is_none() {
+        t.error(
+            report,
+            "password_file",
+            "a username needs password_file or password_env",
+        );
+    }
+    Some(Server {
+        host: host?,
+        port,
+        tls,
+        username,
+        password,
+    })
+}
+
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
+    let kind = match t.choice(report, "kind", &["imap", "maildir"]).as_deref() {
+        Some("maildir") => {
+            let path = t.path(report, "path");
+            if path.is_none() && !t.has("path") {
+                t.error(
+                    report,
+                    "path",
+                    "kind = \"maildir\" needs path = \"…\" (the Maildir folder)",
+                );
+            }
+            path.map(MailboxKind::Maildir)
+        }
+        _ => {
+            let server = read_server(t, report, 993, Tls::Implicit);
+            if let Some(s) = &server
+                && s.username.is_none()
+            {
+                t.error(report, "username", "is required for kind = \"imap\"");
+            }
+            server.map(MailboxKind::Imap)
+        }
+    };
+    let folder = t
+        .string(report, "folder")
+        .unwrap_or_else(|| "INBOX".to_string());
+    let processed_folder = t
+        .string(report, "processed_folder")
+        .filter(|f| !f.is_empty());
+    let quarantine_folder = t
+        .string(report, "quarantine_folder")
+        .filter(|f| !f.is_empty());
+    let poll_interval = t
+        .duration(report, "poll_interval")
+        .unwrap_or(Duration::from_secs(30));
+    let batch_size = t
+        .integer(report, "batch_size", 1, 10_000)
+        .map(|b| b as u32)
+        .unwrap_or(200);
+    Some(Mailbox {
+        kind: kind?,
+        folder,
+        processed_folder,
+        quarantine_folder,
+        poll_interval,
+        batch_size,
+    })
+}
+
+fn read_smtp(t: &mut Fields<'_>, report: &mut Report) -> Option<Smtp> {
+    let transport = match t.choice(report, "kind", &["smtp", "maildir"]).as_deref() {
+        Some("maildir") => {
+            let path = t.path(report, "path");
+            if path.is_none() && !t.has("path") {
+                t.error(
+                    report,
+                    "path",
+                    "kind = \"maildir\" needs path = \"…\" (where outgoing mail is written)",
+                );
+            }
+            path.map(Transport::Maildir)
+        }
+        _ => read_server(t, report, 587, Tls::Starttls).map(Transport::Smtp),
+    };
+    let from = match t.required_string(report, "from") {
+        Some(f) => match f.parse::<lettre::message::Mailbox>() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                t.error(report, "from", format!("expected an address such as \"Customer Service <support@example.com>\" ({e})"));
+                None
+            }
+        },
+        None => None,
+    };
+    Some(Smtp {
+        transport: transport?,
+        from: from?,
+    })
+}
+
+fn read_intake(t: &mut Fields<'_>, report: &mut Report) -> Option<Intake> {
+    let rules = t.path_or(report, "rules", "rules");
+    let templates = t.path_or(report, "templates", "templates");
+    let triage_department = t
+        .string(report, "triage_department")
+        .unwrap_or_else(|| "customer-service".to_string());
+    let lower = |v: Vec<String>| {
+        v.into_iter()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+    };
+    let internal_domains = lower(t.strings(report, "internal_domains"));
+    let vip_customers = lower(t.strings(report, "vip_customers"));
+    let max_message_bytes = t
+        .integer(report, "max_message_bytes", 1024, i64::MAX)
+        .map(|v| v as u64)
+        .unwrap_or(25 * 1024 * 1024);
+    let max_acks = t
+        .integer(report, "max_acks_per_sender_per_hour", 0, 1_000_000)
+        .map(|v| v as u32)
+        .unwrap_or(5);
+    let case_prefix = t
+        .string(report, "case_prefix")
+        .unwrap_or_else(|| "SB".to_string());
+    if case_prefix.is_empty() || !case_prefix.chars().all(|c| c.is_ascii_uppercase()) {
+        t.error(
+            report,
+            "case_prefix",
+            format!("expected capital letters A-Z such as \"SB\", found \"{case_prefix}\""),
+        );
+    }
+    Some(Intake {
+        rules,
+        templates,
+        triage_department,
+        internal_domains,
+        vip_customers,
+        max_message_bytes,
+        max_acks_per_sender_per_hour: max_acks,
+        case_prefix,
+    })
+}
+
+fn read_department(t: &mut Fields<'_>, report: &mut Report) -> Option<Department> {
+    let id = t.required_string(report, "id");
+    if let Some(id) = &id
+        && (id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    {
+        t.error(report, "id", format!("expected lower-case letters, digits and '-' such as \"customer-service\", found \"{id}\""));
+    }
+    let name = t.string(report, "name");
+    let address = t
+        .required_string(report, "address")
+        .map(|a| a.trim().to_lowercase());
+    if let Some(a) = &address
+        && !looks_like_address(a)
+    {
+        t.error(
+            report,
+            "address",
+            format!("expected an email address such as \"logistics@example.com\", found \"{a}\""),
+        );
+    }
+    let managers: Vec<String> = t
+        .strings(report, "managers")
+        .into_iter()
+        .map(|m| m.trim().to_lowercase())
+        .collect();
+    for (i, m) in managers.iter().enumerate() {
+        if !looks_like_address(m) {
+            t.error(
+                report,
+                &format!("managers[{i}]"),
+                format!("expected an email address, found \"{m}\""),
+            );
+        }
+    }
+    let aliases = t.strings(report, "aliases");
+    let id = id?;
+    Some(Department {
+        name: name.unwrap_or_else(|| id.clone()),
+        id,
+        address: address?,
+        managers,
+        aliases,
+    })
+}
+
+fn looks_like_address(a: &str) -> bool {
+    a.parse::<lettre::Address>().is_ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[mailbox]
+kind = "imap"
+host = "127.0.0.1"
+port = 1993
+tls = "none"
+username = "support@example.com"
+password_env = "SB_TEST_PW"
+processed_folder = "Switchboard/Processed"
+poll_interval = "10s"
+
+[smtp]
+host = "127.0.0.1"
+tls = "none"
+from = "Customer Service <support@example.com>"
+
+[store]
+path = "state/sb.db"
+
+[intake]
+triage_department = "customer-service"
+internal_domains = ["Example.com"]
+
+[[department]]
+id = "customer-service"
+name = "客服部 Customer Service"
+address = "cs@example.com"
+"#;
+
+    #[test]
+    fn reads_a_good_file() {
+        let (config, report) = Config::parse(Path::new("/etc/sb/switchboard.toml"), GOOD);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let config = config.unwrap();
+        assert_eq!(config.store_path, Path::new("/etc/sb/state/sb.db"));
+        assert_eq!(config.intake.internal_domains, vec!["example.com"]);
+        assert_eq!(config.mailbox.poll_interval, Duration::from_secs(10));
+        assert_eq!(config.intake.rules, Path::new("/etc/sb/rules"));
+        assert!(matches!(
+            config.smtp.transport,
+            Transport::Smtp(Server { port: 587, .. })
+        ));
+    }
+
+    #[test]
+    fn reports_every_problem_with_file_and_key() {
+        let bad = GOOD
+            .replace(
+                "host = \"127.0.0.1\"\nport = 1993",
+                "host = \"imap.example.com\"\nport = 99999",
+            )
+            .replace("password_env = \"SB_TEST_PW\"", "password = \"hunter2\"")
+            .replace(
+                "poll_interval = \"10s\"",
+                "poll_interval = \"often\"\npoll_intervall = \"1s\"",
+            );
+        let (_, report) = Config::parse(Path::new("sb.toml"), &bad);
+        let all = report.errors.join("\n");
+        assert!(
+            all.contains("sb.toml: mailbox.port: expected a number from 1 to 65535"),
+            "{all}"
+        );
+        assert!(all.contains("sb.toml: mailbox.tls: \"none\""), "{all}");
+        assert!(
+            all.contains("sb.toml: mailbox.password: a password is never written"),
+            "{all}"
+        );
+        assert!(
+            all.contains("sb.toml: mailbox.poll_interval: expected a duration"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("hunter2"),
+            "the password leaked into an error: {all}"
+        );
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("mailbox.poll_intervall: unknown key")),
+            "{:?}",
+            report.warnings
+        );
+    }
+
+    #[test]
+    fn triage_department_must_exist() {
+        let bad = GOOD.replace(
+            "triage_department = \"customer-service\"",
+            "triage_department = \"helpdesk\"",
+        );
+        let (_, report) = Config::parse(Path::new("sb.toml"), &bad);
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.contains("intake.triage_department")),
+            "{:?}",
+            report.errors
+        );
+    }
+
+    #[test]
+    fn toml_syntax_errors_name_the_line() {
+        let (_, report) = Config::parse(Path::new("sb.toml"), "[mailbox]\nkind = \n");
+        assert!(
+            report.errors[0].starts_with("sb.toml:2:"),
+            "{:?}",
+            report.errors
+        );
+    }
+}
