@@ -8,3 +8,4 @@ pub mod config;
 pub mod message;
 pub mod rules;
 pub mod secret;
+pub mod store;

@@ -1,0 +1,81 @@
+//! The SQLite store: cases, every message taken in, the outbox and the mailbox
+//! checkpoint. It is the one place state lives; everything that must survive a crash
+//! is a row here before it is acted on.
+//!
+//! One connection, one writer. Async code reaches it through [`Db::call`], which runs
+//! the closure on tokio's blocking pool so that SQLite never stalls a runtime worker.
+//! Times are Unix seconds (UTC) in INTEGER columns.
+
+pub mod cases;
+pub mod mailbox_state;
+pub mod messages;
+pub mod outbox;
+mod schema;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow};
+use rusqlite::Connection;
+
+pub use cases::{CaseRow, NewCase};
+pub use mailbox_state::{Checkpoint, PendingMove};
+pub use messages::{MessageRecord, Outcome};
+pub use outbox::{NewOutgoing, OutboxRow, OutboxStats};
+
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the store.
+    pub fn open(path: &Path) -> Result<Db> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("Cannot create the store folder {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("Cannot open the store {}", path.display()))?;
+        // WAL: readers (the `cases` command) never block the daemon's writer, and a
+        // commit is one sequential write. synchronous=FULL keeps a commit durable
+        // across power loss, which the mailbox checkpoint relies on.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        schema::migrate(&mut conn).with_context(|| format!("Cannot migrate the store {}", path.display()))?;
+        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| anyhow!("The store lock is poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+        .context("A store task failed")?
+    }
+
+    /// Runs `f` on the calling thread: for the command-line tools, which are not async.
+    pub fn blocking<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
+        let mut guard = self.conn.lock().map_err(|_| anyhow!("The store lock is poisoned"))?;
+        f(&mut guard)
+    }
+}
+
+#[cfg(test)]
+pub fn memory() -> Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    schema::migrate(&mut conn)?;
+    Ok(conn)
+}

@@ -1,0 +1,186 @@
+//! Cases, their numbers, the Message-IDs that thread into them, and their history.
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+pub struct NewCase<'a> {
+    pub prefix: &'a str,
+    pub year: i32,
+    pub category: &'a str,
+    pub priority: &'a str,
+    pub department: &'a str,
+    pub sender: &'a str,
+    pub sender_name: Option<&'a str>,
+    pub subject: &'a str,
+    pub language: &'a str,
+    pub rules: &'a [String],
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseRow {
+    #[serde(skip)]
+    pub id: i64,
+    /// The case number exactly as it appears inside the subject tag.
+    pub case: String,
+    pub category: String,
+    pub priority: String,
+    pub department: String,
+    pub status: String,
+    pub sender: String,
+    pub sender_name: Option<String>,
+    pub subject: String,
+    pub language: String,
+    pub rules: Vec<String>,
+    pub opened_at: i64,
+    pub updated_at: i64,
+    pub message_ids: Vec<String>,
+}
+
+/// Opens a case with the next number of its year, `SB-2026-000123`.
+pub fn insert(conn: &Connection, new: &NewCase<'_>) -> Result<(i64, String)> {
+    let seq: i64 = conn.query_row(
+        "INSERT INTO case_numbers (year, last) VALUES (?1, 1)
+         ON CONFLICT (year) DO UPDATE SET last = last + 1
+         RETURNING last",
+        params![new.year, ],
+        |r| r.get(0),
+    )?;
+    let number = format!("{}-{}-{seq:06}", new.prefix, new.year);
+    conn.execute(
+        "INSERT INTO cases (number, category, priority, department, status, sender, sender_name,
+                            subject, language, rules, opened_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        params![
+            number,
+            new.category,
+            new.priority,
+            new.department,
+            new.sender,
+            new.sender_name,
+            new.subject,
+            new.language,
+            serde_json::to_string(new.rules)?,
+            new.at,
+        ],
+    )
+    .with_context(|| format!("Cannot open case {number}"))?;
+    Ok((conn.last_insert_rowid(), number))
+}
+
+pub fn id_by_number(conn: &Connection, number: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row("SELECT id FROM cases WHERE number = ?1", [number], |r| r.get(0))
+        .optional()?)
+}
+
+/// The case that any of these Message-IDs belongs to; the first one listed wins.
+pub fn id_by_message_ids(conn: &Connection, ids: &[String]) -> Result<Option<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT case_id FROM message_ids WHERE message_id = ?1")?;
+    for id in ids {
+        if let Some(case) = stmt.query_row([id], |r| r.get(0)).optional()? {
+            return Ok(Some(case));
+        }
+    }
+    Ok(None)
+}
+
+pub fn add_message_id(conn: &Connection, message_id: &str, case_id: i64) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO message_ids (message_id, case_id) VALUES (?1, ?2)")?
+        .execute(params![message_id, case_id])?;
+    Ok(())
+}
+
+pub fn add_event(conn: &Connection, case_id: i64, at: i64, kind: &str, detail: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO events (case_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![case_id, at, kind, detail])?;
+    conn.prepare_cached("UPDATE cases SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+        .execute(params![case_id, at])?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<CaseRow>> {
+    let mut rows = query(conn, "WHERE id = ?1", params![id])?;
+    Ok(rows.pop())
+}
+
+/// Every case, oldest first.
+pub fn list(conn: &Connection) -> Result<Vec<CaseRow>> {
+    query(conn, "", params![])
+}
+
+fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<CaseRow>> {
+    let sql = format!(
+        "SELECT id, number, category, priority, department, status, sender, sender_name,
+                subject, language, rules, opened_at, updated_at
+         FROM cases {filter} ORDER BY id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut cases = stmt
+        .query_map(args, |r| {
+            let rules: String = r.get(10)?;
+            Ok(CaseRow {
+                id: r.get(0)?,
+                case: r.get(1)?,
+                category: r.get(2)?,
+                priority: r.get(3)?,
+                department: r.get(4)?,
+                status: r.get(5)?,
+                sender: r.get(6)?,
+                sender_name: r.get(7)?,
+                subject: r.get(8)?,
+                language: r.get(9)?,
+                rules: serde_json::from_str(&rules).unwrap_or_default(),
+                opened_at: r.get(11)?,
+                updated_at: r.get(12)?,
+                message_ids: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut ids = conn.prepare_cached("SELECT message_id FROM message_ids WHERE case_id = ?1 ORDER BY rowid")?;
+    for case in &mut cases {
+        case.message_ids = ids.query_map([case.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(cases)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn new_case(year: i32) -> NewCase<'static> {
+        NewCase {
+            prefix: "SB",
+            year,
+            category: "complaint",
+            priority: "normal",
+            department: "logistics",
+            sender: "a@b.com",
+            sender_name: None,
+            subject: "late",
+            language: "en",
+            rules: &[],
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn numbers_count_up_per_year() {
+        let conn = crate::store::memory().unwrap();
+        assert_eq!(insert(&conn, &new_case(2026)).unwrap().1, "SB-2026-000001");
+        assert_eq!(insert(&conn, &new_case(2026)).unwrap().1, "SB-2026-000002");
+        assert_eq!(insert(&conn, &new_case(2027)).unwrap().1, "SB-2027-000001");
+    }
+
+    #[test]
+    fn threads_by_message_id() {
+        let conn = crate::store::memory().unwrap();
+        let (id, number) = insert(&conn, &new_case(2026)).unwrap();
+        add_message_id(&conn, "x@y", id).unwrap();
+        assert_eq!(id_by_message_ids(&conn, &["nope".into(), "x@y".into()]).unwrap(), Some(id));
+        assert_eq!(id_by_number(&conn, &number).unwrap(), Some(id));
+        assert_eq!(list(&conn).unwrap()[0].message_ids, vec!["x@y".to_string()]);
+    }
+}

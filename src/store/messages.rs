@@ -1,0 +1,84 @@
+//! Every message taken in, raw, with its outcome: the ledger that makes "nothing lost,
+//! nothing twice" checkable.
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Opened a case.
+    Case,
+    /// Joined an existing case.
+    FollowUp,
+    /// Kept, but no case: an auto-reply or bounce that belongs to nothing.
+    Ignored,
+    /// Could not be read, or too large: kept raw with the reason.
+    Quarantined,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Case => "case",
+            Outcome::FollowUp => "follow_up",
+            Outcome::Ignored => "ignored",
+            Outcome::Quarantined => "quarantined",
+        }
+    }
+}
+
+pub struct MessageRecord<'a> {
+    pub dedup_key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub mailbox: &'a str,
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    pub received_at: i64,
+    pub sender: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub outcome: Outcome,
+    pub case_id: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub raw: &'a [u8],
+}
+
+/// Whether a message with this key was taken in before.
+pub fn seen(conn: &Connection, dedup_key: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM messages WHERE dedup_key = ?1")?
+        .query_row([dedup_key], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+pub fn insert(conn: &Connection, m: &MessageRecord<'_>) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO messages (dedup_key, message_id, mailbox, uidvalidity, uid, received_at,
+                               sender, subject, outcome, case_id, reason, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        m.dedup_key,
+        m.message_id,
+        m.mailbox,
+        m.uidvalidity,
+        m.uid,
+        m.received_at,
+        m.sender,
+        m.subject,
+        m.outcome.as_str(),
+        m.case_id,
+        m.reason,
+        m.raw,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Counts per outcome, for the end-of-run summary.
+pub fn count_by_outcome(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare("SELECT outcome, count(*) FROM messages GROUP BY outcome ORDER BY outcome")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,124 @@
+//! Outgoing mail as rows: written in the transaction that causes it, delivered by the
+//! sender task, marked sent or failed. A dead SMTP server delays mail, never loses it.
+
+use anyhow::Result;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+pub struct NewOutgoing<'a> {
+    pub case_id: Option<i64>,
+    /// `ack`, `route`, `follow_up`…
+    pub kind: &'a str,
+    /// Without angle brackets; unique, and stable across a retry or a crash.
+    pub message_id: &'a str,
+    pub envelope_from: &'a str,
+    pub recipients: &'a [String],
+    pub content: &'a [u8],
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub message_id: String,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub content: Vec<u8>,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
+/// Queues a message. Returns false when a message with this Message-ID is already
+/// queued: the same cause never sends twice.
+pub fn insert(conn: &Connection, m: &NewOutgoing<'_>) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO outbox (case_id, kind, message_id, envelope_from, recipients,
+                                           content, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        )?
+        .execute(params![
+            m.case_id,
+            m.kind,
+            m.message_id,
+            m.envelope_from,
+            m.recipients.join(","),
+            m.content,
+            m.at
+        ])?;
+    Ok(n == 1)
+}
+
+/// How many messages of this kind went (or will go) to this one recipient since `since`.
+pub fn count_to_since(conn: &Connection, kind: &str, recipient: &str, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE kind = ?1 AND recipients = ?2 AND created_at >= ?3")?
+        .query_row(params![kind, recipient, since], |r| r.get(0))?)
+}
+
+/// Messages due at `now`, oldest first.
+pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, message_id, envelope_from, recipients, content, attempts FROM outbox
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, limit], |r| {
+        let recipients: String = r.get(4)?;
+        Ok(OutboxRow {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            message_id: r.get(2)?,
+            envelope_from: r.get(3)?,
+            recipients: recipients.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            content: r.get(5)?,
+            attempts: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When the next queued message falls due, if any.
+pub fn next_due(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT min(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn mark_sent(conn: &Connection, id: i64, at: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")?
+        .execute(params![id, at])?;
+    Ok(())
+}
+
+pub fn mark_retry(conn: &Connection, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1")?
+        .execute(params![id, next_attempt_at, error])?;
+    Ok(())
+}
+
+pub fn mark_failed(conn: &Connection, id: i64, at: i64, error: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1")?
+        .execute(params![id, at, error])?;
+    Ok(())
+}
+
+pub fn stats(conn: &Connection) -> Result<OutboxStats> {
+    Ok(conn.query_row(
+        "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),
+                count(*) FILTER (WHERE sent_at IS NOT NULL),
+                count(*) FILTER (WHERE failed_at IS NOT NULL)
+         FROM outbox",
+        [],
+        |r| Ok(OutboxStats { pending: r.get(0)?, sent: r.get(1)?, failed: r.get(2)? }),
+    )?)
+}

@@ -1,0 +1,118 @@
+//! Numbered migrations, applied in order inside one transaction each; `user_version`
+//! records how far a store has come. Never edit a shipped migration: add one.
+
+use anyhow::{Result, bail};
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the spine — cases, messages, threading ids, outbox, mailbox checkpoint.
+    r#"
+    CREATE TABLE cases (
+        id          INTEGER PRIMARY KEY,
+        number      TEXT NOT NULL UNIQUE,
+        category    TEXT NOT NULL,
+        priority    TEXT NOT NULL,
+        department  TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        sender      TEXT NOT NULL,
+        sender_name TEXT,
+        subject     TEXT NOT NULL,
+        language    TEXT NOT NULL,
+        rules       TEXT NOT NULL,
+        opened_at   INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+
+    -- The last case number given out per year: numbers restart each January.
+    CREATE TABLE case_numbers (
+        year INTEGER PRIMARY KEY,
+        last INTEGER NOT NULL
+    ) STRICT;
+
+    -- Every message ever taken in, raw, with what became of it.
+    CREATE TABLE messages (
+        id          INTEGER PRIMARY KEY,
+        dedup_key   TEXT NOT NULL UNIQUE,
+        message_id  TEXT,
+        mailbox     TEXT NOT NULL,
+        uidvalidity INTEGER,
+        uid         INTEGER,
+        received_at INTEGER NOT NULL,
+        sender      TEXT,
+        subject     TEXT,
+        outcome     TEXT NOT NULL CHECK (outcome IN ('case', 'follow_up', 'ignored', 'quarantined')),
+        case_id     INTEGER REFERENCES cases(id),
+        reason      TEXT,
+        raw         BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX messages_case ON messages(case_id);
+
+    -- Every Message-ID that belongs to a case, incoming and outgoing: replies find
+    -- their case through In-Reply-To and References.
+    CREATE TABLE message_ids (
+        message_id TEXT PRIMARY KEY,
+        case_id    INTEGER NOT NULL REFERENCES cases(id)
+    ) STRICT;
+
+    -- What happened to a case, in order.
+    CREATE TABLE events (
+        id      INTEGER PRIMARY KEY,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        at      INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX events_case ON events(case_id, at);
+
+    -- Outgoing mail, written in the same transaction as the change that causes it.
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        case_id         INTEGER REFERENCES cases(id),
+        kind            TEXT NOT NULL,
+        message_id      TEXT NOT NULL UNIQUE,
+        envelope_from   TEXT NOT NULL,
+        recipients      TEXT NOT NULL,
+        content         BLOB NOT NULL,
+        created_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        sent_at         INTEGER,
+        failed_at       INTEGER,
+        last_error      TEXT
+    ) STRICT;
+    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+    CREATE INDEX outbox_recipient ON outbox(kind, recipients, created_at);
+
+    -- How far intake has read each mailbox folder.
+    CREATE TABLE mailbox_state (
+        mailbox     TEXT PRIMARY KEY,
+        uidvalidity INTEGER NOT NULL,
+        last_uid    INTEGER NOT NULL
+    ) STRICT;
+
+    -- Moves decided in an intake transaction and not yet done on the server.
+    CREATE TABLE pending_moves (
+        id          INTEGER PRIMARY KEY,
+        mailbox     TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid         INTEGER NOT NULL,
+        target      TEXT NOT NULL,
+        UNIQUE (mailbox, uidvalidity, uid)
+    ) STRICT;
+    "#,
+];
+
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        bail!("The store was written by a newer Switchboard (schema {current}, this one knows {known})");
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
