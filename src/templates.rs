@@ -1,0 +1,113 @@
+//! The texts Switchboard sends, as minijinja templates in `templates/`, edited by the
+//! administrator. A template file starts with a `Subject:` line, then an empty line,
+//! then the body. Variables that do not exist are errors (strict mode), caught by
+//! `check`, which renders every template with sample data before the daemon starts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+/// Every template the pipeline uses. `ack` comes in one file per language.
+pub const REQUIRED: &[&str] = &["ack.zh.txt", "ack.en.txt", "route.txt", "follow_up.txt"];
+
+pub struct Templates {
+    env: Environment<'static>,
+    dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+impl Templates {
+    /// Loads and compiles every template; `Err` lists each broken or missing one.
+    pub fn load(dir: &Path) -> Result<Templates> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        let mut problems = Vec::new();
+        for name in REQUIRED {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(source) => {
+                    if let Err(e) = env.add_template_owned(name.to_string(), source) {
+                        problems.push(format!("{}: {}", path.display(), describe(&e)));
+                    }
+                }
+                Err(e) => problems.push(format!("{}: cannot read the template: {e}", path.display())),
+            }
+        }
+        if !problems.is_empty() {
+            bail!("{}", problems.join("\n"));
+        }
+        Ok(Templates { env, dir: dir.to_path_buf() })
+    }
+
+    pub fn render(&self, name: &str, context: &impl Serialize) -> Result<Rendered> {
+        let path = self.dir.join(name);
+        let template = self.env.get_template(name).map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
+        let text = template
+            .render(context)
+            .map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
+        split_subject(&text).with_context(|| format!("{}: the rendered text", path.display()))
+    }
+}
+
+/// minijinja's error with its line, in one line.
+fn describe(e: &minijinja::Error) -> String {
+    let line = e.line().map(|l| format!("line {l}: ")).unwrap_or_default();
+    let detail = e.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+    format!("{line}{}{detail}", e.kind())
+}
+
+fn split_subject(text: &str) -> Result<Rendered> {
+    let text = text.replace("\r\n", "\n");
+    let (head, body) = text
+        .split_once("\n\n")
+        .ok_or_else(|| anyhow!("expected a \"Subject: …\" line, an empty line, then the body"))?;
+    let subject = head
+        .trim()
+        .strip_prefix("Subject:")
+        .ok_or_else(|| anyhow!("expected the first line to start with \"Subject:\""))?;
+    if subject.contains('\n') {
+        bail!("expected one Subject line before the empty line");
+    }
+    Ok(Rendered { subject: subject.trim().to_string(), body: body.trim_end().to_string() + "\n" })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_subject_and_body() {
+        let r = split_subject("Subject: 已收到 [SB-1]\n\n您好\n\n谢谢\n").unwrap();
+        assert_eq!(r.subject, "已收到 [SB-1]");
+        assert_eq!(r.body, "您好\n\n谢谢\n");
+        assert!(split_subject("Hello\n\nbody").is_err());
+    }
+
+    #[test]
+    fn strict_variables_and_missing_files_are_reported() {
+        let dir = std::env::temp_dir().join(format!("sb-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ack.zh.txt"), "Subject: {{ case.number }}\n\n{{ nope.x }}\n").unwrap();
+        std::fs::write(dir.join("ack.en.txt"), "Subject: {% if %}\n\nx\n").unwrap();
+        let err = Templates::load(&dir).err().unwrap().to_string();
+        assert!(err.contains("ack.en.txt: line 1"), "{err}");
+        assert!(err.contains("route.txt: cannot read"), "{err}");
+        std::fs::write(dir.join("ack.en.txt"), "Subject: x\n\nx\n").unwrap();
+        for name in ["route.txt", "follow_up.txt"] {
+            std::fs::write(dir.join(name), "Subject: x\n\nx\n").unwrap();
+        }
+        let t = Templates::load(&dir).unwrap();
+        let err = t.render("ack.zh.txt", &serde_json::json!({"case": {"number": "SB-1"}})).unwrap_err();
+        assert!(format!("{err:#}").contains("ack.zh.txt"), "{err:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
