@@ -112,6 +112,37 @@ pub fn mark_failed(conn: &Connection, id: i64, at: i64, error: &str) -> Result<(
     Ok(())
 }
 
+/// One line of `switchboard outbox`.
+#[derive(Debug, Clone)]
+pub struct OutboxListing {
+    pub id: i64,
+    pub kind: String,
+    /// `sent`, `waiting` or `failed`.
+    pub status: &'static str,
+    pub recipients: String,
+    pub content: Vec<u8>,
+    pub last_error: Option<String>,
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<OutboxListing>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, kind, sent_at IS NOT NULL, failed_at IS NOT NULL, recipients, content, last_error
+         FROM outbox ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let (sent, failed): (bool, bool) = (r.get(2)?, r.get(3)?);
+        Ok(OutboxListing {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            status: if sent { "sent" } else if failed { "failed" } else { "waiting" },
+            recipients: r.get(4)?,
+            content: r.get(5)?,
+            last_error: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn stats(conn: &Connection) -> Result<OutboxStats> {
     Ok(conn.query_row(
         "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),

@@ -1,0 +1,208 @@
+//! What each subcommand does, over the library. Output for people goes to stdout;
+//! logs go to stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::daemon::{self, Daemon};
+use crate::intake::{Intake, Report};
+use crate::message::Message;
+use crate::store::{Db, cases as store_cases};
+
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+fn load(config: &Path) -> Result<Intake> {
+    let (config, warnings) = Config::load(config)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Intake::new(config)
+}
+
+pub fn run(config: &Path, once: bool, now: Option<&str>) -> Result<ExitCode> {
+    let clock = match now {
+        None => Clock::System,
+        Some(t) => Clock::Fixed(
+            DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("--now: expected an RFC 3339 time such as 2026-11-27T09:30:00+08:00, found \"{t}\""))?
+                .with_timezone(&Utc),
+        ),
+    };
+    let intake = load(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let daemon = Daemon::new(intake, clock)?;
+        if once {
+            let mut out = std::io::stdout();
+            let summary = daemon
+                .run_once(&mut |r: &Report| {
+                    daemon::log_report(r);
+                    let _ = writeln!(out, "{}", describe(r));
+                })
+                .await?;
+            println!(
+                "Done: {} message(s) taken in, {} mail(s) sent, {} waiting in the outbox, {} failed.",
+                summary.taken_in, summary.sent, summary.waiting, summary.failed
+            );
+            Ok(ExitCode::SUCCESS)
+        } else {
+            daemon.run().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    })
+}
+
+/// One line per message for `run --once`.
+fn describe(r: &Report) -> String {
+    let who = r.sender.as_deref().unwrap_or("?");
+    let subject = r.subject.as_deref().unwrap_or("");
+    let uid = r.uid.map(|u| format!("UID {u}: ")).unwrap_or_default();
+    match r.outcome {
+        "case" => format!(
+            "{uid}{} opened: {} / {} → {} ({}), from {who} \"{subject}\"{}",
+            r.case.as_deref().unwrap_or("?"),
+            r.category.as_deref().unwrap_or("?"),
+            r.priority.as_deref().unwrap_or("?"),
+            r.department.as_deref().unwrap_or("?"),
+            if r.acknowledged { "acknowledged" } else { "not acknowledged" },
+            r.reason.as_deref().map(|w| format!(" — {w}")).unwrap_or_default(),
+        ),
+        "follow_up" => format!(
+            "{uid}follow-up joined {} from {who} \"{subject}\"{}",
+            r.case.as_deref().unwrap_or("?"),
+            r.reason.as_deref().map(|w| format!(" — {w}")).unwrap_or(" — passed on to the department".into()),
+        ),
+        other => format!("{uid}{other}: from {who} \"{subject}\" — {}", r.reason.as_deref().unwrap_or("")),
+    }
+}
+
+pub fn check(config: &Path) -> Result<ExitCode> {
+    let (config, warnings) = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("{e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    let mut problems = Vec::new();
+    for source in [&config.mailbox.kind].iter().filter_map(|k| match k {
+        crate::config::MailboxKind::Imap(s) => s.password.as_ref(),
+        crate::config::MailboxKind::Maildir(_) => None,
+    }) {
+        if let Err(e) = source.load() {
+            problems.push(format!("{}: mailbox: {e:#}", config.file.display()));
+        }
+    }
+    if let crate::config::Transport::Smtp(s) = &config.smtp.transport
+        && let Some(source) = &s.password
+        && let Err(e) = source.load()
+    {
+        problems.push(format!("{}: smtp: {e:#}", config.file.display()));
+    }
+    let rules_dir = config.intake.rules.clone();
+    match Intake::new(config) {
+        Ok(intake) => {
+            if let Err(e) = crate::intake::sample_render(&intake) {
+                problems.push(format!("{e:#}"));
+            }
+            if problems.is_empty() {
+                println!("OK: config, {} rules from {}, templates.", intake.rules().len(), rules_dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        Err(e) => problems.push(format!("{e:#}")),
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
+    let intake = load(config)?;
+    let mut code = ExitCode::SUCCESS;
+    for file in files {
+        let raw = std::fs::read(file).with_context(|| format!("Cannot read {}", file.display()))?;
+        let line = match Message::parse(&raw) {
+            Ok(msg) => {
+                let class = intake.classify(&msg);
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "category": class.category.as_str(),
+                    "priority": class.priority.as_str(),
+                    "department": class.department,
+                    "rules": class.rules,
+                    "language": msg.language().code(),
+                    "acknowledge": intake.no_ack_reason(&msg).is_none() && crate::intake::screen::automatic(&msg).is_none(),
+                })
+            }
+            Err(reason) => {
+                code = ExitCode::FAILURE;
+                serde_json::json!({ "file": file.display().to_string(), "error": reason })
+            }
+        };
+        println!("{line}");
+    }
+    Ok(code)
+}
+
+fn open_store(config: &Path) -> Result<(Config, Db)> {
+    let (config, _) = Config::load(config)?;
+    if !config.store_path.exists() {
+        bail!("No store at {} yet: run the daemon first", config.store_path.display());
+    }
+    let db = Db::open(&config.store_path)?;
+    Ok((config, db))
+}
+
+pub fn outbox(config: &Path) -> Result<ExitCode> {
+    let (_, db) = open_store(config)?;
+    let rows = db.blocking(|c| crate::store::outbox::list(c))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<6} {:<10} {:<8} {:<36} SUBJECT", "ID", "KIND", "STATUS", "TO")?;
+    for r in &rows {
+        let subject = Message::parse(&r.content).map(|m| m.subject).unwrap_or_default();
+        writeln!(out, "{:<6} {:<10} {:<8} {:<36} {}", r.id, r.kind, r.status, r.recipients, subject)?;
+        if let Some(e) = &r.last_error {
+            writeln!(out, "       last error: {e}")?;
+        }
+    }
+    let stats = db.blocking(|c| crate::store::outbox::stats(c))?;
+    writeln!(out, "{} sent, {} waiting, {} failed", stats.sent, stats.pending, stats.failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cases(config: &Path, json: bool) -> Result<ExitCode> {
+    let (config, db) = open_store(config)?;
+    let cases = db.blocking(|c| store_cases::list(c))?;
+    let tz = config.timezone;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for case in &cases {
+            writeln!(out, "{}", serde_json::to_string(case)?)?;
+        }
+    } else {
+        writeln!(out, "{:<16} {:<7} {:<22} {:<10} {:<17} {:<16} {:<30} SUBJECT", "CASE", "STATUS", "CATEGORY", "PRIORITY", "DEPARTMENT", "OPENED", "SENDER")?;
+        for c in &cases {
+            let opened = DateTime::from_timestamp(c.opened_at, 0)
+                .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            writeln!(out, "{:<16} {:<7} {:<22} {:<10} {:<17} {:<16} {:<30} {}", c.case, c.status, c.category, c.priority, c.department, opened, c.sender, c.subject)?;
+        }
+        writeln!(out, "{} case(s)", cases.len())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

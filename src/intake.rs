@@ -1,0 +1,487 @@
+//! Taking a message in: record it, thread it, classify it, open or update its case,
+//! and queue the mail that follows — all in the caller's transaction, so that the
+//! message, the case change, the outgoing mail and the mailbox checkpoint are
+//! committed together or not at all (DESIGN.md, invariant 1).
+//!
+//! Each message runs inside a savepoint: if anything about one message fails (a
+//! template that cannot render, an address we cannot send to), that message alone is
+//! quarantined with the reason and the batch goes on (invariant 4).
+
+mod outgoing;
+pub mod screen;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Datelike, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::message::Message;
+use crate::rules::{self, Classification, RuleSet};
+use crate::store::{self, Outcome, mailbox_state, messages};
+use crate::templates::Templates;
+use crate::thread::{self, CaseTags};
+
+/// A message as a mailbox hands it over.
+pub struct Incoming {
+    /// The IMAP UID; `None` for a Maildir file.
+    pub uid: Option<u32>,
+    /// The whole message, or only its header when it is over the size limit.
+    pub raw: Vec<u8>,
+    /// Set when the message is larger than `max_message_bytes`: its real size.
+    pub too_large: Option<u64>,
+}
+
+/// Where a batch came from, for the ledger and the checkpoint.
+pub struct Source<'a> {
+    pub mailbox: &'a str,
+    pub uidvalidity: Option<u32>,
+}
+
+/// What became of one message: logged, and printed by `run --once`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub uid: Option<u32>,
+    /// `case`, `follow_up`, `ignored`, `quarantined`, or `duplicate` (seen before).
+    pub outcome: &'static str,
+    pub case: Option<String>,
+    pub category: Option<String>,
+    pub priority: Option<String>,
+    pub department: Option<String>,
+    pub acknowledged: bool,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Report {
+    fn new(uid: Option<u32>, outcome: &'static str) -> Report {
+        Report {
+            uid,
+            outcome,
+            case: None,
+            category: None,
+            priority: None,
+            department: None,
+            acknowledged: false,
+            sender: None,
+            subject: None,
+            reason: None,
+        }
+    }
+
+    /// Where the message goes on the server once this is committed.
+    pub fn target<'c>(&self, config: &'c Config) -> Option<&'c str> {
+        if self.outcome == Outcome::Quarantined.as_str() {
+            config.mailbox.quarantine_folder.as_deref()
+        } else {
+            config.mailbox.processed_folder.as_deref()
+        }
+    }
+}
+
+pub struct Intake {
+    pub config: Config,
+    rules: RuleSet,
+    templates: Templates,
+    tags: CaseTags,
+    departments: Vec<rules::DepartmentRef>,
+    own_addresses: Vec<String>,
+}
+
+impl Intake {
+    /// Loads rules and templates; `Err` lists every problem found in either.
+    pub fn new(config: Config) -> Result<Intake> {
+        let ids: Vec<&str> = config.departments.iter().map(|d| d.id.as_str()).collect();
+        let rules = RuleSet::load_dir(&config.intake.rules, &ids);
+        let templates = Templates::load(&config.intake.templates);
+        let (rules, templates) = match (rules, templates) {
+            (Ok(r), Ok(t)) => (r, t),
+            (rules, templates) => {
+                let mut problems = rules.err().unwrap_or_default();
+                if let Err(e) = templates {
+                    problems.push(format!("{e:#}"));
+                }
+                bail!("{}", problems.join("\n"));
+            }
+        };
+        let departments = config
+            .departments
+            .iter()
+            .map(|d| {
+                let mut names: Vec<String> = d.name.split_whitespace().map(str::to_string).collect();
+                names.extend(d.aliases.iter().cloned());
+                rules::DepartmentRef { id: d.id.clone(), address: d.address.clone(), names }
+            })
+            .collect();
+        let tags = CaseTags::new(&config.intake.case_prefix)?;
+        let own_addresses = config.own_addresses();
+        Ok(Intake { config, rules, templates, tags, departments, own_addresses })
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    pub fn classify(&self, msg: &Message) -> Classification {
+        let ctx = rules::Context {
+            departments: &self.departments,
+            internal_domains: &self.config.intake.internal_domains,
+            vip_customers: &self.config.intake.vip_customers,
+            triage_department: &self.config.intake.triage_department,
+        };
+        self.rules.classify(msg, &ctx)
+    }
+
+    /// Why this message gets no acknowledgement, leaving aside the hourly limit.
+    pub fn no_ack_reason(&self, msg: &Message) -> Option<String> {
+        if let Some(why) = screen::automatic(msg).or_else(|| screen::bulk(msg)) {
+            return Some(why);
+        }
+        let reply = msg.reply_address();
+        for addr in [&msg.from.email, &reply.email] {
+            if self.own_addresses.iter().any(|own| own == addr) {
+                return Some(format!("{addr} is one of our own addresses"));
+            }
+        }
+        None
+    }
+
+    /// Takes in one batch in one transaction and, for an IMAP folder, moves its
+    /// checkpoint to `last_uid` and plans the moves to the processed and quarantine
+    /// folders in that same transaction.
+    pub fn take_in_batch(
+        &self,
+        conn: &mut Connection,
+        src: &Source<'_>,
+        batch: &[Incoming],
+        last_uid: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Report>> {
+        let mut tx = conn.transaction()?;
+        let mut reports = Vec::with_capacity(batch.len());
+        for inc in batch {
+            let key = dedup_key(inc);
+            let report = {
+                let sp = tx.savepoint()?;
+                match self.take_in(&sp, src, inc, &key, now) {
+                    Ok(r) => {
+                        sp.commit()?;
+                        r
+                    }
+                    Err(e) => {
+                        drop(sp); // rolls back this message's partial work
+                        let reason = format!("could not be processed: {e:#}");
+                        tracing::error!(uid = ?inc.uid, "Message quarantined after an error: {reason}");
+                        quarantine(&tx, src, inc, &key, None, &reason, now)?
+                    }
+                }
+            };
+            if let (Some(uidvalidity), Some(uid), Some(target)) = (src.uidvalidity, inc.uid, report.target(&self.config)) {
+                mailbox_state::plan_move(&tx, src.mailbox, uidvalidity, uid, target)?;
+            }
+            reports.push(report);
+        }
+        if let (Some(uidvalidity), Some(last_uid)) = (src.uidvalidity, last_uid) {
+            mailbox_state::set_checkpoint(&tx, src.mailbox, store::Checkpoint { uidvalidity, last_uid })?;
+        }
+        tx.commit().context("Cannot commit the intake batch")?;
+        Ok(reports)
+    }
+
+    fn take_in(&self, conn: &Connection, src: &Source<'_>, inc: &Incoming, key: &str, now: DateTime<Utc>) -> Result<Report> {
+        if messages::seen(conn, key)? {
+            let mut r = Report::new(inc.uid, "duplicate");
+            r.reason = Some("taken in before (same Message-ID or same bytes)".into());
+            return Ok(r);
+        }
+        if let Some(size) = inc.too_large {
+            let reason = format!(
+                "too large: {size} bytes, the limit is {} (intake.max_message_bytes); only the header is kept here, the message stays in the quarantine folder",
+                self.config.intake.max_message_bytes
+            );
+            let msg = Message::parse(&inc.raw).ok();
+            return quarantine(conn, src, inc, key, msg.as_ref(), &reason, now);
+        }
+        let msg = match Message::parse(&inc.raw) {
+            Ok(m) => m,
+            Err(reason) => return quarantine(conn, src, inc, key, None, &format!("unreadable: {reason}"), now),
+        };
+        let record = |outcome: Outcome, case_id: Option<i64>, reason: Option<&str>| {
+            messages::insert(
+                conn,
+                &messages::MessageRecord {
+                    dedup_key: key,
+                    message_id: msg.message_id.as_deref(),
+                    mailbox: src.mailbox,
+                    uidvalidity: src.uidvalidity,
+                    uid: inc.uid,
+                    received_at: now.timestamp(),
+                    sender: Some(&msg.from.email),
+                    subject: Some(&msg.subject),
+                    outcome,
+                    case_id,
+                    reason,
+                    raw: &inc.raw,
+                },
+            )
+        };
+        let mut report = Report::new(inc.uid, "");
+        report.sender = Some(msg.from.email.clone());
+        report.subject = Some(msg.subject.clone());
+
+        if let Some(case_id) = thread::find_case(conn, &self.tags, &msg)? {
+            return self.follow_up(conn, case_id, &msg, inc, key, now, report, record);
+        }
+        if let Some(why) = screen::automatic(&msg) {
+            record(Outcome::Ignored, None, Some(&why))?;
+            report.outcome = Outcome::Ignored.as_str();
+            report.reason = Some(why);
+            return Ok(report);
+        }
+        if self.own_addresses.contains(&msg.from.email) && msg.header("X-Switchboard-Case").is_some() {
+            let why = "our own mail, come back to the shared mailbox".to_string();
+            record(Outcome::Ignored, None, Some(&why))?;
+            report.outcome = Outcome::Ignored.as_str();
+            report.reason = Some(why);
+            return Ok(report);
+        }
+        self.open_case(conn, &msg, inc, key, now, report, record)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open_case(
+        &self,
+        conn: &Connection,
+        msg: &Message,
+        inc: &Incoming,
+        key: &str,
+        now: DateTime<Utc>,
+        mut report: Report,
+        record: impl Fn(Outcome, Option<i64>, Option<&str>) -> Result<i64>,
+    ) -> Result<Report> {
+        let class = self.classify(msg);
+        let department = self
+            .config
+            .department(&class.department)
+            .or_else(|| self.config.department(&self.config.intake.triage_department))
+            .context("The triage department is missing from the config")?;
+        let language = msg.language().code();
+        let subject = if msg.subject.is_empty() {
+            if language == "zh" { "(无主题)" } else { "(no subject)" }
+        } else {
+            &msg.subject
+        };
+        let (case_id, number) = store::cases::insert(
+            conn,
+            &store::NewCase {
+                prefix: &self.config.intake.case_prefix,
+                year: now.with_timezone(&self.config.timezone).year(),
+                category: class.category.as_str(),
+                priority: class.priority.as_str(),
+                department: &department.id,
+                sender: &msg.reply_address().email,
+                sender_name: msg.from.name.as_deref(),
+                subject,
+                language,
+                rules: &class.rules,
+                at: now.timestamp(),
+            },
+        )?;
+        record(Outcome::Case, Some(case_id), None)?;
+        if let Some(id) = &msg.message_id {
+            store::cases::add_message_id(conn, id, case_id)?;
+        }
+        let detail = format!(
+            "{} {} to {} (rules: {})",
+            class.category,
+            class.priority,
+            department.id,
+            if class.rules.is_empty() { "none".to_string() } else { class.rules.join(", ") }
+        );
+        store::cases::add_event(conn, case_id, now.timestamp(), "opened", &detail)?;
+        let case = store::cases::get(conn, case_id)?.context("The case just opened is missing")?;
+        let change = outgoing::Change {
+            conn,
+            config: &self.config,
+            templates: &self.templates,
+            case: &case,
+            case_id,
+            msg,
+            raw: &inc.raw,
+            dedup_key: key,
+            now,
+        };
+        change.route(department)?;
+        store::cases::add_event(conn, case_id, now.timestamp(), "routed", &department.id)?;
+
+        let no_ack = match self.no_ack_reason(msg) {
+            Some(why) => Some(why),
+            None => self.over_ack_limit(conn, &msg.reply_address().email, now)?,
+        };
+        match &no_ack {
+            None => {
+                change.acknowledge(department, msg.reply_address(), language)?;
+                store::cases::add_event(conn, case_id, now.timestamp(), "acknowledged", &msg.reply_address().email)?;
+            }
+            Some(why) => store::cases::add_event(conn, case_id, now.timestamp(), "not_acknowledged", why)?,
+        }
+        report.outcome = Outcome::Case.as_str();
+        report.case = Some(number);
+        report.category = Some(class.category.as_str().to_string());
+        report.priority = Some(class.priority.as_str().to_string());
+        report.department = Some(department.id.clone());
+        report.acknowledged = no_ack.is_none();
+        report.reason = no_ack.map(|why| format!("not acknowledged: {why}"));
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn follow_up(
+        &self,
+        conn: &Connection,
+        case_id: i64,
+        msg: &Message,
+        inc: &Incoming,
+        key: &str,
+        now: DateTime<Utc>,
+        mut report: Report,
+        record: impl Fn(Outcome, Option<i64>, Option<&str>) -> Result<i64>,
+    ) -> Result<Report> {
+        let case = store::cases::get(conn, case_id)?.context("The threaded case is missing")?;
+        let department = self.config.department(&case.department);
+        let from_department = department.is_some_and(|d| d.address == msg.from.email || d.managers.contains(&msg.from.email));
+        let automatic = screen::automatic(msg);
+        let why = if from_department {
+            Some("from the department: recorded on the case".to_string())
+        } else {
+            automatic.map(|a| format!("{a}: recorded on the case, not passed on"))
+        };
+        record(Outcome::FollowUp, Some(case_id), why.as_deref())?;
+        if let Some(id) = &msg.message_id {
+            store::cases::add_message_id(conn, id, case_id)?;
+        }
+        store::cases::add_event(conn, case_id, now.timestamp(), "follow_up", &msg.from.email)?;
+        if why.is_none()
+            && let Some(department) = department
+        {
+            outgoing::Change {
+                conn,
+                config: &self.config,
+                templates: &self.templates,
+                case: &case,
+                case_id,
+                msg,
+                raw: &inc.raw,
+                dedup_key: key,
+                now,
+            }
+            .follow_up(department)?;
+        }
+        report.outcome = Outcome::FollowUp.as_str();
+        report.case = Some(case.case.clone());
+        report.category = Some(case.category.clone());
+        report.priority = Some(case.priority.clone());
+        report.department = Some(case.department.clone());
+        report.reason = why;
+        Ok(report)
+    }
+
+    /// RFC 3834 §2 asks responders to limit how often they answer one sender.
+    fn over_ack_limit(&self, conn: &Connection, to: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        let limit = self.config.intake.max_acks_per_sender_per_hour;
+        let sent = store::outbox::count_to_since(conn, "ack", to, now.timestamp() - 3600)?;
+        Ok((sent >= i64::from(limit)).then(|| {
+            format!("{to} already had {sent} acknowledgements this hour (intake.max_acks_per_sender_per_hour = {limit})")
+        }))
+    }
+}
+
+/// The identity of a message for "seen before": its Message-ID when it has one (a
+/// copy or a resend is the same message), else a hash of its bytes.
+pub fn dedup_key(inc: &Incoming) -> String {
+    if let Some(id) = header_message_id(&inc.raw) {
+        return format!("mid:{id}");
+    }
+    let digest = Sha256::digest(&inc.raw);
+    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn header_message_id(raw: &[u8]) -> Option<String> {
+    let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
+    parsed.message_id().map(|id| id.trim().to_string()).filter(|id| !id.is_empty())
+}
+
+fn quarantine(
+    conn: &Connection,
+    src: &Source<'_>,
+    inc: &Incoming,
+    key: &str,
+    msg: Option<&Message>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Report> {
+    messages::insert(
+        conn,
+        &messages::MessageRecord {
+            dedup_key: key,
+            message_id: msg.and_then(|m| m.message_id.as_deref()),
+            mailbox: src.mailbox,
+            uidvalidity: src.uidvalidity,
+            uid: inc.uid,
+            received_at: now.timestamp(),
+            sender: msg.map(|m| m.from.email.as_str()),
+            subject: msg.map(|m| m.subject.as_str()),
+            outcome: Outcome::Quarantined,
+            case_id: None,
+            reason: Some(reason),
+            raw: &inc.raw,
+        },
+    )?;
+    let mut r = Report::new(inc.uid, Outcome::Quarantined.as_str());
+    r.sender = msg.map(|m| m.from.email.clone());
+    r.subject = msg.map(|m| m.subject.clone());
+    r.reason = Some(reason.to_string());
+    Ok(r)
+}
+
+/// Renders every template with a sample case, so that `check` finds a template that
+/// names a variable that does not exist before any customer would.
+pub fn sample_render(intake: &Intake) -> Result<()> {
+    let config = &intake.config;
+    let department = config.departments.first().context("no department")?;
+    let msg = Message::parse(
+        "From: 张三 <zhang@client.example>\r\nSubject: 货物延迟 / late delivery\r\nMessage-ID: <sample@client.example>\r\n\r\n我们的订单还没到。\r\n".as_bytes(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let now = Utc::now();
+    let case = store::CaseRow {
+        id: 0,
+        case: format!("{}-{}-000001", config.intake.case_prefix, now.year()),
+        category: "complaint".into(),
+        priority: "urgent".into(),
+        department: department.id.clone(),
+        status: "open".into(),
+        sender: msg.from.email.clone(),
+        sender_name: msg.from.name.clone(),
+        subject: msg.subject.clone(),
+        language: "zh".into(),
+        rules: vec!["sample".into()],
+        opened_at: now.timestamp(),
+        updated_at: now.timestamp(),
+        message_ids: vec![],
+    };
+    let ctx = outgoing::context(config, &case, &msg, department, now);
+    let mut problems = Vec::new();
+    for name in crate::templates::REQUIRED {
+        if let Err(e) = intake.templates.render(name, &ctx) {
+            problems.push(format!("{e:#}"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { bail!("{}", problems.join("\n")) }
+}
