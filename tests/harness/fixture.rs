@@ -1,0 +1,190 @@
+//! A Switchboard configured against a private [`MailStack`]: writes the config into a
+//! temporary folder, runs the real binary, and reads back the store and mailboxes.
+//!
+//! Include after the mail stack:
+//! `#[path = "harness/mailstack.rs"] mod mailstack;`
+//! `#[path = "harness/fixture.rs"] mod fixture;`
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, Result, bail};
+
+use crate::mailstack::MailStack;
+
+pub const SUPPORT: &str = "support@example.com";
+
+/// Department ids as the shipped rules use them; each at `<id>@example.com`.
+pub const DEPARTMENTS: &[(&str, &str)] = &[
+    ("customer-service", "客服部 Customer-Service"),
+    ("logistics", "物流部 Logistics"),
+    ("production", "生产部 Production"),
+    ("quality", "质量部 Quality"),
+    ("procurement", "采购部 Procurement"),
+    ("sales", "销售部 Sales"),
+    ("marketing", "市场部 Marketing"),
+    ("design", "设计部 Design"),
+    ("rnd", "研发部 R&D"),
+    ("finance", "财务部 Finance"),
+    ("admin", "行政部 Administration"),
+    ("legal", "法务部 Legal"),
+];
+
+pub struct Fixture {
+    pub stack: MailStack,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Fixture {
+    pub fn start() -> Result<Fixture> {
+        Fixture::start_with("")
+    }
+
+    /// `extra_intake` is TOML appended inside [intake].
+    pub fn start_with(extra_intake: &str) -> Result<Fixture> {
+        let stack = MailStack::start()?;
+        let dir = stack.dir.join("switchboard");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("imap.secret"), format!("{}\n", MailStack::PASSWORD))?;
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut departments = String::new();
+        for (id, name) in DEPARTMENTS {
+            departments.push_str(&format!(
+                "\n[[department]]\nid = \"{id}\"\nname = \"{name}\"\naddress = \"{id}@example.com\"\nmanagers = [\"{id}-head@example.com\"]\n"
+            ));
+        }
+        let config = format!(
+            r#"
+[mailbox]
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+username = "{SUPPORT}"
+password_file = "imap.secret"
+folder = "INBOX"
+processed_folder = "Switchboard/Processed"
+quarantine_folder = "Switchboard/Quarantine"
+poll_interval = "1s"
+batch_size = 25
+
+[smtp]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+from = "客户服务部 Customer Service <{SUPPORT}>"
+
+[store]
+path = "state/switchboard.db"
+
+[intake]
+rules = "{rules}"
+templates = "{templates}"
+triage_department = "customer-service"
+internal_domains = ["example.com"]
+vip_customers = ["bigclient.com"]
+max_message_bytes = 1048576
+max_acks_per_sender_per_hour = 5
+{extra_intake}
+{departments}"#,
+            imap = stack.imap_port,
+            smtp = stack.smtp_port,
+            rules = repo.join("rules").display(),
+            templates = repo.join("templates").display(),
+        );
+        let config_path = dir.join("switchboard.toml");
+        std::fs::write(&config_path, config)?;
+        Ok(Fixture { stack, dir, config: config_path })
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.env("SWITCHBOARD_LOG", "info");
+        cmd
+    }
+
+    /// `switchboard run --once`, which must succeed.
+    pub fn run_once(&self) -> Result<Output> {
+        let out = self.command().args(["run", "--once", "--config"]).arg(&self.config).output()?;
+        if !out.status.success() {
+            bail!(
+                "run --once failed with {}:\n{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every case, as `switchboard cases --json` prints it.
+    pub fn cases(&self) -> Result<Vec<serde_json::Value>> {
+        let out = self.command().args(["cases", "--json", "--config"]).arg(&self.config).output()?;
+        if !out.status.success() {
+            bail!("cases failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        String::from_utf8(out.stdout)?
+            .lines()
+            .map(|l| serde_json::from_str(l).context("cases --json printed a line that is not JSON"))
+            .collect()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("state/switchboard.db")
+    }
+
+    /// Count rows with a read-only connection to the daemon's store.
+    pub fn count(&self, sql: &str) -> Result<i64> {
+        let conn = rusqlite::Connection::open_with_flags(self.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn.query_row(sql, [], |r| r.get(0))?)
+    }
+
+    /// Puts a message into the shared mailbox.
+    pub fn deliver(&self, raw: &[u8]) -> Result<()> {
+        self.stack.append(SUPPORT, "INBOX", raw)
+    }
+
+    pub fn mailbox(&self, user: &str) -> Result<Vec<Vec<u8>>> {
+        self.stack.messages(user, "INBOX")
+    }
+}
+
+/// A plain UTF-8 message with the given headers (From, Subject, Message-ID …) and body.
+pub fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    let subject = encode_word(subject);
+    format!(
+        "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nDate: Thu, 26 Nov 2026 09:12:00 +0800\r\nMessage-ID: <{message_id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// RFC 2047 B-encoding for non-ASCII subjects.
+pub fn encode_word(text: &str) -> String {
+    if text.is_ascii() { text.to_string() } else { format!("=?UTF-8?B?{}?=", base64(text.as_bytes())) }
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
+/// The decoded subjects of raw messages.
+pub fn subjects(messages: &[Vec<u8>]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| switchboard::message::Message::parse(m).ok())
+        .map(|m| m.subject)
+        .collect()
+}
