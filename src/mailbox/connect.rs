@@ -43,10 +43,8 @@ pub async fn login(server: &Server) -> Result<Session> {
             .run_command_and_check_ok("STARTTLS", None)
             .await
             .context("The IMAP server refused STARTTLS")?;
-        let inner = client.into_inner();
-        // Only a plain TCP stream can be here: STARTTLS is never done twice.
-        let tcp = inner;
-        let upgraded: Box<dyn Stream> = Box::new(tls_over(server, tcp).await?);
+        // RFC 3501 §6.2.1: no new greeting after the handshake; LOGIN comes next.
+        let upgraded: Box<dyn Stream> = Box::new(tls(server, client.into_inner()).await?);
         client = async_imap::Client::new(upgraded);
     }
     let user = server.username.as_deref().ok_or_else(|| anyhow!("No IMAP username configured"))?;
@@ -67,18 +65,10 @@ fn connector() -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-async fn tls(server: &Server, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let name = ServerName::try_from(server.host.clone()).with_context(|| format!("{} is not a valid TLS server name", server.host))?;
-    connector()
-        .connect(name, tcp)
-        .await
-        .with_context(|| format!("TLS handshake with {} failed", server.host))
-}
-
-async fn tls_over(server: &Server, stream: Box<dyn Stream>) -> Result<tokio_rustls::client::TlsStream<Box<dyn Stream>>> {
+async fn tls<S: AsyncRead + AsyncWrite + Unpin>(server: &Server, stream: S) -> Result<tokio_rustls::client::TlsStream<S>> {
     let name = ServerName::try_from(server.host.clone()).with_context(|| format!("{} is not a valid TLS server name", server.host))?;
     connector()
         .connect(name, stream)
         .await
-        .with_context(|| format!("TLS handshake with {} failed after STARTTLS", server.host))
+        .with_context(|| format!("TLS handshake with {} failed", server.host))
 }

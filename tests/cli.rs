@@ -1,0 +1,140 @@
+//! The command line on the demo setup (a Maildir in, a Maildir out): no servers needed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn switchboard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).env("SWITCHBOARD_LOG", "warn").output().unwrap()
+}
+
+/// A copy of the demo in a fresh folder: its config, with the sample inbox beside it.
+fn demo_copy(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    copy_dir(&repo().join("examples/demo/inbox"), &dir.join("state/inbox"));
+    let config = std::fs::read_to_string(repo().join("examples/demo/switchboard.toml"))
+        .unwrap()
+        .replace("\"../../rules\"", &format!("\"{}\"", repo().join("rules").display()))
+        .replace("\"../../templates\"", &format!("\"{}\"", repo().join("templates").display()));
+    std::fs::write(dir.join("switchboard.toml"), config).unwrap();
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_demo_takes_in_every_sample_message() {
+    let dir = demo_copy("demo");
+    let config = dir.join("switchboard.toml");
+    let config = config.to_str().unwrap();
+    let out = switchboard(&["run", "--once", "--config", config]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let report = stdout(&out);
+    let samples = std::fs::read_dir(repo().join("examples/demo/inbox/new")).unwrap().count();
+    assert!(samples >= 8, "the demo mailbox holds the samples");
+    // One line per message, and the summary.
+    assert_eq!(report.lines().count(), samples + 1, "{report}");
+    assert!(report.contains("quarantined"), "the garbage sample is quarantined: {report}");
+    assert!(report.contains("ignored"), "the auto-reply is ignored: {report}");
+    assert!(report.contains("follow-up joined"), "the reply joins its case: {report}");
+
+    let cases = switchboard(&["cases", "--json", "--config", config]);
+    let cases: Vec<serde_json::Value> = stdout(&cases).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let by_sender = |s: &str| cases.iter().find(|c| c["sender"] == s).unwrap_or_else(|| panic!("no case from {s}"));
+    // The GBK-encoded sample is decoded.
+    assert_eq!(by_sender("wangli@shop88.cn")["subject"], "发票金额不对，重复收费，请退还多收款项");
+    assert_eq!(by_sender("liming@keji-tech.cn")["message_ids"].as_array().unwrap().len(), 2);
+
+    // Every message left the inbox; outgoing mail is in the outbox Maildir.
+    assert_eq!(std::fs::read_dir(dir.join("state/inbox/new")).unwrap().count(), 0);
+    let sent = std::fs::read_dir(dir.join("state/outbox/new")).unwrap().count();
+    assert!(sent >= cases.len(), "every case was routed: {sent} files for {} cases", cases.len());
+
+    // Running again takes in nothing new and sends nothing twice.
+    let again = switchboard(&["run", "--once", "--config", config]);
+    assert!(stdout(&again).contains("0 message(s) taken in, 0 mail(s) sent"), "{}", stdout(&again));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_accepts_the_demo_and_lists_every_problem_of_a_broken_config() {
+    let dir = demo_copy("check");
+    let config = dir.join("switchboard.toml");
+    let ok = switchboard(&["check", "--config", config.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    assert!(stdout(&ok).starts_with("OK"), "{}", stdout(&ok));
+
+    let broken = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("kind = \"maildir\"\npath = \"state/inbox\"", "kind = \"imap\"\nhost = \"mail.example.com\"\ntls = \"none\"")
+        .replace("max_acks_per_sender_per_hour = 5", "max_acks_per_sender_per_hour = \"five\"");
+    std::fs::write(&config, broken).unwrap();
+    let bad = switchboard(&["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = stdout(&bad);
+    let file = config.display().to_string();
+    assert!(text.contains(&format!("{file}: mailbox.tls:")), "{text}");
+    assert!(text.contains(&format!("{file}: mailbox.username: is required")), "{text}");
+    assert!(text.contains(&format!("{file}: intake.max_acks_per_sender_per_hour: expected a number")), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_refuses_a_broken_rule_file_with_its_line() {
+    let dir = demo_copy("rules");
+    let rules = dir.join("rules");
+    copy_dir(&repo().join("rules"), &rules);
+    std::fs::write(rules.join("zz-broken.toml"), "[[rule]]\nname = \"broken\"\ncategory = \"complaint\"\ndepartment = \"nowhere\"\n\n[[rule.match]]\nany = [\"/([unclosed/\"]\n").unwrap();
+    let config = dir.join("switchboard.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("\"{}\"", repo().join("rules").display()), "\"rules\"");
+    std::fs::write(&config, text).unwrap();
+    let out = switchboard(&["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("zz-broken.toml:"), "names the file: {text}");
+    assert!(text.contains("nowhere"), "names the unknown department: {text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn classify_prints_one_json_object_per_message() {
+    let dir = demo_copy("classify");
+    let config = dir.join("switchboard.toml");
+    let inbox = repo().join("examples/demo/inbox/new");
+    let complaint = inbox.join("1764201600.M1.demo");
+    let auto_reply = inbox.join("1764201900.M6.demo");
+    let out = switchboard(&["classify", "--config", config.to_str().unwrap(), complaint.to_str().unwrap(), auto_reply.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for key in ["file", "category", "priority", "department", "rules", "language", "acknowledge"] {
+        assert!(lines[0].get(key).is_some(), "missing {key}: {}", lines[0]);
+    }
+    assert_eq!(lines[0]["category"], "complaint");
+    assert_eq!(lines[0]["department"], "logistics");
+    assert_eq!(lines[0]["priority"], "urgent", "紧急 in the text");
+    assert_eq!(lines[0]["language"], "zh");
+    assert_eq!(lines[0]["acknowledge"], true);
+    assert_eq!(lines[1]["acknowledge"], false, "never answer an auto-reply");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
