@@ -315,3 +315,40 @@ fn killing_the_daemon_mid_batch_loses_and_duplicates_nothing() {
 fn gbk(text: &str) -> Vec<u8> {
     encoding_rs::GBK.encode(text).0.into_owned()
 }
+
+#[test]
+fn the_daemon_keeps_taking_mail_in_and_stops_cleanly_on_sigterm() {
+    let f = Fixture::start().unwrap();
+    let mut child = f
+        .command()
+        .args(["run", "--config"])
+        .arg(&f.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for i in 0..2 {
+        let who = format!("late{i}@client.com");
+        f.deliver(&mail(&who, "Complaint: my order is late", &format!("daemon-{i}@client.com"), "", "Still waiting for the delivery."))
+            .unwrap();
+        // poll_interval is 1s in the fixture; the acknowledgement follows within seconds.
+        assert_eq!(f.stack.wait_for_messages(&who, "INBOX", 1, WAIT).unwrap().len(), 1);
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "the daemon did not stop within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(exit.success(), "exit {exit}: {log}");
+    assert!(!log.contains(MAILSTACK_PASSWORD), "the password appeared in the log");
+    assert_eq!(f.cases().unwrap().len(), 2);
+}
+
+const MAILSTACK_PASSWORD: &str = mailstack::MailStack::PASSWORD;
