@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs what the integration tests need: Dovecot (IMAP + LMTP) and Postfix,
+# from Debian 12 packages. The tests run their own private instances on
+# loopback ports (tests/harness/mailstack.rs); the system-wide services are
+# neither configured nor needed, so this script keeps apt from starting them
+# and keeps Postfix from writing /etc/postfix/main.cf.
+#
+# Idempotent: does nothing (and touches no network) when everything is there.
+# Must run as root (or via sudo).
+set -euo pipefail
+
+missing=()
+command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-core)
+[ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/lmtp ] || missing+=(dovecot-lmtpd)
+command -v postfix >/dev/null 2>&1 || missing+=(postfix)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd and postfix already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: missing ${missing[*]}; run this script as root" >&2
+    exit 1
+fi
+
+echo "install-test-deps: installing ${missing[*]}"
+
+# Keep apt from starting the system-wide services (ports 25/143/993) during the
+# install. Only if no policy-rc.d exists already; ours is removed afterwards.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+cleanup() {
+    if [ "$created_policy" -eq 1 ]; then
+        rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    created_policy=1
+fi
+
+# Postfix: "No configuration" means no main.cf is written and nothing starts.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    dovecot-core dovecot-imapd dovecot-lmtpd postfix
+
+for bin in dovecot postfix; do
+    command -v "$bin" >/dev/null 2>&1 || { echo "install-test-deps: $bin still missing" >&2; exit 1; }
+done
+for helper in /usr/lib/dovecot/imap /usr/lib/dovecot/lmtp; do
+    [ -x "$helper" ] || { echo "install-test-deps: $helper still missing" >&2; exit 1; }
+done
+echo "install-test-deps: done"
