@@ -36,7 +36,7 @@ impl Daemon {
     /// Takes in what is waiting, sends what is due, and returns.
     pub async fn run_once(&self, on_report: &mut (dyn FnMut(&Report) + Send)) -> Result<OnceSummary> {
         let mut mailbox = Mailbox::from_config(&self.intake.config.mailbox.kind);
-        let sender = Sender::from_config(&self.intake.config)?;
+        let mut sender = Sender::from_config(&self.intake.config)?;
         let mut summary = OnceSummary::default();
         loop {
             // A pass reads up to what the folder held when it began; go again until dry.
@@ -47,6 +47,7 @@ impl Daemon {
             }
         }
         let pass = sender.deliver_due(&self.db, &self.clock).await?;
+        sender.close().await;
         summary.sent = pass.sent;
         summary.failed = pass.failed;
         summary.waiting = self.db.call(|c| outbox::stats(c)).await?.pending;
@@ -107,7 +108,7 @@ async fn intake_loop(intake: Arc<Intake>, db: Db, clock: Clock, wake_sender: Arc
     }
 }
 
-async fn sender_loop(sender: Sender, db: Db, clock: Clock, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn sender_loop(mut sender: Sender, db: Db, clock: Clock, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
     while !*stop.borrow() {
         let wait = match sender.deliver_due(&db, &clock).await {
@@ -139,6 +140,7 @@ async fn sender_loop(sender: Sender, db: Db, clock: Clock, wake: Arc<Notify>, mu
             _ = stop.changed() => {}
         }
     }
+    sender.close().await;
 }
 
 /// 2, 4, 8 … seconds up to five minutes, with jitter: never a busy loop, never a stall.

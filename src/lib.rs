@@ -18,3 +18,4 @@ pub mod sender;
 pub mod store;
 pub mod templates;
 pub mod thread;
+pub mod tls;

@@ -1,4 +1,4 @@
-//! Delivering the outbox: SMTP with lettre (pooled connections, rustls), or files in a
+//! Delivering the outbox: SMTP (one kept-open connection, see `smtp`), or files in a
 //! Maildir for the demo.
 //!
 //! Each row is sent as committed and marked sent right after the server accepts it;
@@ -8,18 +8,17 @@
 //! row with backoff; a server we cannot reach is nobody's fault but the network's,
 //! so rows stay due and the pass stops until the next one.
 
+mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls as SmtpTls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::clock::Clock;
-use crate::config::{Config, Tls, Transport};
+use crate::config::{Config, Transport};
 use crate::store::Db;
 use crate::store::outbox::{self, OutboxRow};
 
@@ -28,7 +27,7 @@ use crate::store::outbox::{self, OutboxRow};
 const MAX_ATTEMPTS: i64 = 30;
 
 pub enum Sender {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(smtp::SmtpClient),
     Maildir(PathBuf),
 }
 
@@ -45,27 +44,19 @@ impl Sender {
     pub fn from_config(config: &Config) -> Result<Sender> {
         match &config.smtp.transport {
             Transport::Maildir(path) => Ok(Sender::Maildir(path.clone())),
-            Transport::Smtp(server) => {
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.as_str())
-                    .port(server.port)
-                    .timeout(Some(Duration::from_secs(60)));
-                let tls = || TlsParameters::new(server.host.clone()).context("Cannot set up TLS for SMTP");
-                builder = match server.tls {
-                    Tls::Implicit => builder.tls(SmtpTls::Wrapper(tls()?)),
-                    Tls::Starttls => builder.tls(SmtpTls::Required(tls()?)),
-                    Tls::None => builder.tls(SmtpTls::None),
-                };
-                if let (Some(user), Some(source)) = (&server.username, &server.password) {
-                    let password = source.load().context("Cannot load the SMTP password")?;
-                    builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_string()));
-                }
-                Ok(Sender::Smtp(builder.build()))
-            }
+            Transport::Smtp(server) => Ok(Sender::Smtp(smtp::SmtpClient::new(server).context("Cannot set up SMTP")?)),
+        }
+    }
+
+    /// Ends an SMTP session politely; for the end of a run.
+    pub async fn close(&mut self) {
+        if let Sender::Smtp(client) = self {
+            client.close().await;
         }
     }
 
     /// Sends what is due now, in batches, until nothing is due or the server is gone.
-    pub async fn deliver_due(&self, db: &Db, clock: &Clock) -> Result<Pass> {
+    pub async fn deliver_due(&mut self, db: &Db, clock: &Clock) -> Result<Pass> {
         let mut pass = Pass::default();
         loop {
             let now = clock.unix();
@@ -110,10 +101,10 @@ impl Sender {
         }
     }
 
-    async fn send(&self, row: &OutboxRow) -> Result<(), Failure> {
+    async fn send(&mut self, row: &OutboxRow) -> Result<(), Failure> {
         match self {
             Sender::Maildir(dir) => write_maildir(dir, row).map_err(Failure::Unreachable),
-            Sender::Smtp(transport) => {
+            Sender::Smtp(client) => {
                 let from = row.envelope_from.parse().map_err(|e| Failure::Permanent(anyhow::anyhow!("bad envelope sender: {e}")))?;
                 let to = row
                     .recipients
@@ -122,18 +113,15 @@ impl Sender {
                     .collect::<Result<Vec<lettre::Address>, _>>()
                     .map_err(|e| Failure::Permanent(anyhow::anyhow!("bad recipient: {e}")))?;
                 let envelope = Envelope::new(Some(from), to).map_err(|e| Failure::Permanent(e.into()))?;
-                match transport.send_raw(&envelope, &row.content).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is_permanent() => Err(Failure::Permanent(e.into())),
-                    Err(e) if e.is_transient() => Err(Failure::Temporary(e.into())),
-                    Err(e) => Err(Failure::Unreachable(e.into())),
-                }
+                client.send(&envelope, &row.content).await
             }
         }
     }
 }
 
-enum Failure {
+/// How a delivery failed: lettre's errors are asked (`is_permanent`, `is_transient`),
+/// never matched by their text.
+pub enum Failure {
     Unreachable(anyhow::Error),
     Temporary(anyhow::Error),
     Permanent(anyhow::Error),

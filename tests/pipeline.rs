@@ -267,16 +267,18 @@ fn with_postfix_stopped_mail_waits_in_the_outbox_and_goes_out_when_it_is_back() 
 fn killing_the_daemon_mid_batch_loses_and_duplicates_nothing() {
     const N: usize = 600;
     let f = Fixture::start().unwrap();
-    for i in 0..N {
-        f.deliver(&mail(
-            &format!("Customer {i} <c{i:04}@client{}.com>", i % 7),
-            &format!("Complaint {i}: order arrived damaged"),
-            &format!("kill-{i}@client.com"),
-            "",
-            "The goods arrived damaged. Please replace them.",
-        ))
-        .unwrap();
-    }
+    let backlog: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            mail(
+                &format!("Customer {i} <c{i:04}@client{}.com>", i % 7),
+                &format!("Complaint {i}: order arrived damaged"),
+                &format!("kill-{i}@client.com"),
+                "",
+                "The goods arrived damaged. Please replace them.",
+            )
+        })
+        .collect();
+    f.deliver_bulk(&backlog).unwrap();
     let mut child = f
         .command()
         .args(["run", "--once", "--config"])

@@ -1,16 +1,13 @@
-//! Opening an IMAP session: TCP, TLS (implicit or STARTTLS, rustls with the Mozilla
-//! roots), greeting, login. Plaintext is allowed only to loopback, which the config
+//! Opening an IMAP session: TCP, TLS (implicit or STARTTLS, see `crate::tls`),
+//! greeting, login. Plaintext is allowed only to loopback, which the config
 //! already enforces.
 
 use std::fmt::Debug;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
 
 use crate::config::{Server, Tls};
 
@@ -29,7 +26,7 @@ pub async fn login(server: &Server) -> Result<Session> {
         .with_context(|| format!("Cannot connect to {}:{}", server.host, server.port))?;
     tcp.set_nodelay(true).ok();
     let stream: Box<dyn Stream> = match server.tls {
-        Tls::Implicit => Box::new(tls(server, tcp).await?),
+        Tls::Implicit => Box::new(crate::tls::connect(&server.host, tcp).await?),
         Tls::None | Tls::Starttls => Box::new(tcp),
     };
     let mut client = async_imap::Client::new(stream);
@@ -44,7 +41,7 @@ pub async fn login(server: &Server) -> Result<Session> {
             .await
             .context("The IMAP server refused STARTTLS")?;
         // RFC 3501 §6.2.1: no new greeting after the handshake; LOGIN comes next.
-        let upgraded: Box<dyn Stream> = Box::new(tls(server, client.into_inner()).await?);
+        let upgraded: Box<dyn Stream> = Box::new(crate::tls::connect(&server.host, client.into_inner()).await?);
         client = async_imap::Client::new(upgraded);
     }
     let user = server.username.as_deref().ok_or_else(|| anyhow!("No IMAP username configured"))?;
@@ -57,18 +54,4 @@ pub async fn login(server: &Server) -> Result<Session> {
         .await
         .map_err(|(e, _)| anyhow!("IMAP login as {user} failed: {e}"))?;
     Ok(session)
-}
-
-fn connector() -> TlsConnector {
-    let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
-async fn tls<S: AsyncRead + AsyncWrite + Unpin>(server: &Server, stream: S) -> Result<tokio_rustls::client::TlsStream<S>> {
-    let name = ServerName::try_from(server.host.clone()).with_context(|| format!("{} is not a valid TLS server name", server.host))?;
-    connector()
-        .connect(name, stream)
-        .await
-        .with_context(|| format!("TLS handshake with {} failed", server.host))
 }

@@ -148,6 +148,24 @@ max_acks_per_sender_per_hour = 5
         self.stack.append(SUPPORT, "INBOX", raw)
     }
 
+    /// Puts many messages into the shared mailbox at once: the first by IMAP APPEND
+    /// (which creates the Maildir), the rest as files in its `new/`, as a local
+    /// delivery agent would — one APPEND each would take a minute for a backlog.
+    pub fn deliver_bulk(&self, raws: &[Vec<u8>]) -> Result<()> {
+        let Some((first, rest)) = raws.split_first() else { return Ok(()) };
+        self.deliver(first)?;
+        let new = self.stack.maildir_path(SUPPORT, "INBOX")?.join("new");
+        let tmp = new.with_file_name("tmp");
+        for (i, raw) in rest.iter().enumerate() {
+            let name = format!("{}.bulk{i:06}.switchboard-test", 1_700_000_000 + i);
+            std::fs::write(tmp.join(&name), raw)?;
+            // Dovecot handles mail as the `mail` user (uid/gid 8), see the harness.
+            std::os::unix::fs::chown(tmp.join(&name), Some(8), Some(8))?;
+            std::fs::rename(tmp.join(&name), new.join(&name))?;
+        }
+        Ok(())
+    }
+
     pub fn mailbox(&self, user: &str) -> Result<Vec<Vec<u8>>> {
         self.stack.messages(user, "INBOX")
     }
