@@ -17,8 +17,13 @@ use crate::store::{Db, cases as store_cases};
 
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter =
+        EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 fn load(config: &Path) -> Result<Intake> {
@@ -39,7 +44,9 @@ pub fn run(config: &Path, once: bool, now: Option<&str>) -> Result<ExitCode> {
         ),
     };
     let intake = load(config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let daemon = Daemon::new(intake, clock)?;
         if once {
@@ -74,15 +81,28 @@ fn describe(r: &Report) -> String {
             r.category.as_deref().unwrap_or("?"),
             r.priority.as_deref().unwrap_or("?"),
             r.department.as_deref().unwrap_or("?"),
-            if r.acknowledged { "acknowledged" } else { "not acknowledged" },
-            r.reason.as_deref().map(|w| format!(" — {w}")).unwrap_or_default(),
+            if r.acknowledged {
+                "acknowledged"
+            } else {
+                "not acknowledged"
+            },
+            r.reason
+                .as_deref()
+                .map(|w| format!(" — {w}"))
+                .unwrap_or_default(),
         ),
         "follow_up" => format!(
             "{uid}follow-up joined {} from {who} \"{subject}\"{}",
             r.case.as_deref().unwrap_or("?"),
-            r.reason.as_deref().map(|w| format!(" — {w}")).unwrap_or(" — passed on to the department".into()),
+            r.reason
+                .as_deref()
+                .map(|w| format!(" — {w}"))
+                .unwrap_or(" — passed on to the department".into()),
         ),
-        other => format!("{uid}{other}: from {who} \"{subject}\" — {}", r.reason.as_deref().unwrap_or("")),
+        other => format!(
+            "{uid}{other}: from {who} \"{subject}\" — {}",
+            r.reason.as_deref().unwrap_or("")
+        ),
     }
 }
 
@@ -119,7 +139,11 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                 problems.push(format!("{e:#}"));
             }
             if problems.is_empty() {
-                println!("OK: config, {} rules from {}, templates.", intake.rules().len(), rules_dir.display());
+                println!(
+                    "OK: config, {} rules from {}, templates.",
+                    intake.rules().len(),
+                    rules_dir.display()
+                );
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -162,7 +186,10 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
 fn open_store(config: &Path) -> Result<(Config, Db)> {
     let (config, _) = Config::load(config)?;
     if !config.store_path.exists() {
-        bail!("No store at {} yet: run the daemon first", config.store_path.display());
+        bail!(
+            "No store at {} yet: run the daemon first",
+            config.store_path.display()
+        );
     }
     let db = Db::open(&config.store_path)?;
     Ok((config, db))
@@ -172,16 +199,30 @@ pub fn outbox(config: &Path) -> Result<ExitCode> {
     let (_, db) = open_store(config)?;
     let rows = db.blocking(|c| crate::store::outbox::list(c))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<6} {:<10} {:<8} {:<36} SUBJECT", "ID", "KIND", "STATUS", "TO")?;
+    writeln!(
+        out,
+        "{:<6} {:<10} {:<8} {:<36} SUBJECT",
+        "ID", "KIND", "STATUS", "TO"
+    )?;
     for r in &rows {
-        let subject = Message::parse(&r.content).map(|m| m.subject).unwrap_or_default();
-        writeln!(out, "{:<6} {:<10} {:<8} {:<36} {}", r.id, r.kind, r.status, r.recipients, subject)?;
+        let subject = Message::parse(&r.content)
+            .map(|m| m.subject)
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<6} {:<10} {:<8} {:<36} {}",
+            r.id, r.kind, r.status, r.recipients, subject
+        )?;
         if let Some(e) = &r.last_error {
             writeln!(out, "       last error: {e}")?;
         }
     }
     let stats = db.blocking(|c| crate::store::outbox::stats(c))?;
-    writeln!(out, "{} sent, {} waiting, {} failed", stats.sent, stats.pending, stats.failed)?;
+    writeln!(
+        out,
+        "{} sent, {} waiting, {} failed",
+        stats.sent, stats.pending, stats.failed
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -195,12 +236,20 @@ pub fn cases(config: &Path, json: bool) -> Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string(case)?)?;
         }
     } else {
-        writeln!(out, "{:<16} {:<7} {:<22} {:<10} {:<17} {:<16} {:<30} SUBJECT", "CASE", "STATUS", "CATEGORY", "PRIORITY", "DEPARTMENT", "OPENED", "SENDER")?;
+        writeln!(
+            out,
+            "{:<16} {:<7} {:<22} {:<10} {:<17} {:<16} {:<30} SUBJECT",
+            "CASE", "STATUS", "CATEGORY", "PRIORITY", "DEPARTMENT", "OPENED", "SENDER"
+        )?;
         for c in &cases {
             let opened = DateTime::from_timestamp(c.opened_at, 0)
                 .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_default();
-            writeln!(out, "{:<16} {:<7} {:<22} {:<10} {:<17} {:<16} {:<30} {}", c.case, c.status, c.category, c.priority, c.department, opened, c.sender, c.subject)?;
+            writeln!(
+                out,
+                "{:<16} {:<7} {:<22} {:<10} {:<17} {:<16} {:<30} {}",
+                c.case, c.status, c.category, c.priority, c.department, opened, c.sender, c.subject
+            )?;
         }
         writeln!(out, "{} case(s)", cases.len())?;
     }

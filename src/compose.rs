@@ -67,7 +67,12 @@ pub fn build(d: &Draft<'_>) -> Result<Vec<u8>> {
         builder = builder.in_reply_to(format!("<{parent}>"));
     }
     if !d.references.is_empty() {
-        let refs = d.references.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(" ");
+        let refs = d
+            .references
+            .iter()
+            .map(|r| format!("<{r}>"))
+            .collect::<Vec<_>>()
+            .join(" ");
         builder = builder.references(refs);
     }
     let text = SinglePart::builder()
@@ -75,7 +80,9 @@ pub fn build(d: &Draft<'_>) -> Result<Vec<u8>> {
         .body(d.body.to_string());
     let message = match d.original {
         None => builder.singlepart(text),
-        Some(raw) => builder.multipart(MultiPart::mixed().singlepart(text).singlepart(rfc822(raw)?)),
+        Some(raw) => {
+            builder.multipart(MultiPart::mixed().singlepart(text).singlepart(rfc822(raw)?))
+        }
     }
     .context("Cannot build the outgoing message")?;
     Ok(message.formatted())
@@ -93,7 +100,11 @@ fn rfc822(raw: &[u8]) -> Result<SinglePart> {
 
 /// Puts the case tag at the front of a subject unless it is already in it.
 pub fn ensure_tag(subject: &str, tag: &str) -> String {
-    if subject.contains(tag) { subject.to_string() } else { format!("{tag} {subject}").trim().to_string() }
+    if subject.contains(tag) {
+        subject.to_string()
+    } else {
+        format!("{tag} {subject}").trim().to_string()
+    }
 }
 
 #[cfg(test)]

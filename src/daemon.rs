@@ -30,17 +30,26 @@ pub struct OnceSummary {
 impl Daemon {
     pub fn new(intake: Intake, clock: Clock) -> Result<Daemon> {
         let db = Db::open(&intake.config.store_path)?;
-        Ok(Daemon { intake: Arc::new(intake), db, clock })
+        Ok(Daemon {
+            intake: Arc::new(intake),
+            db,
+            clock,
+        })
     }
 
     /// Takes in what is waiting, sends what is due, and returns.
-    pub async fn run_once(&self, on_report: &mut (dyn FnMut(&Report) + Send)) -> Result<OnceSummary> {
+    pub async fn run_once(
+        &self,
+        on_report: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<OnceSummary> {
         let mut mailbox = Mailbox::from_config(&self.intake.config.mailbox.kind);
         let mut sender = Sender::from_config(&self.intake.config)?;
         let mut summary = OnceSummary::default();
         loop {
             // A pass reads up to what the folder held when it began; go again until dry.
-            let n = mailbox.pass(&self.intake, &self.db, &self.clock, on_report).await?;
+            let n = mailbox
+                .pass(&self.intake, &self.db, &self.clock, on_report)
+                .await?;
             summary.taken_in += n;
             if n == 0 {
                 break;
@@ -66,7 +75,13 @@ impl Daemon {
             stop_rx.clone(),
         ));
         let sender = Sender::from_config(&self.intake.config)?;
-        let sender_task = tokio::spawn(sender_loop(sender, self.db.clone(), self.clock, wake_sender, stop_rx));
+        let sender_task = tokio::spawn(sender_loop(
+            sender,
+            self.db.clone(),
+            self.clock,
+            wake_sender,
+            stop_rx,
+        ));
         tracing::info!(config = %self.intake.config.file.display(), "Switchboard running");
         shutdown_signal().await;
         tracing::info!("Stopping: finishing the batch in hand");
@@ -78,7 +93,13 @@ impl Daemon {
     }
 }
 
-async fn intake_loop(intake: Arc<Intake>, db: Db, clock: Clock, wake_sender: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn intake_loop(
+    intake: Arc<Intake>,
+    db: Db,
+    clock: Clock,
+    wake_sender: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut mailbox = Mailbox::from_config(&intake.config.mailbox.kind);
     let poll = intake.config.mailbox.poll_interval;
     let mut failures: u32 = 0;
@@ -108,7 +129,13 @@ async fn intake_loop(intake: Arc<Intake>, db: Db, clock: Clock, wake_sender: Arc
     }
 }
 
-async fn sender_loop(mut sender: Sender, db: Db, clock: Clock, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn sender_loop(
+    mut sender: Sender,
+    db: Db,
+    clock: Clock,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut failures: u32 = 0;
     while !*stop.borrow() {
         let wait = match sender.deliver_due(&db, &clock).await {
@@ -119,7 +146,9 @@ async fn sender_loop(mut sender: Sender, db: Db, clock: Clock, wake: Arc<Notify>
             Ok(_) => {
                 failures = 0;
                 match db.call(|c| outbox::next_due(c)).await {
-                    Ok(Some(due)) => Duration::from_secs((due - clock.unix()).clamp(1, 3600) as u64),
+                    Ok(Some(due)) => {
+                        Duration::from_secs((due - clock.unix()).clamp(1, 3600) as u64)
+                    }
                     Ok(None) => Duration::from_secs(3600),
                     Err(e) => {
                         tracing::error!("Cannot read the outbox: {e:#}");

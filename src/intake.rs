@@ -110,14 +110,26 @@ impl Intake {
             .departments
             .iter()
             .map(|d| {
-                let mut names: Vec<String> = d.name.split_whitespace().map(str::to_string).collect();
+                let mut names: Vec<String> =
+                    d.name.split_whitespace().map(str::to_string).collect();
                 names.extend(d.aliases.iter().cloned());
-                rules::DepartmentRef { id: d.id.clone(), address: d.address.clone(), names }
+                rules::DepartmentRef {
+                    id: d.id.clone(),
+                    address: d.address.clone(),
+                    names,
+                }
             })
             .collect();
         let tags = CaseTags::new(&config.intake.case_prefix)?;
         let own_addresses = config.own_addresses();
-        Ok(Intake { config, rules, templates, tags, departments, own_addresses })
+        Ok(Intake {
+            config,
+            rules,
+            templates,
+            tags,
+            departments,
+            own_addresses,
+        })
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -182,19 +194,35 @@ impl Intake {
                     }
                 }
             };
-            if let (Some(uidvalidity), Some(uid), Some(target)) = (src.uidvalidity, inc.uid, report.target(&self.config)) {
+            if let (Some(uidvalidity), Some(uid), Some(target)) =
+                (src.uidvalidity, inc.uid, report.target(&self.config))
+            {
                 mailbox_state::plan_move(&tx, src.mailbox, uidvalidity, uid, target)?;
             }
             reports.push(report);
         }
         if let (Some(uidvalidity), Some(last_uid)) = (src.uidvalidity, last_uid) {
-            mailbox_state::set_checkpoint(&tx, src.mailbox, store::Checkpoint { uidvalidity, last_uid })?;
+            mailbox_state::set_checkpoint(
+                &tx,
+                src.mailbox,
+                store::Checkpoint {
+                    uidvalidity,
+                    last_uid,
+                },
+            )?;
         }
         tx.commit().context("Cannot commit the intake batch")?;
         Ok(reports)
     }
 
-    fn take_in(&self, conn: &Connection, src: &Source<'_>, inc: &Incoming, key: &str, now: DateTime<Utc>) -> Result<Report> {
+    fn take_in(
+        &self,
+        conn: &Connection,
+        src: &Source<'_>,
+        inc: &Incoming,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Report> {
         if messages::seen(conn, key)? {
             let mut r = Report::new(inc.uid, "duplicate");
             r.reason = Some("taken in before (same Message-ID or same bytes)".into());
@@ -210,7 +238,17 @@ impl Intake {
         }
         let msg = match Message::parse(&inc.raw) {
             Ok(m) => m,
-            Err(reason) => return quarantine(conn, src, inc, key, None, &format!("unreadable: {reason}"), now),
+            Err(reason) => {
+                return quarantine(
+                    conn,
+                    src,
+                    inc,
+                    key,
+                    None,
+                    &format!("unreadable: {reason}"),
+                    now,
+                );
+            }
         };
         let record = |outcome: Outcome, case_id: Option<i64>, reason: Option<&str>| {
             messages::insert(
@@ -244,7 +282,9 @@ impl Intake {
             report.reason = Some(why);
             return Ok(report);
         }
-        if self.own_addresses.contains(&msg.from.email) && msg.header("X-Switchboard-Case").is_some() {
+        if self.own_addresses.contains(&msg.from.email)
+            && msg.header("X-Switchboard-Case").is_some()
+        {
             let why = "our own mail, come back to the shared mailbox".to_string();
             record(Outcome::Ignored, None, Some(&why))?;
             report.outcome = Outcome::Ignored.as_str();
@@ -269,11 +309,18 @@ impl Intake {
         let department = self
             .config
             .department(&class.department)
-            .or_else(|| self.config.department(&self.config.intake.triage_department))
+            .or_else(|| {
+                self.config
+                    .department(&self.config.intake.triage_department)
+            })
             .context("The triage department is missing from the config")?;
         let language = msg.language().code();
         let subject = if msg.subject.is_empty() {
-            if language == "zh" { "(无主题)" } else { "(no subject)" }
+            if language == "zh" {
+                "(无主题)"
+            } else {
+                "(no subject)"
+            }
         } else {
             &msg.subject
         };
@@ -302,7 +349,11 @@ impl Intake {
             class.category,
             class.priority,
             department.id,
-            if class.rules.is_empty() { "none".to_string() } else { class.rules.join(", ") }
+            if class.rules.is_empty() {
+                "none".to_string()
+            } else {
+                class.rules.join(", ")
+            }
         );
         store::cases::add_event(conn, case_id, now.timestamp(), "opened", &detail)?;
         let case = store::cases::get(conn, case_id)?.context("The case just opened is missing")?;
@@ -327,9 +378,17 @@ impl Intake {
         match &no_ack {
             None => {
                 change.acknowledge(department, msg.reply_address(), language)?;
-                store::cases::add_event(conn, case_id, now.timestamp(), "acknowledged", &msg.reply_address().email)?;
+                store::cases::add_event(
+                    conn,
+                    case_id,
+                    now.timestamp(),
+                    "acknowledged",
+                    &msg.reply_address().email,
+                )?;
             }
-            Some(why) => store::cases::add_event(conn, case_id, now.timestamp(), "not_acknowledged", why)?,
+            Some(why) => {
+                store::cases::add_event(conn, case_id, now.timestamp(), "not_acknowledged", why)?
+            }
         }
         report.outcome = Outcome::Case.as_str();
         report.case = Some(number);
@@ -355,7 +414,8 @@ impl Intake {
     ) -> Result<Report> {
         let case = store::cases::get(conn, case_id)?.context("The threaded case is missing")?;
         let department = self.config.department(&case.department);
-        let from_department = department.is_some_and(|d| d.address == msg.from.email || d.managers.contains(&msg.from.email));
+        let from_department = department
+            .is_some_and(|d| d.address == msg.from.email || d.managers.contains(&msg.from.email));
         let automatic = screen::automatic(msg);
         let why = if from_department {
             Some("from the department: recorded on the case".to_string())
@@ -393,7 +453,12 @@ impl Intake {
     }
 
     /// RFC 3834 §2 asks responders to limit how often they answer one sender.
-    fn over_ack_limit(&self, conn: &Connection, to: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    fn over_ack_limit(
+        &self,
+        conn: &Connection,
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
         let limit = self.config.intake.max_acks_per_sender_per_hour;
         let sent = store::outbox::count_to_since(conn, "ack", to, now.timestamp() - 3600)?;
         Ok((sent >= i64::from(limit)).then(|| {
@@ -409,12 +474,21 @@ pub fn dedup_key(inc: &Incoming) -> String {
         return format!("mid:{id}");
     }
     let digest = Sha256::digest(&inc.raw);
-    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 fn header_message_id(raw: &[u8]) -> Option<String> {
     let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
-    parsed.message_id().map(|id| id.trim().to_string()).filter(|id| !id.is_empty())
+    parsed
+        .message_id()
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
 }
 
 fn quarantine(
@@ -483,5 +557,9 @@ pub fn sample_render(intake: &Intake) -> Result<()> {
             problems.push(format!("{e:#}"));
         }
     }
-    if problems.is_empty() { Ok(()) } else { bail!("{}", problems.join("\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
 }

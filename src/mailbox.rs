@@ -25,12 +25,20 @@ impl Mailbox {
     pub fn from_config(kind: &MailboxKind) -> Mailbox {
         match kind {
             MailboxKind::Imap(server) => Mailbox::Imap(imap::ImapMailbox::new(server.clone())),
-            MailboxKind::Maildir(path) => Mailbox::Maildir(maildir::MaildirMailbox::new(path.clone())),
+            MailboxKind::Maildir(path) => {
+                Mailbox::Maildir(maildir::MaildirMailbox::new(path.clone()))
+            }
         }
     }
 
     /// Takes in everything waiting; returns how many messages were new.
-    pub async fn pass(&mut self, intake: &Arc<Intake>, db: &Db, clock: &Clock, on_report: &mut (dyn FnMut(&Report) + Send)) -> Result<usize> {
+    pub async fn pass(
+        &mut self,
+        intake: &Arc<Intake>,
+        db: &Db,
+        clock: &Clock,
+        on_report: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<usize> {
         match self {
             Mailbox::Imap(m) => m.pass(intake, db, clock, on_report).await,
             Mailbox::Maildir(m) => m.pass(intake, db, clock, on_report).await,

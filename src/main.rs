@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use switchboard::commands;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "A shared mailbox in, tracked cases out")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A shared mailbox in, tracked cases out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -44,7 +44,9 @@ impl Sender {
     pub fn from_config(config: &Config) -> Result<Sender> {
         match &config.smtp.transport {
             Transport::Maildir(path) => Ok(Sender::Maildir(path.clone())),
-            Transport::Smtp(server) => Ok(Sender::Smtp(smtp::SmtpClient::new(server).context("Cannot set up SMTP")?)),
+            Transport::Smtp(server) => Ok(Sender::Smtp(
+                smtp::SmtpClient::new(server).context("Cannot set up SMTP")?,
+            )),
         }
     }
 
@@ -80,19 +82,22 @@ impl Sender {
                     Err(Failure::Permanent(e)) => {
                         let (id, error) = (row.id, format!("{e:#}"));
                         tracing::error!(kind = row.kind, to = %row.recipients.join(","), "Mail refused for good: {error}");
-                        db.call(move |c| outbox::mark_failed(c, id, now, &error)).await?;
+                        db.call(move |c| outbox::mark_failed(c, id, now, &error))
+                            .await?;
                         pass.failed += 1;
                     }
                     Err(Failure::Temporary(e)) => {
                         let (id, error) = (row.id, format!("{e:#}"));
                         if row.attempts + 1 >= MAX_ATTEMPTS {
                             tracing::error!(kind = row.kind, to = %row.recipients.join(","), "Mail given up after {MAX_ATTEMPTS} attempts: {error}");
-                            db.call(move |c| outbox::mark_failed(c, id, now, &error)).await?;
+                            db.call(move |c| outbox::mark_failed(c, id, now, &error))
+                                .await?;
                             pass.failed += 1;
                         } else {
                             let next = now + backoff(row.attempts).as_secs() as i64;
                             tracing::warn!(kind = row.kind, to = %row.recipients.join(","), "Mail deferred, will retry: {error}");
-                            db.call(move |c| outbox::mark_retry(c, id, next, &error)).await?;
+                            db.call(move |c| outbox::mark_retry(c, id, next, &error))
+                                .await?;
                             pass.retried += 1;
                         }
                     }
@@ -105,14 +110,18 @@ impl Sender {
         match self {
             Sender::Maildir(dir) => write_maildir(dir, row).map_err(Failure::Unreachable),
             Sender::Smtp(client) => {
-                let from = row.envelope_from.parse().map_err(|e| Failure::Permanent(anyhow::anyhow!("bad envelope sender: {e}")))?;
+                let from = row
+                    .envelope_from
+                    .parse()
+                    .map_err(|e| Failure::Permanent(anyhow::anyhow!("bad envelope sender: {e}")))?;
                 let to = row
                     .recipients
                     .iter()
                     .map(|r| r.parse())
                     .collect::<Result<Vec<lettre::Address>, _>>()
                     .map_err(|e| Failure::Permanent(anyhow::anyhow!("bad recipient: {e}")))?;
-                let envelope = Envelope::new(Some(from), to).map_err(|e| Failure::Permanent(e.into()))?;
+                let envelope =
+                    Envelope::new(Some(from), to).map_err(|e| Failure::Permanent(e.into()))?;
                 client.send(&envelope, &row.content).await
             }
         }
@@ -145,17 +154,23 @@ fn fastrand_u64() -> u64 {
 fn write_maildir(dir: &Path, row: &OutboxRow) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("Cannot create {}", dir.join(sub).display()))?;
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("Cannot create {}", dir.join(sub).display()))?;
     }
     let name = format!(
         "{}.{}_{}.switchboard",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0),
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let tmp = dir.join("tmp").join(&name);
-    std::fs::write(&tmp, &row.content).with_context(|| format!("Cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, dir.join("new").join(&name)).with_context(|| format!("Cannot move {} into new/", tmp.display()))?;
+    std::fs::write(&tmp, &row.content)
+        .with_context(|| format!("Cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join("new").join(&name))
+        .with_context(|| format!("Cannot move {} into new/", tmp.display()))?;
     Ok(())
 }
 

@@ -46,8 +46,11 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        schema::migrate(&mut conn).with_context(|| format!("Cannot migrate the store {}", path.display()))?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        schema::migrate(&mut conn)
+            .with_context(|| format!("Cannot migrate the store {}", path.display()))?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -58,7 +61,9 @@ impl Db {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| anyhow!("The store lock is poisoned"))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| anyhow!("The store lock is poisoned"))?;
             f(&mut guard)
         })
         .await
@@ -67,7 +72,10 @@ impl Db {
 
     /// Runs `f` on the calling thread: for the command-line tools, which are not async.
     pub fn blocking<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
-        let mut guard = self.conn.lock().map_err(|_| anyhow!("The store lock is poisoned"))?;
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| anyhow!("The store lock is poisoned"))?;
         f(&mut guard)
     }
 }

@@ -38,18 +38,26 @@ impl Templates {
                         problems.push(format!("{}: {}", path.display(), describe(&e)));
                     }
                 }
-                Err(e) => problems.push(format!("{}: cannot read the template: {e}", path.display())),
+                Err(e) => {
+                    problems.push(format!("{}: cannot read the template: {e}", path.display()))
+                }
             }
         }
         if !problems.is_empty() {
             bail!("{}", problems.join("\n"));
         }
-        Ok(Templates { env, dir: dir.to_path_buf() })
+        Ok(Templates {
+            env,
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn render(&self, name: &str, context: &impl Serialize) -> Result<Rendered> {
         let path = self.dir.join(name);
-        let template = self.env.get_template(name).map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
         let text = template
             .render(context)
             .map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
@@ -76,7 +84,10 @@ fn split_subject(text: &str) -> Result<Rendered> {
     if subject.contains('\n') {
         bail!("expected one Subject line before the empty line");
     }
-    Ok(Rendered { subject: subject.trim().to_string(), body: body.trim_end().to_string() + "\n" })
+    Ok(Rendered {
+        subject: subject.trim().to_string(),
+        body: body.trim_end().to_string() + "\n",
+    })
 }
 
 #[cfg(test)]
@@ -96,7 +107,11 @@ mod tests {
     fn strict_variables_and_missing_files_are_reported() {
         let dir = std::env::temp_dir().join(format!("sb-tpl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ack.zh.txt"), "Subject: {{ case.number }}\n\n{{ nope.x }}\n").unwrap();
+        std::fs::write(
+            dir.join("ack.zh.txt"),
+            "Subject: {{ case.number }}\n\n{{ nope.x }}\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("ack.en.txt"), "Subject: {% if %}\n\nx\n").unwrap();
         let err = Templates::load(&dir).err().unwrap().to_string();
         assert!(err.contains("ack.en.txt: line 1"), "{err}");
@@ -106,7 +121,12 @@ mod tests {
             std::fs::write(dir.join(name), "Subject: x\n\nx\n").unwrap();
         }
         let t = Templates::load(&dir).unwrap();
-        let err = t.render("ack.zh.txt", &serde_json::json!({"case": {"number": "SB-1"}})).unwrap_err();
+        let err = t
+            .render(
+                "ack.zh.txt",
+                &serde_json::json!({"case": {"number": "SB-1"}}),
+            )
+            .unwrap_err();
         assert!(format!("{err:#}").contains("ack.zh.txt"), "{err:#}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

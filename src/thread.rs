@@ -17,13 +17,19 @@ pub struct CaseTags {
 impl CaseTags {
     /// `prefix` is validated as capital letters by the config.
     pub fn new(prefix: &str) -> Result<CaseTags> {
-        let pattern = Regex::new(&format!(r"\[({}-\d{{4}}-\d{{6,}})\]", regex::escape(prefix)))?;
+        let pattern = Regex::new(&format!(
+            r"\[({}-\d{{4}}-\d{{6,}})\]",
+            regex::escape(prefix)
+        ))?;
         Ok(CaseTags { pattern })
     }
 
     /// Case numbers tagged in a subject, in order.
     pub fn numbers<'a>(&self, subject: &'a str) -> impl Iterator<Item = &'a str> + use<'a, '_> {
-        self.pattern.captures_iter(subject).filter_map(|c| c.get(1)).map(|m| m.as_str())
+        self.pattern
+            .captures_iter(subject)
+            .filter_map(|c| c.get(1))
+            .map(|m| m.as_str())
     }
 
     pub fn tag(number: &str) -> String {
@@ -53,7 +59,9 @@ mod tests {
     #[test]
     fn finds_tags() {
         let tags = CaseTags::new("SB").unwrap();
-        let found: Vec<_> = tags.numbers("Re: [SB-2026-000123] 延迟 [SB-2026-1] [XX-2026-000001]").collect();
+        let found: Vec<_> = tags
+            .numbers("Re: [SB-2026-000123] 延迟 [SB-2026-1] [XX-2026-000001]")
+            .collect();
         assert_eq!(found, vec!["SB-2026-000123"]);
         assert_eq!(CaseTags::tag("SB-2026-000123"), "[SB-2026-000123]");
     }

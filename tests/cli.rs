@@ -9,7 +9,11 @@ fn repo() -> &'static Path {
 }
 
 fn switchboard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).env("SWITCHBOARD_LOG", "warn").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env("SWITCHBOARD_LOG", "warn")
+        .output()
+        .unwrap()
 }
 
 /// A copy of the demo in a fresh folder: its config, with the sample inbox beside it.
@@ -17,11 +21,20 @@ fn demo_copy(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sb-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("state")).unwrap();
-    copy_dir(&repo().join("examples/demo/inbox"), &dir.join("state/inbox"));
+    copy_dir(
+        &repo().join("examples/demo/inbox"),
+        &dir.join("state/inbox"),
+    );
     let config = std::fs::read_to_string(repo().join("examples/demo/switchboard.toml"))
         .unwrap()
-        .replace("\"../../rules\"", &format!("\"{}\"", repo().join("rules").display()))
-        .replace("\"../../templates\"", &format!("\"{}\"", repo().join("templates").display()));
+        .replace(
+            "\"../../rules\"",
+            &format!("\"{}\"", repo().join("rules").display()),
+        )
+        .replace(
+            "\"../../templates\"",
+            &format!("\"{}\"", repo().join("templates").display()),
+        );
     std::fs::write(dir.join("switchboard.toml"), config).unwrap();
     dir
 }
@@ -48,31 +61,79 @@ fn the_demo_takes_in_every_sample_message() {
     let config = dir.join("switchboard.toml");
     let config = config.to_str().unwrap();
     let out = switchboard(&["run", "--once", "--config", config]);
-    assert!(out.status.success(), "{}\n{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = stdout(&out);
-    let samples = std::fs::read_dir(repo().join("examples/demo/inbox/new")).unwrap().count();
+    let samples = std::fs::read_dir(repo().join("examples/demo/inbox/new"))
+        .unwrap()
+        .count();
     assert!(samples >= 8, "the demo mailbox holds the samples");
     // One line per message, and the summary.
     assert_eq!(report.lines().count(), samples + 1, "{report}");
-    assert!(report.contains("quarantined"), "the garbage sample is quarantined: {report}");
-    assert!(report.contains("ignored"), "the auto-reply is ignored: {report}");
-    assert!(report.contains("follow-up joined"), "the reply joins its case: {report}");
+    assert!(
+        report.contains("quarantined"),
+        "the garbage sample is quarantined: {report}"
+    );
+    assert!(
+        report.contains("ignored"),
+        "the auto-reply is ignored: {report}"
+    );
+    assert!(
+        report.contains("follow-up joined"),
+        "the reply joins its case: {report}"
+    );
 
     let cases = switchboard(&["cases", "--json", "--config", config]);
-    let cases: Vec<serde_json::Value> = stdout(&cases).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let by_sender = |s: &str| cases.iter().find(|c| c["sender"] == s).unwrap_or_else(|| panic!("no case from {s}"));
+    let cases: Vec<serde_json::Value> = stdout(&cases)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_sender = |s: &str| {
+        cases
+            .iter()
+            .find(|c| c["sender"] == s)
+            .unwrap_or_else(|| panic!("no case from {s}"))
+    };
     // The GBK-encoded sample is decoded.
-    assert_eq!(by_sender("wangli@shop88.cn")["subject"], "发票金额不对，重复收费，请退还多收款项");
-    assert_eq!(by_sender("liming@keji-tech.cn")["message_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        by_sender("wangli@shop88.cn")["subject"],
+        "发票金额不对，重复收费，请退还多收款项"
+    );
+    assert_eq!(
+        by_sender("liming@keji-tech.cn")["message_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Every message left the inbox; outgoing mail is in the outbox Maildir.
-    assert_eq!(std::fs::read_dir(dir.join("state/inbox/new")).unwrap().count(), 0);
-    let sent = std::fs::read_dir(dir.join("state/outbox/new")).unwrap().count();
-    assert!(sent >= cases.len(), "every case was routed: {sent} files for {} cases", cases.len());
+    assert_eq!(
+        std::fs::read_dir(dir.join("state/inbox/new"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let sent = std::fs::read_dir(dir.join("state/outbox/new"))
+        .unwrap()
+        .count();
+    assert!(
+        sent >= cases.len(),
+        "every case was routed: {sent} files for {} cases",
+        cases.len()
+    );
 
     // Running again takes in nothing new and sends nothing twice.
     let again = switchboard(&["run", "--once", "--config", config]);
-    assert!(stdout(&again).contains("0 message(s) taken in, 0 mail(s) sent"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("0 message(s) taken in, 0 mail(s) sent"),
+        "{}",
+        stdout(&again)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -86,16 +147,30 @@ fn check_accepts_the_demo_and_lists_every_problem_of_a_broken_config() {
 
     let broken = std::fs::read_to_string(&config)
         .unwrap()
-        .replace("kind = \"maildir\"\npath = \"state/inbox\"", "kind = \"imap\"\nhost = \"mail.example.com\"\ntls = \"none\"")
-        .replace("max_acks_per_sender_per_hour = 5", "max_acks_per_sender_per_hour = \"five\"");
+        .replace(
+            "kind = \"maildir\"\npath = \"state/inbox\"",
+            "kind = \"imap\"\nhost = \"mail.example.com\"\ntls = \"none\"",
+        )
+        .replace(
+            "max_acks_per_sender_per_hour = 5",
+            "max_acks_per_sender_per_hour = \"five\"",
+        );
     std::fs::write(&config, broken).unwrap();
     let bad = switchboard(&["check", "--config", config.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1));
     let text = stdout(&bad);
     let file = config.display().to_string();
     assert!(text.contains(&format!("{file}: mailbox.tls:")), "{text}");
-    assert!(text.contains(&format!("{file}: mailbox.username: is required")), "{text}");
-    assert!(text.contains(&format!("{file}: intake.max_acks_per_sender_per_hour: expected a number")), "{text}");
+    assert!(
+        text.contains(&format!("{file}: mailbox.username: is required")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}: intake.max_acks_per_sender_per_hour: expected a number"
+        )),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -106,13 +181,19 @@ fn check_refuses_a_broken_rule_file_with_its_line() {
     copy_dir(&repo().join("rules"), &rules);
     std::fs::write(rules.join("zz-broken.toml"), "[[rule]]\nname = \"broken\"\ncategory = \"complaint\"\ndepartment = \"nowhere\"\n\n[[rule.match]]\nany = [\"/([unclosed/\"]\n").unwrap();
     let config = dir.join("switchboard.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("\"{}\"", repo().join("rules").display()), "\"rules\"");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("\"{}\"", repo().join("rules").display()),
+        "\"rules\"",
+    );
     std::fs::write(&config, text).unwrap();
     let out = switchboard(&["check", "--config", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("zz-broken.toml:"), "names the file: {text}");
-    assert!(text.contains("nowhere"), "names the unknown department: {text}");
+    assert!(
+        text.contains("nowhere"),
+        "names the unknown department: {text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -123,11 +204,32 @@ fn classify_prints_one_json_object_per_message() {
     let inbox = repo().join("examples/demo/inbox/new");
     let complaint = inbox.join("1764201600.M1.demo");
     let auto_reply = inbox.join("1764201900.M6.demo");
-    let out = switchboard(&["classify", "--config", config.to_str().unwrap(), complaint.to_str().unwrap(), auto_reply.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = switchboard(&[
+        "classify",
+        "--config",
+        config.to_str().unwrap(),
+        complaint.to_str().unwrap(),
+        auto_reply.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
-    for key in ["file", "category", "priority", "department", "rules", "language", "acknowledge"] {
+    for key in [
+        "file",
+        "category",
+        "priority",
+        "department",
+        "rules",
+        "language",
+        "acknowledge",
+    ] {
         assert!(lines[0].get(key).is_some(), "missing {key}: {}", lines[0]);
     }
     assert_eq!(lines[0]["category"], "complaint");

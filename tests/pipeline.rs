@@ -3,10 +3,10 @@
 //! the recipients' mailboxes. Needs `scripts/install-test-deps.sh`; fails without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-#[path = "harness/mailstack.rs"]
-mod mailstack;
 #[path = "harness/fixture.rs"]
 mod fixture;
+#[path = "harness/mailstack.rs"]
+mod mailstack;
 
 use std::time::Duration;
 
@@ -55,7 +55,11 @@ fn three_kinds_of_mail_are_routed_and_acknowledged() {
     assert_eq!(cases.len(), 3, "{cases:#?}");
     let expectations = [
         ("liming@keji-tech.cn", "complaint", "logistics"),
-        ("zhang@huayuan-materials.com", "supplier_dispute", "procurement"),
+        (
+            "zhang@huayuan-materials.com",
+            "supplier_dispute",
+            "procurement",
+        ),
         ("chenjing@example.com", "collaboration_request", "design"),
     ];
     for (sender, category, department) in expectations {
@@ -65,26 +69,56 @@ fn three_kinds_of_mail_are_routed_and_acknowledged() {
         let number = case["case"].as_str().unwrap();
         let tag = format!("[{number}]");
 
-        let routed = f.stack.wait_for_messages(&format!("{department}@example.com"), "INBOX", 1, WAIT).unwrap();
+        let routed = f
+            .stack
+            .wait_for_messages(&format!("{department}@example.com"), "INBOX", 1, WAIT)
+            .unwrap();
         assert_eq!(routed.len(), 1, "the department got one case record");
         let record = Message::parse(&routed[0]).unwrap();
-        assert!(record.subject.contains(&tag), "route subject {:?} lacks {tag}", record.subject);
-        assert_eq!(record.reply_address().email, fixture::SUPPORT, "answers come back to the shared mailbox");
-        assert!(String::from_utf8_lossy(&routed[0]).contains("message/rfc822"), "the original is attached");
+        assert!(
+            record.subject.contains(&tag),
+            "route subject {:?} lacks {tag}",
+            record.subject
+        );
+        assert_eq!(
+            record.reply_address().email,
+            fixture::SUPPORT,
+            "answers come back to the shared mailbox"
+        );
+        assert!(
+            String::from_utf8_lossy(&routed[0]).contains("message/rfc822"),
+            "the original is attached"
+        );
 
         let acks = f.stack.wait_for_messages(sender, "INBOX", 1, WAIT).unwrap();
         assert_eq!(acks.len(), 1);
         let ack = Message::parse(&acks[0]).unwrap();
-        assert!(ack.subject.contains(&tag), "ack subject {:?} lacks {tag}", ack.subject);
-        assert!(ack.body.contains(number), "the acknowledgement names the case number");
+        assert!(
+            ack.subject.contains(&tag),
+            "ack subject {:?} lacks {tag}",
+            ack.subject
+        );
+        assert!(
+            ack.body.contains(number),
+            "the acknowledgement names the case number"
+        );
         assert_eq!(ack.header("Auto-Submitted"), Some("auto-replied"));
     }
     // Chinese mail is answered in Chinese.
     let ack = Message::parse(&f.mailbox("liming@keji-tech.cn").unwrap()[0]).unwrap();
     assert!(ack.body.contains("您的来信已收到"), "{}", ack.body);
     // Everything taken in left the inbox for the processed folder.
-    assert_eq!(f.stack.messages(fixture::SUPPORT, "INBOX").unwrap().len(), 0);
-    assert_eq!(f.stack.messages(fixture::SUPPORT, "Switchboard/Processed").unwrap().len(), 3);
+    assert_eq!(
+        f.stack.messages(fixture::SUPPORT, "INBOX").unwrap().len(),
+        0
+    );
+    assert_eq!(
+        f.stack
+            .messages(fixture::SUPPORT, "Switchboard/Processed")
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[test]
@@ -126,12 +160,20 @@ fn a_reply_with_the_tag_joins_its_case() {
 
     let cases = f.cases().unwrap();
     assert_eq!(cases.len(), 1, "replies open no new case: {cases:#?}");
-    let ids: Vec<&str> = cases[0]["message_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let ids: Vec<&str> = cases[0]["message_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     for id in ["first@client.com", "second@client.com", "third@client.com"] {
         assert!(ids.contains(&id), "{id} not in {ids:?}");
     }
     // The department sees the follow-ups; the customer gets no second acknowledgement.
-    let dept = f.stack.wait_for_messages(&format!("{department}@example.com"), "INBOX", 3, WAIT).unwrap();
+    let dept = f
+        .stack
+        .wait_for_messages(&format!("{department}@example.com"), "INBOX", 3, WAIT)
+        .unwrap();
     assert_eq!(dept.len(), 3, "{:?}", subjects(&dept));
     assert!(subjects(&dept).iter().all(|s| s.contains(&number)));
     std::thread::sleep(Duration::from_millis(500));
@@ -163,12 +205,31 @@ fn auto_replies_and_bounces_get_no_acknowledgement() {
     let out = f.run_once().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
 
-    assert_eq!(f.stack.wait_for_messages("human@client.com", "INBOX", 1, WAIT).unwrap().len(), 1);
+    assert_eq!(
+        f.stack
+            .wait_for_messages("human@client.com", "INBOX", 1, WAIT)
+            .unwrap()
+            .len(),
+        1
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(f.mailbox("away@client.com").unwrap().len(), 0, "{stdout}");
-    assert_eq!(f.mailbox("mailer-daemon@mx.client.com").unwrap().len(), 0, "{stdout}");
-    assert_eq!(f.count("SELECT count(*) FROM outbox WHERE kind = 'ack'").unwrap(), 1);
-    assert_eq!(f.count("SELECT count(*) FROM messages WHERE outcome = 'ignored'").unwrap(), 2, "{stdout}");
+    assert_eq!(
+        f.mailbox("mailer-daemon@mx.client.com").unwrap().len(),
+        0,
+        "{stdout}"
+    );
+    assert_eq!(
+        f.count("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        f.count("SELECT count(*) FROM messages WHERE outcome = 'ignored'")
+            .unwrap(),
+        2,
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -185,11 +246,22 @@ fn a_flood_from_one_sender_gets_at_most_the_limit_of_acknowledgements() {
         .unwrap();
     }
     f.run_once().unwrap();
-    assert_eq!(f.cases().unwrap().len(), 20, "every message is still a case");
-    let acks = f.stack.wait_for_messages("angry@client.com", "INBOX", 5, WAIT).unwrap();
+    assert_eq!(
+        f.cases().unwrap().len(),
+        20,
+        "every message is still a case"
+    );
+    let acks = f
+        .stack
+        .wait_for_messages("angry@client.com", "INBOX", 5, WAIT)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     let acks_after = f.mailbox("angry@client.com").unwrap();
-    assert_eq!(acks.len().max(acks_after.len()), 5, "max_acks_per_sender_per_hour = 5");
+    assert_eq!(
+        acks.len().max(acks_after.len()),
+        5,
+        "max_acks_per_sender_per_hour = 5"
+    );
 }
 
 #[test]
@@ -203,7 +275,9 @@ fn a_gbk_encoded_chinese_complaint_is_decoded_and_classified() {
     )
     .into_bytes();
     raw.extend(b"?=\r\nMessage-ID: <gbk-1@shop88.cn>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
-    raw.extend(gbk("我们订购的货物已经延迟一周还没有送到，物流一直没有更新。请尽快处理。\r\n"));
+    raw.extend(gbk(
+        "我们订购的货物已经延迟一周还没有送到，物流一直没有更新。请尽快处理。\r\n",
+    ));
     f.deliver(&raw).unwrap();
     f.run_once().unwrap();
     let cases = f.cases().unwrap();
@@ -211,15 +285,25 @@ fn a_gbk_encoded_chinese_complaint_is_decoded_and_classified() {
     assert_eq!(cases[0]["subject"], "投诉：货物延迟交付");
     assert_eq!(cases[0]["category"], "complaint");
     assert_eq!(cases[0]["department"], "logistics");
-    let ack = f.stack.wait_for_messages("wangli@shop88.cn", "INBOX", 1, WAIT).unwrap();
+    let ack = f
+        .stack
+        .wait_for_messages("wangli@shop88.cn", "INBOX", 1, WAIT)
+        .unwrap();
     let ack = Message::parse(&ack[0]).unwrap();
-    assert!(ack.body.contains("投诉"), "answered in Chinese: {}", ack.body);
+    assert!(
+        ack.body.contains("投诉"),
+        "answered in Chinese: {}",
+        ack.body
+    );
 }
 
 #[test]
 fn garbage_is_quarantined_and_the_next_message_goes_through() {
     let f = Fixture::start().unwrap();
-    let garbage: Vec<u8> = (0..2048u32).map(|i| (i * 7 % 251) as u8).filter(|b| *b != b'\n' && *b != b'\r').collect();
+    let garbage: Vec<u8> = (0..2048u32)
+        .map(|i| (i * 7 % 251) as u8)
+        .filter(|b| *b != b'\n' && *b != b'\r')
+        .collect();
     f.deliver(&garbage).unwrap();
     f.deliver(&mail(
         "Good <good@client.com>",
@@ -230,11 +314,31 @@ fn garbage_is_quarantined_and_the_next_message_goes_through() {
     ))
     .unwrap();
     let out = f.run_once().unwrap();
-    assert_eq!(f.cases().unwrap().len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(f.stack.wait_for_messages("good@client.com", "INBOX", 1, WAIT).unwrap().len(), 1);
+    assert_eq!(
+        f.cases().unwrap().len(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        f.stack
+            .wait_for_messages("good@client.com", "INBOX", 1, WAIT)
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(f.count("SELECT count(*) FROM messages WHERE outcome = 'quarantined' AND reason LIKE 'unreadable%'").unwrap(), 1);
-    assert_eq!(f.stack.messages(fixture::SUPPORT, "Switchboard/Quarantine").unwrap().len(), 1);
-    assert_eq!(f.stack.messages(fixture::SUPPORT, "INBOX").unwrap().len(), 0);
+    assert_eq!(
+        f.stack
+            .messages(fixture::SUPPORT, "Switchboard/Quarantine")
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.stack.messages(fixture::SUPPORT, "INBOX").unwrap().len(),
+        0
+    );
 }
 
 #[test]
@@ -252,15 +356,26 @@ fn with_postfix_stopped_mail_waits_in_the_outbox_and_goes_out_when_it_is_back() 
     let out = f.run_once().unwrap();
     assert_eq!(f.cases().unwrap().len(), 1);
     assert_eq!(
-        f.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL").unwrap(),
+        f.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+            .unwrap(),
         2,
         "route and acknowledgement wait: {}",
         String::from_utf8_lossy(&out.stdout)
     );
     f.stack.start_postfix().unwrap();
     f.run_once().unwrap();
-    assert_eq!(f.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL").unwrap(), 2);
-    assert_eq!(f.stack.wait_for_messages("patient@client.com", "INBOX", 1, WAIT).unwrap().len(), 1);
+    assert_eq!(
+        f.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL")
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        f.stack
+            .wait_for_messages("patient@client.com", "INBOX", 1, WAIT)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -294,19 +409,36 @@ fn killing_the_daemon_mid_batch_loses_and_duplicates_nothing() {
         if cases >= 100 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "intake never got going");
-        assert!(child.try_wait().unwrap().is_none(), "the daemon finished before it could be killed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "intake never got going"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the daemon finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let at_kill = f.count("SELECT count(*) FROM cases").unwrap();
-    assert!(at_kill < N as i64, "the kill came after intake finished ({at_kill} cases)");
+    assert!(
+        at_kill < N as i64,
+        "the kill came after intake finished ({at_kill} cases)"
+    );
 
     f.run_once().unwrap();
     assert_eq!(f.count("SELECT count(*) FROM cases").unwrap(), N as i64);
-    assert_eq!(f.count("SELECT count(DISTINCT message_id) FROM messages").unwrap(), N as i64);
-    assert_eq!(f.count("SELECT count(*) FROM outbox WHERE kind = 'ack'").unwrap(), N as i64);
+    assert_eq!(
+        f.count("SELECT count(DISTINCT message_id) FROM messages")
+            .unwrap(),
+        N as i64
+    );
+    assert_eq!(
+        f.count("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+            .unwrap(),
+        N as i64
+    );
     for i in 0..N {
         let who = format!("c{i:04}@client{}.com", i % 7);
         let acks = f.stack.wait_for_messages(&who, "INBOX", 1, WAIT).unwrap();
@@ -331,25 +463,46 @@ fn the_daemon_keeps_taking_mail_in_and_stops_cleanly_on_sigterm() {
         .unwrap();
     for i in 0..2 {
         let who = format!("late{i}@client.com");
-        f.deliver(&mail(&who, "Complaint: my order is late", &format!("daemon-{i}@client.com"), "", "Still waiting for the delivery."))
-            .unwrap();
+        f.deliver(&mail(
+            &who,
+            "Complaint: my order is late",
+            &format!("daemon-{i}@client.com"),
+            "",
+            "Still waiting for the delivery.",
+        ))
+        .unwrap();
         // poll_interval is 1s in the fixture; the acknowledgement follows within seconds.
-        assert_eq!(f.stack.wait_for_messages(&who, "INBOX", 1, WAIT).unwrap().len(), 1);
+        assert_eq!(
+            f.stack
+                .wait_for_messages(&who, "INBOX", 1, WAIT)
+                .unwrap()
+                .len(),
+            1
+        );
     }
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(std::time::Instant::now() < deadline, "the daemon did not stop within 10 s of SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not stop within 10 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut log = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert!(exit.success(), "exit {exit}: {log}");
-    assert!(!log.contains(MAILSTACK_PASSWORD), "the password appeared in the log");
+    assert!(
+        !log.contains(MAILSTACK_PASSWORD),
+        "the password appeared in the log"
+    );
     assert_eq!(f.cases().unwrap().len(), 2);
 }
 

@@ -24,7 +24,9 @@ pub fn automatic(msg: &Message) -> Option<String> {
         return Some("bounce (empty Return-Path)".into());
     }
     let from_local = msg.from.local_part();
-    if from_local.eq_ignore_ascii_case("mailer-daemon") || from_local.eq_ignore_ascii_case("postmaster") {
+    if from_local.eq_ignore_ascii_case("mailer-daemon")
+        || from_local.eq_ignore_ascii_case("postmaster")
+    {
         return Some(format!("bounce (from {})", msg.from.email));
     }
     if let Some(rp) = &msg.return_path {
@@ -101,7 +103,8 @@ mod tests {
     use super::*;
 
     fn parse(headers: &str) -> Message {
-        Message::parse(format!("From: a@client.com\r\n{headers}\r\n\r\nbody\r\n").as_bytes()).unwrap()
+        Message::parse(format!("From: a@client.com\r\n{headers}\r\n\r\nbody\r\n").as_bytes())
+            .unwrap()
     }
 
     #[test]
@@ -116,7 +119,9 @@ mod tests {
         assert!(automatic(&parse("Subject: 自动回复：您的来信")).is_some());
         assert!(automatic(&parse("Subject: Automatic reply: order 123")).is_some());
         assert!(automatic(&parse("Subject: Re: order 123")).is_none());
-        let dsn = Message::parse(b"From: MAILER-DAEMON@mx.example.com\r\nSubject: failure\r\n\r\nx").unwrap();
+        let dsn =
+            Message::parse(b"From: MAILER-DAEMON@mx.example.com\r\nSubject: failure\r\n\r\nx")
+                .unwrap();
         assert!(automatic(&dsn).is_some());
     }
 

@@ -41,10 +41,14 @@ pub async fn login(server: &Server) -> Result<Session> {
             .await
             .context("The IMAP server refused STARTTLS")?;
         // RFC 3501 §6.2.1: no new greeting after the handshake; LOGIN comes next.
-        let upgraded: Box<dyn Stream> = Box::new(crate::tls::connect(&server.host, client.into_inner()).await?);
+        let upgraded: Box<dyn Stream> =
+            Box::new(crate::tls::connect(&server.host, client.into_inner()).await?);
         client = async_imap::Client::new(upgraded);
     }
-    let user = server.username.as_deref().ok_or_else(|| anyhow!("No IMAP username configured"))?;
+    let user = server
+        .username
+        .as_deref()
+        .ok_or_else(|| anyhow!("No IMAP username configured"))?;
     let password = match &server.password {
         Some(source) => source.load().context("Cannot load the IMAP password")?,
         None => bail!("No IMAP password configured (password_file or password_env)"),

@@ -28,12 +28,22 @@ pub struct ImapMailbox {
 
 impl ImapMailbox {
     pub fn new(server: Server) -> ImapMailbox {
-        ImapMailbox { server, session: None, folders_ensured: false }
+        ImapMailbox {
+            server,
+            session: None,
+            folders_ensured: false,
+        }
     }
 
     /// One pass over the folder. On any error the session is dropped, so the next
     /// pass starts from a fresh connection and the checkpoint.
-    pub async fn pass(&mut self, intake: &std::sync::Arc<Intake>, db: &Db, clock: &Clock, on_report: &mut (dyn FnMut(&Report) + Send)) -> Result<usize> {
+    pub async fn pass(
+        &mut self,
+        intake: &std::sync::Arc<Intake>,
+        db: &Db,
+        clock: &Clock,
+        on_report: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<usize> {
         let result = self.pass_inner(intake, db, clock, on_report).await;
         if result.is_err() {
             if let Some(mut s) = self.session.take() {
@@ -44,32 +54,64 @@ impl ImapMailbox {
         result
     }
 
-    async fn pass_inner(&mut self, intake: &std::sync::Arc<Intake>, db: &Db, clock: &Clock, on_report: &mut (dyn FnMut(&Report) + Send)) -> Result<usize> {
+    async fn pass_inner(
+        &mut self,
+        intake: &std::sync::Arc<Intake>,
+        db: &Db,
+        clock: &Clock,
+        on_report: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<usize> {
         let config = &intake.config;
         let folder = config.mailbox.folder.clone();
         if self.session.is_none() {
             self.session = Some(connect::login(&self.server).await?);
-            tracing::info!(host = self.server.host, port = self.server.port, "IMAP session opened");
+            tracing::info!(
+                host = self.server.host,
+                port = self.server.port,
+                "IMAP session opened"
+            );
         }
-        let session = self.session.as_mut().ok_or_else(|| anyhow!("no IMAP session"))?;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| anyhow!("no IMAP session"))?;
         if !self.folders_ensured {
-            for target in [&config.mailbox.processed_folder, &config.mailbox.quarantine_folder].into_iter().flatten() {
+            for target in [
+                &config.mailbox.processed_folder,
+                &config.mailbox.quarantine_folder,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 ensure_folder(session, target).await?;
             }
             self.folders_ensured = true;
         }
-        let selected = session.select(&folder).await.with_context(|| format!("Cannot select the folder {folder}"))?;
-        let uidvalidity = selected
-            .uid_validity
-            .ok_or_else(|| anyhow!("The server gave no UIDVALIDITY for {folder}; Switchboard needs UIDs"))?;
-        let mailbox_key = format!("imap:{}@{}:{}/{folder}", self.server.username.as_deref().unwrap_or(""), self.server.host, self.server.port);
+        let selected = session
+            .select(&folder)
+            .await
+            .with_context(|| format!("Cannot select the folder {folder}"))?;
+        let uidvalidity = selected.uid_validity.ok_or_else(|| {
+            anyhow!("The server gave no UIDVALIDITY for {folder}; Switchboard needs UIDs")
+        })?;
+        let mailbox_key = format!(
+            "imap:{}@{}:{}/{folder}",
+            self.server.username.as_deref().unwrap_or(""),
+            self.server.host,
+            self.server.port
+        );
 
         let key = mailbox_key.clone();
         let checkpoint = db.call(move |c| mailbox_state::checkpoint(c, &key)).await?;
         let last_uid = match checkpoint {
             Some(cp) if cp.uidvalidity == uidvalidity => cp.last_uid,
             Some(cp) => {
-                tracing::warn!(folder, old = cp.uidvalidity, new = uidvalidity, "UIDVALIDITY changed: the folder was recreated; rereading it, messages taken in before are recognised by Message-ID");
+                tracing::warn!(
+                    folder,
+                    old = cp.uidvalidity,
+                    new = uidvalidity,
+                    "UIDVALIDITY changed: the folder was recreated; rereading it, messages taken in before are recognised by Message-ID"
+                );
                 0
             }
             None => 0,
@@ -86,7 +128,9 @@ impl ImapMailbox {
             .uid_fetch(format!("{}:*", last_uid + 1), "(UID RFC822.SIZE)")
             .await
             .context("Cannot list new messages")?
-            .try_filter_map(|f| async move { Ok(f.uid.map(|uid| (uid, u64::from(f.size.unwrap_or(0))))) })
+            .try_filter_map(|f| async move {
+                Ok(f.uid.map(|uid| (uid, u64::from(f.size.unwrap_or(0)))))
+            })
             .try_collect::<Vec<_>>()
             .await
             .context("Cannot list new messages")?
@@ -98,20 +142,33 @@ impl ImapMailbox {
         let mut taken = 0;
         let max = config.intake.max_message_bytes;
         for batch in batches(&listing, config.mailbox.batch_size as usize, max) {
-            let Some(&(batch_last, _)) = batch.last() else { continue };
+            let Some(&(batch_last, _)) = batch.last() else {
+                continue;
+            };
             let mut incoming = Vec::with_capacity(batch.len());
-            let small: Vec<u32> = batch.iter().filter(|(_, s)| *s <= max).map(|(u, _)| *u).collect();
+            let small: Vec<u32> = batch
+                .iter()
+                .filter(|(_, s)| *s <= max)
+                .map(|(u, _)| *u)
+                .collect();
             let large: Vec<(u32, u64)> = batch.iter().filter(|(_, s)| *s > max).copied().collect();
             if !small.is_empty() {
                 let fetched: Vec<(u32, Vec<u8>)> = session
                     .uid_fetch(uid_set(&small), "(UID BODY.PEEK[])")
                     .await
                     .context("Cannot fetch messages")?
-                    .try_filter_map(|f| async move { Ok(f.uid.map(|uid| (uid, f.body().unwrap_or_default().to_vec()))) })
+                    .try_filter_map(|f| async move {
+                        Ok(f.uid
+                            .map(|uid| (uid, f.body().unwrap_or_default().to_vec())))
+                    })
                     .try_collect()
                     .await
                     .context("Cannot fetch messages")?;
-                incoming.extend(fetched.into_iter().map(|(uid, raw)| Incoming { uid: Some(uid), raw, too_large: None }));
+                incoming.extend(fetched.into_iter().map(|(uid, raw)| Incoming {
+                    uid: Some(uid),
+                    raw,
+                    too_large: None,
+                }));
             }
             for (uid, size) in large {
                 let header: Vec<Vec<u8>> = session
@@ -121,7 +178,11 @@ impl ImapMailbox {
                     .try_filter_map(|f| async move { Ok(f.header().map(<[u8]>::to_vec)) })
                     .try_collect()
                     .await?;
-                incoming.push(Incoming { uid: Some(uid), raw: header.concat(), too_large: Some(size) });
+                incoming.push(Incoming {
+                    uid: Some(uid),
+                    raw: header.concat(),
+                    too_large: Some(size),
+                });
             }
             // A message deleted by a person between the listing and the fetch is simply
             // absent; the checkpoint still moves past it.
@@ -131,7 +192,16 @@ impl ImapMailbox {
             let now = clock.now();
             let reports = db
                 .call(move |c| {
-                    intake2.take_in_batch(c, &Source { mailbox: &key, uidvalidity: Some(uidvalidity) }, &incoming, Some(batch_last), now)
+                    intake2.take_in_batch(
+                        c,
+                        &Source {
+                            mailbox: &key,
+                            uidvalidity: Some(uidvalidity),
+                        },
+                        &incoming,
+                        Some(batch_last),
+                        now,
+                    )
                 })
                 .await?;
             taken += reports.len();
@@ -176,7 +246,11 @@ pub fn uid_set(uids: &[u32]) -> String {
             end += 1;
             iter.next();
         }
-        parts.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
     }
     parts.join(",")
 }
@@ -192,7 +266,10 @@ async fn ensure_folder(session: &mut Session, folder: &str) -> Result<()> {
         .iter()
         .any(|n| n.name() == folder);
     if !exists {
-        session.create(folder).await.with_context(|| format!("Cannot create the folder {folder}"))?;
+        session
+            .create(folder)
+            .await
+            .with_context(|| format!("Cannot create the folder {folder}"))?;
         tracing::info!(folder, "IMAP folder created");
     }
     Ok(())
@@ -200,27 +277,44 @@ async fn ensure_folder(session: &mut Session, folder: &str) -> Result<()> {
 
 /// The one place that changes the server: moves the messages the store planned to
 /// move, grouped by target, and forgets each plan once the server has done it.
-async fn apply_moves(session: &mut Session, db: &Db, mailbox_key: &str, uidvalidity: u32) -> Result<()> {
+async fn apply_moves(
+    session: &mut Session,
+    db: &Db,
+    mailbox_key: &str,
+    uidvalidity: u32,
+) -> Result<()> {
     let key = mailbox_key.to_string();
-    let pending = db.call(move |c| mailbox_state::pending_moves(c, &key, uidvalidity)).await?;
+    let pending = db
+        .call(move |c| mailbox_state::pending_moves(c, &key, uidvalidity))
+        .await?;
     if pending.is_empty() {
         return Ok(());
     }
-    let caps = session.capabilities().await.context("Cannot read capabilities")?;
+    let caps = session
+        .capabilities()
+        .await
+        .context("Cannot read capabilities")?;
     let has_move = caps.has_str("MOVE");
     let has_uidplus = caps.has_str("UIDPLUS");
     let mut targets: Vec<&str> = pending.iter().map(|m| m.target.as_str()).collect();
     targets.dedup();
     for target in targets {
-        let group: Vec<&mailbox_state::PendingMove> = pending.iter().filter(|m| m.target == target).collect();
+        let group: Vec<&mailbox_state::PendingMove> =
+            pending.iter().filter(|m| m.target == target).collect();
         let mut uids: Vec<u32> = group.iter().map(|m| m.uid).collect();
         uids.sort_unstable();
         let set = uid_set(&uids);
         if has_move {
-            session.uid_mv(&set, target).await.with_context(|| format!("Cannot move UIDs {set} to {target}"))?;
+            session
+                .uid_mv(&set, target)
+                .await
+                .with_context(|| format!("Cannot move UIDs {set} to {target}"))?;
         } else {
             // RFC 6851 absent: copy, flag, expunge just these (UIDPLUS) or all flagged.
-            session.uid_copy(&set, target).await.with_context(|| format!("Cannot copy UIDs {set} to {target}"))?;
+            session
+                .uid_copy(&set, target)
+                .await
+                .with_context(|| format!("Cannot copy UIDs {set} to {target}"))?;
             session
                 .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
                 .await?
@@ -228,7 +322,11 @@ async fn apply_moves(session: &mut Session, db: &Db, mailbox_key: &str, uidvalid
                 .await
                 .with_context(|| format!("Cannot flag UIDs {set} deleted"))?;
             if has_uidplus {
-                session.uid_expunge(&set).await?.try_collect::<Vec<_>>().await?;
+                session
+                    .uid_expunge(&set)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await?;
             } else {
                 session.expunge().await?.try_collect::<Vec<_>>().await?;
             }

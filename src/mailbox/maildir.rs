@@ -24,7 +24,13 @@ impl MaildirMailbox {
         MaildirMailbox { root }
     }
 
-    pub async fn pass(&mut self, intake: &std::sync::Arc<Intake>, db: &Db, clock: &Clock, on_report: &mut (dyn FnMut(&Report) + Send)) -> Result<usize> {
+    pub async fn pass(
+        &mut self,
+        intake: &std::sync::Arc<Intake>,
+        db: &Db,
+        clock: &Clock,
+        on_report: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<usize> {
         let config = &intake.config;
         let folder = folder_path(&self.root, &config.mailbox.folder);
         let mut files = Vec::new();
@@ -57,7 +63,18 @@ impl MaildirMailbox {
             let key = mailbox_key.clone();
             let now = clock.now();
             let reports = db
-                .call(move |c| intake2.take_in_batch(c, &Source { mailbox: &key, uidvalidity: None }, &batch, None, now))
+                .call(move |c| {
+                    intake2.take_in_batch(
+                        c,
+                        &Source {
+                            mailbox: &key,
+                            uidvalidity: None,
+                        },
+                        &batch,
+                        None,
+                        now,
+                    )
+                })
                 .await?;
             for (path, report) in chunk.iter().zip(&reports) {
                 on_report(report);
@@ -81,10 +98,16 @@ fn folder_path(root: &Path, name: &str) -> PathBuf {
 }
 
 fn read_message(path: &Path, max: u64) -> Result<Incoming> {
-    let size = std::fs::metadata(path).with_context(|| format!("Cannot read {}", path.display()))?.len();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("Cannot read {}", path.display()))?
+        .len();
     if size <= max {
         let raw = std::fs::read(path).with_context(|| format!("Cannot read {}", path.display()))?;
-        return Ok(Incoming { uid: None, raw, too_large: None });
+        return Ok(Incoming {
+            uid: None,
+            raw,
+            too_large: None,
+        });
     }
     // Only the header of an oversized message: enough to say whose it is.
     let mut header = Vec::new();
@@ -92,18 +115,27 @@ fn read_message(path: &Path, max: u64) -> Result<Incoming> {
         .with_context(|| format!("Cannot read {}", path.display()))?
         .take(256 * 1024)
         .read_to_end(&mut header)?;
-    let end = header.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+    let end = header
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
         .or_else(|| header.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
         .unwrap_or(header.len());
     header.truncate(end);
-    Ok(Incoming { uid: None, raw: header, too_large: Some(size) })
+    Ok(Incoming {
+        uid: None,
+        raw: header,
+        too_large: Some(size),
+    })
 }
 
 fn move_file(path: &Path, folder: &Path) -> Result<()> {
     for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir_all(folder.join(sub)).with_context(|| format!("Cannot create {}", folder.join(sub).display()))?;
+        std::fs::create_dir_all(folder.join(sub))
+            .with_context(|| format!("Cannot create {}", folder.join(sub).display()))?;
     }
     let name = path.file_name().context("a Maildir file without a name")?;
     let target = folder.join("cur").join(name);
-    std::fs::rename(path, &target).with_context(|| format!("Cannot move {} to {}", path.display(), target.display()))
+    std::fs::rename(path, &target)
+        .with_context(|| format!("Cannot move {} to {}", path.display(), target.display()))
 }

@@ -34,11 +34,19 @@ impl SmtpClient {
         let credentials = match (&server.username, &server.password) {
             (Some(user), Some(source)) => {
                 let password = source.load()?;
-                Some(Credentials::new(user.clone(), password.expose().to_string()))
+                Some(Credentials::new(
+                    user.clone(),
+                    password.expose().to_string(),
+                ))
             }
             _ => None,
         };
-        Ok(SmtpClient { server: server.clone(), credentials, hello: ClientId::default(), connection: None })
+        Ok(SmtpClient {
+            server: server.clone(),
+            credentials,
+            hello: ClientId::default(),
+            connection: None,
+        })
     }
 
     pub async fn send(&mut self, envelope: &Envelope, raw: &[u8]) -> Result<(), Failure> {
@@ -65,7 +73,9 @@ impl SmtpClient {
             }
             Err(_) => {
                 self.connection = None;
-                Err(Failure::Unreachable(anyhow::anyhow!("the SMTP server did not answer within {TIMEOUT:?}")))
+                Err(Failure::Unreachable(anyhow::anyhow!(
+                    "the SMTP server did not answer within {TIMEOUT:?}"
+                )))
             }
         }
     }
@@ -82,11 +92,27 @@ impl SmtpClient {
         let unreachable = |e: anyhow::Error| Failure::Unreachable(e);
         let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((s.host.as_str(), s.port)))
             .await
-            .map_err(|_| unreachable(anyhow::anyhow!("connecting to {}:{} timed out", s.host, s.port)))?
-            .map_err(|e| unreachable(anyhow::anyhow!("cannot connect to {}:{}: {e}", s.host, s.port)))?;
+            .map_err(|_| {
+                unreachable(anyhow::anyhow!(
+                    "connecting to {}:{} timed out",
+                    s.host,
+                    s.port
+                ))
+            })?
+            .map_err(|e| {
+                unreachable(anyhow::anyhow!(
+                    "cannot connect to {}:{}: {e}",
+                    s.host,
+                    s.port
+                ))
+            })?;
         tcp.set_nodelay(true).map_err(|e| unreachable(e.into()))?;
         let stream: Box<dyn AsyncTokioStream> = match s.tls {
-            Tls::Implicit => Box::new(ImplicitTls(crate::tls::connect(&s.host, tcp).await.map_err(unreachable)?)),
+            Tls::Implicit => Box::new(ImplicitTls(
+                crate::tls::connect(&s.host, tcp)
+                    .await
+                    .map_err(unreachable)?,
+            )),
             Tls::Starttls | Tls::None => Box::new(tcp),
         };
         let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
@@ -94,7 +120,10 @@ impl SmtpClient {
             .map_err(|e| unreachable(e.into()))?;
         if s.tls == Tls::Starttls {
             let params = TlsParameters::new(s.host.clone()).map_err(|e| unreachable(e.into()))?;
-            connection.starttls(params, &self.hello).await.map_err(|e| unreachable(e.into()))?;
+            connection
+                .starttls(params, &self.hello)
+                .await
+                .map_err(|e| unreachable(e.into()))?;
         }
         if let Some(credentials) = &self.credentials {
             connection
@@ -119,19 +148,30 @@ impl AsyncTokioStream for ImplicitTls {
 }
 
 impl AsyncRead for ImplicitTls {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ImplicitTls {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_flush(cx)
     }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

@@ -44,7 +44,7 @@ pub fn insert(conn: &Connection, new: &NewCase<'_>) -> Result<(i64, String)> {
         "INSERT INTO case_numbers (year, last) VALUES (?1, 1)
          ON CONFLICT (year) DO UPDATE SET last = last + 1
          RETURNING last",
-        params![new.year, ],
+        params![new.year,],
         |r| r.get(0),
     )?;
     let number = format!("{}-{}-{seq:06}", new.prefix, new.year);
@@ -71,7 +71,9 @@ pub fn insert(conn: &Connection, new: &NewCase<'_>) -> Result<(i64, String)> {
 
 pub fn id_by_number(conn: &Connection, number: &str) -> Result<Option<i64>> {
     Ok(conn
-        .query_row("SELECT id FROM cases WHERE number = ?1", [number], |r| r.get(0))
+        .query_row("SELECT id FROM cases WHERE number = ?1", [number], |r| {
+            r.get(0)
+        })
         .optional()?)
 }
 
@@ -138,9 +140,12 @@ fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut ids = conn.prepare_cached("SELECT message_id FROM message_ids WHERE case_id = ?1 ORDER BY rowid")?;
+    let mut ids = conn
+        .prepare_cached("SELECT message_id FROM message_ids WHERE case_id = ?1 ORDER BY rowid")?;
     for case in &mut cases {
-        case.message_ids = ids.query_map([case.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        case.message_ids = ids
+            .query_map([case.id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
     }
     Ok(cases)
 }
@@ -179,7 +184,10 @@ mod tests {
         let conn = crate::store::memory().unwrap();
         let (id, number) = insert(&conn, &new_case(2026)).unwrap();
         add_message_id(&conn, "x@y", id).unwrap();
-        assert_eq!(id_by_message_ids(&conn, &["nope".into(), "x@y".into()]).unwrap(), Some(id));
+        assert_eq!(
+            id_by_message_ids(&conn, &["nope".into(), "x@y".into()]).unwrap(),
+            Some(id)
+        );
         assert_eq!(id_by_number(&conn, &number).unwrap(), Some(id));
         assert_eq!(list(&conn).unwrap()[0].message_ids, vec!["x@y".to_string()]);
     }

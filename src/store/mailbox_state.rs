@@ -26,7 +26,12 @@ pub fn checkpoint(conn: &Connection, mailbox: &str) -> Result<Option<Checkpoint>
         .query_row(
             "SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = ?1",
             [mailbox],
-            |r| Ok(Checkpoint { uidvalidity: r.get(0)?, last_uid: r.get(1)? }),
+            |r| {
+                Ok(Checkpoint {
+                    uidvalidity: r.get(0)?,
+                    last_uid: r.get(1)?,
+                })
+            },
         )
         .optional()?)
 }
@@ -40,7 +45,13 @@ pub fn set_checkpoint(conn: &Connection, mailbox: &str, cp: Checkpoint) -> Resul
     Ok(())
 }
 
-pub fn plan_move(conn: &Connection, mailbox: &str, uidvalidity: u32, uid: u32, target: &str) -> Result<()> {
+pub fn plan_move(
+    conn: &Connection,
+    mailbox: &str,
+    uidvalidity: u32,
+    uid: u32,
+    target: &str,
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO pending_moves (mailbox, uidvalidity, uid, target) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -50,7 +61,11 @@ pub fn plan_move(conn: &Connection, mailbox: &str, uidvalidity: u32, uid: u32, t
 
 /// Planned moves for this folder incarnation. Moves planned under an older
 /// UIDVALIDITY name UIDs that no longer mean anything and are dropped.
-pub fn pending_moves(conn: &Connection, mailbox: &str, uidvalidity: u32) -> Result<Vec<PendingMove>> {
+pub fn pending_moves(
+    conn: &Connection,
+    mailbox: &str,
+    uidvalidity: u32,
+) -> Result<Vec<PendingMove>> {
     conn.execute(
         "DELETE FROM pending_moves WHERE mailbox = ?1 AND uidvalidity != ?2",
         params![mailbox, uidvalidity],
@@ -58,7 +73,13 @@ pub fn pending_moves(conn: &Connection, mailbox: &str, uidvalidity: u32) -> Resu
     let mut stmt = conn.prepare(
         "SELECT id, uid, target FROM pending_moves WHERE mailbox = ?1 ORDER BY target, uid",
     )?;
-    let rows = stmt.query_map([mailbox], |r| Ok(PendingMove { id: r.get(0)?, uid: r.get(1)?, target: r.get(2)? }))?;
+    let rows = stmt.query_map([mailbox], |r| {
+        Ok(PendingMove {
+            id: r.get(0)?,
+            uid: r.get(1)?,
+            target: r.get(2)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -78,7 +78,8 @@ pub fn insert(conn: &Connection, m: &MessageRecord<'_>) -> Result<i64> {
 
 /// Counts per outcome, for the end-of-run summary.
 pub fn count_by_outcome(conn: &Connection) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare("SELECT outcome, count(*) FROM messages GROUP BY outcome ORDER BY outcome")?;
+    let mut stmt =
+        conn.prepare("SELECT outcome, count(*) FROM messages GROUP BY outcome ORDER BY outcome")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -59,7 +59,9 @@ pub fn insert(conn: &Connection, m: &NewOutgoing<'_>) -> Result<bool> {
 /// How many messages of this kind went (or will go) to this one recipient since `since`.
 pub fn count_to_since(conn: &Connection, kind: &str, recipient: &str, since: i64) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE kind = ?1 AND recipients = ?2 AND created_at >= ?3")?
+        .prepare_cached(
+            "SELECT count(*) FROM outbox WHERE kind = ?1 AND recipients = ?2 AND created_at >= ?3",
+        )?
         .query_row(params![kind, recipient, since], |r| r.get(0))?)
 }
 
@@ -77,7 +79,11 @@ pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
             kind: r.get(1)?,
             message_id: r.get(2)?,
             envelope_from: r.get(3)?,
-            recipients: recipients.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            recipients: recipients
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
             content: r.get(5)?,
             attempts: r.get(6)?,
         })
@@ -95,8 +101,10 @@ pub fn next_due(conn: &Connection) -> Result<Option<i64>> {
 }
 
 pub fn mark_sent(conn: &Connection, id: i64, at: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")?
-        .execute(params![id, at])?;
+    conn.prepare_cached(
+        "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+    )?
+    .execute(params![id, at])?;
     Ok(())
 }
 
@@ -107,8 +115,10 @@ pub fn mark_retry(conn: &Connection, id: i64, next_attempt_at: i64, error: &str)
 }
 
 pub fn mark_failed(conn: &Connection, id: i64, at: i64, error: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1")?
-        .execute(params![id, at, error])?;
+    conn.prepare_cached(
+        "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, at, error])?;
     Ok(())
 }
 
@@ -134,7 +144,13 @@ pub fn list(conn: &Connection) -> Result<Vec<OutboxListing>> {
         Ok(OutboxListing {
             id: r.get(0)?,
             kind: r.get(1)?,
-            status: if sent { "sent" } else if failed { "failed" } else { "waiting" },
+            status: if sent {
+                "sent"
+            } else if failed {
+                "failed"
+            } else {
+                "waiting"
+            },
             recipients: r.get(4)?,
             content: r.get(5)?,
             last_error: r.get(6)?,
@@ -150,6 +166,12 @@ pub fn stats(conn: &Connection) -> Result<OutboxStats> {
                 count(*) FILTER (WHERE failed_at IS NOT NULL)
          FROM outbox",
         [],
-        |r| Ok(OutboxStats { pending: r.get(0)?, sent: r.get(1)?, failed: r.get(2)? }),
+        |r| {
+            Ok(OutboxStats {
+                pending: r.get(0)?,
+                sent: r.get(1)?,
+                failed: r.get(2)?,
+            })
+        },
     )?)
 }

@@ -106,7 +106,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
-        bail!("The store was written by a newer Switchboard (schema {current}, this one knows {known})");
+        bail!(
+            "The store was written by a newer Switchboard (schema {current}, this one knows {known})"
+        );
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;

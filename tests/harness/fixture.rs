@@ -47,7 +47,10 @@ impl Fixture {
         let stack = MailStack::start()?;
         let dir = stack.dir.join("switchboard");
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("imap.secret"), format!("{}\n", MailStack::PASSWORD))?;
+        std::fs::write(
+            dir.join("imap.secret"),
+            format!("{}\n", MailStack::PASSWORD),
+        )?;
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut departments = String::new();
         for (id, name) in DEPARTMENTS {
@@ -97,7 +100,11 @@ max_acks_per_sender_per_hour = 5
         );
         let config_path = dir.join("switchboard.toml");
         std::fs::write(&config_path, config)?;
-        Ok(Fixture { stack, dir, config: config_path })
+        Ok(Fixture {
+            stack,
+            dir,
+            config: config_path,
+        })
     }
 
     pub fn command(&self) -> Command {
@@ -108,7 +115,11 @@ max_acks_per_sender_per_hour = 5
 
     /// `switchboard run --once`, which must succeed.
     pub fn run_once(&self) -> Result<Output> {
-        let out = self.command().args(["run", "--once", "--config"]).arg(&self.config).output()?;
+        let out = self
+            .command()
+            .args(["run", "--once", "--config"])
+            .arg(&self.config)
+            .output()?;
         if !out.status.success() {
             bail!(
                 "run --once failed with {}:\n{}\n{}",
@@ -122,13 +133,19 @@ max_acks_per_sender_per_hour = 5
 
     /// Every case, as `switchboard cases --json` prints it.
     pub fn cases(&self) -> Result<Vec<serde_json::Value>> {
-        let out = self.command().args(["cases", "--json", "--config"]).arg(&self.config).output()?;
+        let out = self
+            .command()
+            .args(["cases", "--json", "--config"])
+            .arg(&self.config)
+            .output()?;
         if !out.status.success() {
             bail!("cases failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         String::from_utf8(out.stdout)?
             .lines()
-            .map(|l| serde_json::from_str(l).context("cases --json printed a line that is not JSON"))
+            .map(|l| {
+                serde_json::from_str(l).context("cases --json printed a line that is not JSON")
+            })
             .collect()
     }
 
@@ -138,7 +155,10 @@ max_acks_per_sender_per_hour = 5
 
     /// Count rows with a read-only connection to the daemon's store.
     pub fn count(&self, sql: &str) -> Result<i64> {
-        let conn = rusqlite::Connection::open_with_flags(self.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(conn.query_row(sql, [], |r| r.get(0))?)
     }
@@ -152,7 +172,9 @@ max_acks_per_sender_per_hour = 5
     /// (which creates the Maildir), the rest as files in its `new/`, as a local
     /// delivery agent would — one APPEND each would take a minute for a backlog.
     pub fn deliver_bulk(&self, raws: &[Vec<u8>]) -> Result<()> {
-        let Some((first, rest)) = raws.split_first() else { return Ok(()) };
+        let Some((first, rest)) = raws.split_first() else {
+            return Ok(());
+        };
         self.deliver(first)?;
         let new = self.stack.maildir_path(SUPPORT, "INBOX")?.join("new");
         let tmp = new.with_file_name("tmp");
@@ -172,7 +194,13 @@ max_acks_per_sender_per_hour = 5
 }
 
 /// A plain UTF-8 message with the given headers (From, Subject, Message-ID …) and body.
-pub fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+pub fn mail(
+    from: &str,
+    subject: &str,
+    message_id: &str,
+    extra_headers: &str,
+    body: &str,
+) -> Vec<u8> {
     let subject = encode_word(subject);
     format!(
         "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nDate: Thu, 26 Nov 2026 09:12:00 +0800\r\nMessage-ID: <{message_id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
@@ -182,17 +210,29 @@ pub fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, bo
 
 /// RFC 2047 B-encoding for non-ASCII subjects.
 pub fn encode_word(text: &str) -> String {
-    if text.is_ascii() { text.to_string() } else { format!("=?UTF-8?B?{}?=", base64(text.as_bytes())) }
+    if text.is_ascii() {
+        text.to_string()
+    } else {
+        format!("=?UTF-8?B?{}?=", base64(text.as_bytes()))
+    }
 }
 
 pub fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
-            out.push(if i <= chunk.len() { TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
+            out.push(if i <= chunk.len() {
+                TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
         }
     }
     out
