@@ -27,7 +27,7 @@ use crate::store::outbox::{self, OutboxRow};
 const MAX_ATTEMPTS: i64 = 30;
 
 pub enum Sender {
-    Smtp(smtp::SmtpClient),
+    Smtp(Box<smtp::SmtpClient>),
     Maildir(PathBuf),
 }
 
@@ -44,9 +44,10 @@ impl Sender {
     pub fn from_config(config: &Config) -> Result<Sender> {
         match &config.smtp.transport {
             Transport::Maildir(path) => Ok(Sender::Maildir(path.clone())),
-            Transport::Smtp(server) => Ok(Sender::Smtp(
-                smtp::SmtpClient::new(server).context("Cannot set up SMTP")?,
-            )),
+            Transport::Smtp(server) => {
+                let client = smtp::SmtpClient::new(server).context("Cannot set up SMTP")?;
+                Ok(Sender::Smtp(Box::new(client)))
+            }
         }
     }
 

@@ -79,18 +79,18 @@ impl Change<'_> {
             original: attach.then_some(self.raw),
         })
         .with_context(|| format!("Cannot compose the {kind} mail of case {}", self.case.case))?;
-        Ok(outbox::insert(
+        outbox::insert(
             self.conn,
             &NewOutgoing {
                 case_id: Some(self.case_id),
                 kind,
                 message_id: &message_id,
-                envelope_from: &self.config.smtp.from.email.to_string(),
+                envelope_from: self.config.smtp.from.email.as_ref(),
                 recipients: &[recipient],
                 content: &content,
                 at: self.now.timestamp(),
             },
-        )?)
+        )
     }
 
     /// The case record to the department, with the original attached; answers come

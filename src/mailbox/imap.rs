@@ -45,11 +45,11 @@ impl ImapMailbox {
         on_report: &mut (dyn FnMut(&Report) + Send),
     ) -> Result<usize> {
         let result = self.pass_inner(intake, db, clock, on_report).await;
-        if result.is_err() {
-            if let Some(mut s) = self.session.take() {
-                // Best effort: the connection may already be gone.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
-            }
+        if result.is_err()
+            && let Some(mut s) = self.session.take()
+        {
+            // Best effort: the connection may already be gone.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
         }
         result
     }
