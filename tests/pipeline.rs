@@ -342,6 +342,113 @@ fn garbage_is_quarantined_and_the_next_message_goes_through() {
 }
 
 #[test]
+fn an_oversized_message_is_quarantined_without_being_downloaded() {
+    let f = Fixture::start().unwrap();
+    // max_message_bytes is 1 MiB in the fixture.
+    let big = "x".repeat(76) + "\r\n";
+    let body = big.repeat(2 * 1024 * 1024 / big.len());
+    f.deliver(&mail(
+        "Big <big@client.com>",
+        "Complaint: see the attached logs",
+        "big-1@client.com",
+        "",
+        &body,
+    ))
+    .unwrap();
+    f.deliver(&mail(
+        "Small <small@client.com>",
+        "Complaint: late order",
+        "small-1@client.com",
+        "",
+        "My order is late.",
+    ))
+    .unwrap();
+    f.run_once().unwrap();
+    assert_eq!(f.cases().unwrap().len(), 1);
+    assert_eq!(
+        f.count("SELECT count(*) FROM messages WHERE outcome = 'quarantined' AND reason LIKE 'too large%' AND length(raw) < 4096")
+            .unwrap(),
+        1,
+        "the header alone is kept"
+    );
+    assert_eq!(
+        f.stack
+            .messages(fixture::SUPPORT, "Switchboard/Quarantine")
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.stack
+            .wait_for_messages("small@client.com", "INBOX", 1, WAIT)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn the_same_message_seen_again_opens_nothing_even_after_uidvalidity_changes() {
+    let f = Fixture::start().unwrap();
+    // Read a folder that can be deleted and recreated (INBOX cannot).
+    f.edit_config(|c| c.replace("folder = \"INBOX\"", "folder = \"Support\""))
+        .unwrap();
+    let first = mail(
+        "Again <again@client.com>",
+        "Complaint: wrong colour delivered",
+        "again-1@client.com",
+        "",
+        "You sent the blue model instead of the red one.",
+    );
+    f.stack.append(fixture::SUPPORT, "Support", &first).unwrap();
+    f.run_once().unwrap();
+    assert_eq!(f.cases().unwrap().len(), 1);
+
+    // A copy of the same message (say, delivered twice by a forwarding rule).
+    f.stack.append(fixture::SUPPORT, "Support", &first).unwrap();
+    f.run_once().unwrap();
+    // The folder deleted and recreated with the same message and a new one: a new
+    // UIDVALIDITY, UIDs start over.
+    let folder = f.stack.maildir_path(fixture::SUPPORT, "Support").unwrap();
+    std::fs::remove_dir_all(&folder).unwrap();
+    f.stack.append(fixture::SUPPORT, "Support", &first).unwrap();
+    f.stack
+        .append(
+            fixture::SUPPORT,
+            "Support",
+            &mail(
+                "New <new@client.com>",
+                "Complaint: broken handle",
+                "again-2@client.com",
+                "",
+                "The handle broke.",
+            ),
+        )
+        .unwrap();
+    let out = f.run_once().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UIDVALIDITY changed"));
+
+    assert_eq!(
+        f.cases().unwrap().len(),
+        2,
+        "only the new message opened a case"
+    );
+    assert_eq!(
+        f.stack
+            .wait_for_messages("new@client.com", "INBOX", 1, WAIT)
+            .unwrap()
+            .len(),
+        1
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        f.mailbox("again@client.com").unwrap().len(),
+        1,
+        "one acknowledgement only"
+    );
+}
+
+#[test]
 fn with_postfix_stopped_mail_waits_in_the_outbox_and_goes_out_when_it_is_back() {
     let f = Fixture::start().unwrap();
     f.stack.stop_postfix().unwrap();

@@ -107,6 +107,13 @@ max_acks_per_sender_per_hour = 5
         })
     }
 
+    /// Rewrites the config file, e.g. to read another folder.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config)?;
+        std::fs::write(&self.config, edit(text))?;
+        Ok(())
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         cmd.env("SWITCHBOARD_LOG", "info");
