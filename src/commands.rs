@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, MailboxKind, Transport};
 use crate::daemon::{self, Daemon};
 use crate::intake::{Intake, Report};
 use crate::message::Message;
@@ -118,19 +118,23 @@ pub fn check(config: &Path) -> Result<ExitCode> {
         println!("warning: {w}");
     }
     let mut problems = Vec::new();
-    for source in [&config.mailbox.kind].iter().filter_map(|k| match k {
-        crate::config::MailboxKind::Imap(s) => s.password.as_ref(),
-        crate::config::MailboxKind::Maildir(_) => None,
-    }) {
+    let imap_password = match &config.mailbox.kind {
+        MailboxKind::Imap(server) => server.password.as_ref(),
+        MailboxKind::Maildir(_) => None,
+    };
+    let smtp_password = match &config.smtp.transport {
+        Transport::Smtp(server) => server.password.as_ref(),
+        Transport::Maildir(_) => None,
+    };
+    for (table, source) in [("mailbox", imap_password), ("smtp", smtp_password)] {
+        let Some(source) = source else { continue };
+        // Loading proves the file or variable is there; the value is never printed.
         if let Err(e) = source.load() {
-            problems.push(format!("{}: mailbox: {e:#}", config.file.display()));
+            problems.push(format!("{}: {table}: {e:#}", config.file.display()));
         }
-    }
-    if let crate::config::Transport::Smtp(s) = &config.smtp.transport
-        && let Some(source) = &s.password
-        && let Err(e) = source.load()
-    {
-        problems.push(format!("{}: smtp: {e:#}", config.file.display()));
+        if let Some(warning) = source.permission_warning() {
+            println!("warning: {}: {table}: {warning}", config.file.display());
+        }
     }
     let rules_dir = config.intake.rules.clone();
     match Intake::new(config) {

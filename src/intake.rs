@@ -414,8 +414,19 @@ impl Intake {
     ) -> Result<Report> {
         let case = store::cases::get(conn, case_id)?.context("The threaded case is missing")?;
         let department = self.config.department(&case.department);
+        // A colleague answering on the case (not the one who opened it) is recorded, not
+        // passed back to the department; the customer's own follow-ups are passed on.
+        let from_case_sender =
+            msg.from.email == case.sender || msg.reply_address().email == case.sender;
+        let internal = self
+            .config
+            .intake
+            .internal_domains
+            .iter()
+            .any(|d| d == msg.from.domain());
         let from_department = department
-            .is_some_and(|d| d.address == msg.from.email || d.managers.contains(&msg.from.email));
+            .is_some_and(|d| d.address == msg.from.email || d.managers.contains(&msg.from.email))
+            || (internal && !from_case_sender);
         let automatic = screen::automatic(msg);
         let why = if from_department {
             Some("from the department: recorded on the case".to_string())

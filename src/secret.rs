@@ -33,6 +33,25 @@ impl SecretSource {
     }
 }
 
+impl SecretSource {
+    /// A warning when a password file can be read by other users than its owner.
+    pub fn permission_warning(&self) -> Option<String> {
+        #[cfg(unix)]
+        if let SecretSource::File(path) = self {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).ok()?.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Some(format!(
+                    "{} can be read by other users (mode {:o}); chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                ));
+            }
+        }
+        None
+    }
+}
+
 impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
