@@ -99,10 +99,13 @@ fn describe(r: &Report) -> String {
                 .map(|w| format!(" — {w}"))
                 .unwrap_or(" — passed on to the department".into()),
         ),
-        other => format!(
-            "{uid}{other}: from {who} \"{subject}\" — {}",
-            r.reason.as_deref().unwrap_or("")
-        ),
+        other => match &r.sender {
+            Some(who) => format!(
+                "{uid}{other}: from {who} \"{subject}\" — {}",
+                r.reason.as_deref().unwrap_or("")
+            ),
+            None => format!("{uid}{other}: {}", r.reason.as_deref().unwrap_or("")),
+        },
     }
 }
 

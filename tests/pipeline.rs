@@ -156,6 +156,20 @@ fn a_reply_with_the_tag_joins_its_case() {
         "Photos attached.",
     ))
     .unwrap();
+    // A reply to our acknowledgement whose client kept only In-Reply-To.
+    let ack = f
+        .stack
+        .wait_for_messages("sarah@client.com", "INBOX", 1, WAIT)
+        .unwrap();
+    let ack_id = Message::parse(&ack[0]).unwrap().message_id.unwrap();
+    f.deliver(&mail(
+        "Sarah Jones <sarah@client.com>",
+        "one more thing",
+        "fourth@client.com",
+        &format!("In-Reply-To: <{ack_id}>\r\n"),
+        "Batch B-2292 is affected too.",
+    ))
+    .unwrap();
     f.run_once().unwrap();
 
     let cases = f.cases().unwrap();
@@ -166,15 +180,20 @@ fn a_reply_with_the_tag_joins_its_case() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for id in ["first@client.com", "second@client.com", "third@client.com"] {
+    for id in [
+        "first@client.com",
+        "second@client.com",
+        "third@client.com",
+        "fourth@client.com",
+    ] {
         assert!(ids.contains(&id), "{id} not in {ids:?}");
     }
     // The department sees the follow-ups; the customer gets no second acknowledgement.
     let dept = f
         .stack
-        .wait_for_messages(&format!("{department}@example.com"), "INBOX", 3, WAIT)
+        .wait_for_messages(&format!("{department}@example.com"), "INBOX", 4, WAIT)
         .unwrap();
-    assert_eq!(dept.len(), 3, "{:?}", subjects(&dept));
+    assert_eq!(dept.len(), 4, "{:?}", subjects(&dept));
     assert!(subjects(&dept).iter().all(|s| s.contains(&number)));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(f.mailbox("sarah@client.com").unwrap().len(), 1);

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::compose::{self, AutoSubmitted, Draft};
 use crate::config::{Config, Department};
 use crate::message::Message;
-use crate::store::CaseRow;
 use crate::store::outbox::{self, NewOutgoing};
+use crate::store::{self, CaseRow};
 use crate::templates::Templates;
 use crate::thread::CaseTags;
 
@@ -79,6 +79,10 @@ impl Change<'_> {
             original: attach.then_some(self.raw),
         })
         .with_context(|| format!("Cannot compose the {kind} mail of case {}", self.case.case))?;
+        // Our own Message-IDs belong to the case too: a reply that keeps only
+        // In-Reply-To (a client that drops References and edits the subject) still
+        // finds its case.
+        store::cases::add_message_id(self.conn, &message_id, self.case_id)?;
         outbox::insert(
             self.conn,
             &NewOutgoing {
