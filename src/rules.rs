@@ -1,1 +1,308 @@
-//! Classification rules (rules/*.toml). Being written; see the API contract in the task.
+//! Classification: which kind of matter a message is, which department it goes to,
+//! and how urgent it is, decided by rule files (`rules/*.toml`) the company edits.
+//!
+//! The files are written by department heads, not programmers, so the format is
+//! words in lists (see `rules/README.md`); the loader is strict and reports every
+//! problem as `file:line: reason` (`file`), words become regexes (`pattern`), all
+//! words of a field are compiled into one `RegexSet` run once per message, and rules
+//! are boolean logic over the hits (`compile`). `department = "named"` is resolved
+//! per message (`department`).
+//!
+//! Deciding, in order: the matching rule with the highest weight gives category,
+//! department and priority (ties: the earlier file by name, then the earlier rule in
+//! the file); no match leaves the mail unclassified for the triage department. Then
+//! every matching priority rule raises the priority to at least its level, and a VIP
+//! sender raises it one step more. A winning rule of category `unclassified` says
+//! "this is not a case" (newsletters, adverts): nothing raises its priority.
+
+mod compile;
+mod department;
+mod file;
+mod pattern;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests;
+
+use std::path::Path;
+
+use crate::case::{Category, Priority};
+use crate::message::Message;
+use compile::{Builder, Matcher, Programs};
+use file::{Source, Target};
+
+/// A department as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartmentRef {
+    pub id: String,
+    /// Lower-case.
+    pub address: String,
+    /// The names the department goes by in mail, e.g. `["物流部", "Logistics", "物流"]`.
+    pub names: Vec<String>,
+}
+
+/// What classification needs to know about the company.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub departments: &'a [DepartmentRef],
+    /// Mail from these domains (and their subdomains) is internal.
+    pub internal_domains: &'a [String],
+    /// Domains (matching subdomains too) or addresses.
+    pub vip_customers: &'a [String],
+    pub triage_department: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    pub category: Category,
+    pub priority: Priority,
+    pub department: String,
+    /// The rules that decided it: the winner first, then the priority rules that
+    /// raised the priority above the winner's, then `vip-customer` if that raised it.
+    pub rules: Vec<String>,
+}
+
+#[derive(Debug)]
+struct RuleMeta {
+    name: String,
+    category: Category,
+    target: Target,
+    priority: Priority,
+    weight: i64,
+}
+
+#[derive(Debug)]
+struct RaiseMeta {
+    name: String,
+    priority: Priority,
+}
+
+/// A loaded, checked and compiled set of rules.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<RuleMeta>,
+    raises: Vec<RaiseMeta>,
+    matcher: Matcher,
+    rule_programs: Programs,
+    raise_programs: Programs,
+}
+
+impl RuleSet {
+    /// Reads every `*.toml` file in `dir` in name order. Any problem in any file
+    /// refuses the whole set; the `Err` lists every problem as `file:line: reason`.
+    pub fn load_dir(dir: &Path, department_ids: &[&str]) -> Result<RuleSet, Vec<String>> {
+        let shown = dir.display();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| vec![format!("{shown}: cannot read the rules directory: {e}")])?;
+        let mut paths = Vec::new();
+        let mut problems = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(e) => {
+                    let path = e.path();
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    // Editors leave `.name.toml.swp`-like files; a hidden file is never a rule file.
+                    if name.ends_with(".toml") && !name.starts_with('.') && path.is_file() {
+                        paths.push(path);
+                    }
+                }
+                Err(e) => problems.push(format!("{shown}: cannot list the rules directory: {e}")),
+            }
+        }
+        paths.sort();
+        if paths.is_empty() && problems.is_empty() {
+            problems.push(format!(
+                "{shown}: no rules: the directory has no *.toml files"
+            ));
+        }
+        let mut sources = Vec::with_capacity(paths.len());
+        for path in paths {
+            let name = path.display().to_string();
+            match std::fs::read(&path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => sources.push(Source { name, text }),
+                    Err(_) => problems.push(format!(
+                        "{name}:1: not UTF-8 text: save the file as UTF-8 (Unicode)"
+                    )),
+                },
+                Err(e) => problems.push(format!("{name}: cannot read: {e}")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Self::build(&sources, department_ids).map_err(|errs| {
+            errs.into_iter()
+                .map(|e| {
+                    if e.starts_with("no rules") || e.starts_with("no [[rule]]") {
+                        format!("{shown}: {e}")
+                    } else {
+                        e
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// Like `load_dir`, from `(file name, text)` pairs given in order.
+    pub fn from_sources(
+        sources: &[(&str, &str)],
+        department_ids: &[&str],
+    ) -> Result<RuleSet, Vec<String>> {
+        let sources: Vec<Source> = sources
+            .iter()
+            .map(|(name, text)| Source {
+                name: (*name).to_string(),
+                text: (*text).to_string(),
+            })
+            .collect();
+        Self::build(&sources, department_ids)
+    }
+
+    fn build(sources: &[Source], department_ids: &[&str]) -> Result<RuleSet, Vec<String>> {
+        let defs = file::parse(sources, department_ids)?;
+        let mut builder = Builder::default();
+        let rule_group = builder.group();
+        let raise_group = builder.group();
+        let mut rules = Vec::with_capacity(defs.rules.len());
+        for r in defs.rules {
+            builder.add(&rule_group, r.sender, &r.blocks);
+            rules.push(RuleMeta {
+                name: r.name,
+                category: r.category,
+                target: r.target,
+                priority: r.priority,
+                weight: r.weight,
+            });
+        }
+        let mut raises = Vec::with_capacity(defs.raises.len());
+        for r in defs.raises {
+            builder.add(&raise_group, r.sender, &r.blocks);
+            raises.push(RaiseMeta {
+                name: r.name,
+                priority: r.priority,
+            });
+        }
+        let compiled = builder.finish().map_err(|e| vec![e])?;
+        let mut groups = compiled.groups.into_iter();
+        let (Some(rule_programs), Some(raise_programs)) = (groups.next(), groups.next()) else {
+            return Err(vec!["internal error: rule groups missing".into()]);
+        };
+        Ok(RuleSet {
+            rules,
+            raises,
+            matcher: compiled.matcher,
+            rule_programs,
+            raise_programs,
+        })
+    }
+
+    /// The number of rules, classification and priority rules together.
+    pub fn len(&self) -> usize {
+        self.rules.len() + self.raises.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn classify(&self, msg: &Message, ctx: &Context<'_>) -> Classification {
+        let hits = self.matcher.scan(msg);
+        let internal = is_internal(&msg.from.email, ctx.internal_domains);
+
+        // Highest weight wins; `matching` yields ascending indices, so keeping the
+        // first of equal weights keeps the earlier file and the earlier rule.
+        let mut winner: Option<&RuleMeta> = None;
+        for i in self.rule_programs.matching(&hits, internal) {
+            if let Some(rule) = self.rules.get(i)
+                && winner.is_none_or(|w| rule.weight > w.weight)
+            {
+                winner = Some(rule);
+            }
+        }
+
+        let Some(rule) = winner else {
+            let mut c = Classification {
+                category: Category::Unclassified,
+                priority: Priority::Normal,
+                department: ctx.triage_department.to_string(),
+                rules: Vec::new(),
+            };
+            self.raise(&mut c, msg, ctx, &hits, internal);
+            return c;
+        };
+        let department = match &rule.target {
+            Target::Department(id) => id.clone(),
+            Target::Named { fallback } => {
+                department::named(msg, ctx).unwrap_or_else(|| fallback.clone())
+            }
+            Target::Triage => ctx.triage_department.to_string(),
+        };
+        let mut c = Classification {
+            category: rule.category,
+            priority: rule.priority,
+            department,
+            rules: vec![rule.name.clone()],
+        };
+        if rule.category != Category::Unclassified {
+            self.raise(&mut c, msg, ctx, &hits, internal);
+        }
+        c
+    }
+
+    /// Priority rules, then the VIP step.
+    fn raise(
+        &self,
+        c: &mut Classification,
+        msg: &Message,
+        ctx: &Context<'_>,
+        hits: &compile::Hits,
+        internal: bool,
+    ) {
+        let base = c.priority;
+        for i in self.raise_programs.matching(hits, internal) {
+            if let Some(r) = self.raises.get(i)
+                && r.priority > base
+            {
+                c.priority = c.priority.max(r.priority);
+                c.rules.push(r.name.clone());
+            }
+        }
+        if is_vip(&msg.from.email, ctx.vip_customers) && c.priority != Priority::Urgent {
+            c.priority = c.priority.raised();
+            c.rules.push(file::VIP_RULE_NAME.to_string());
+        }
+    }
+}
+
+/// Whether the address's domain is `domain` or a subdomain of it.
+fn in_domain(email: &str, domain: &str) -> bool {
+    let have = email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    let want = domain.trim().trim_start_matches('@');
+    if have.is_empty() || want.is_empty() {
+        return false;
+    }
+    have.eq_ignore_ascii_case(want)
+        || (have.len() > want.len()
+            && have
+                .get(have.len() - want.len() - 1..)
+                .and_then(|tail| tail.strip_prefix('.'))
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(want)))
+}
+
+fn is_internal(email: &str, internal_domains: &[String]) -> bool {
+    internal_domains.iter().any(|d| in_domain(email, d))
+}
+
+/// A VIP entry with an `@` after its first character is an address; anything else
+/// (`bigclient.com`, `@bigclient.com`) a domain, matching its subdomains too.
+fn is_vip(email: &str, vips: &[String]) -> bool {
+    vips.iter().any(|v| {
+        let v = v.trim();
+        if v.get(1..).is_some_and(|rest| rest.contains('@')) {
+            v.eq_ignore_ascii_case(email)
+        } else {
+            in_domain(email, v)
+        }
+    })
+}

@@ -1,0 +1,268 @@
+//! Finding the department a collaboration request names (`department = "named"`).
+//!
+//! The handbook (内部沟通 · 步骤2) has the initiating department copy the request form
+//! to the heads of the cooperating departments, so a department address in To/Cc is
+//! the strongest sign. Failing that, the first department the subject names, then
+//! the first the body names. The sender's own department is never the answer: it is
+//! the one asking. It is known by the sender's address, by its name in the sender's
+//! display name ("市场部 张三"), by the signature at the end of the body ("陈静 市场部",
+//! "Emily Zhang / R&D"), or by how the mail speaks of it ("市场部发起…", "我们市场部…").
+
+use super::{Context, DepartmentRef};
+use crate::message::Message;
+
+/// Words after a department name that make it the initiator, not the one asked.
+const INITIATOR_AFTER: &[&str] = &["发起", "牵头", "主导"];
+/// Words before a department name that make it the sender's own.
+const INITIATOR_BEFORE: &[&str] = &["我们", "我", "本"];
+/// How many lines at the end of the body may be a signature.
+const SIGNATURE_LINES: usize = 3;
+/// A signature line is short and is not a sentence.
+const SIGNATURE_MAX_CHARS: usize = 30;
+const SENTENCE_MARKS: &[char] = &[
+    '。', '，', ',', '.', '!', '?', '！', '？', '：', ':', '；', ';',
+];
+const REQUEST_MARKS: &[&str] = &["请", "請", "需要", "please", "need", "could", "can "];
+/// Lines where a quoted earlier message starts; names below them are history.
+const QUOTE_MARKERS: &[&str] = &[
+    "-----original message-----",
+    "-----原始邮件-----",
+    "----- 原始邮件 -----",
+    "-----邮件原件-----",
+    "________________________________",
+];
+
+/// The id of the department the message names, if any but the sender's own.
+pub(crate) fn named(msg: &Message, ctx: &Context<'_>) -> Option<String> {
+    let deps = ctx.departments;
+    let sender_name = msg.from.name.as_deref().unwrap_or("").to_lowercase();
+    let mut own: Vec<bool> = deps
+        .iter()
+        .map(|d| {
+            (!d.address.is_empty() && d.address.eq_ignore_ascii_case(&msg.from.email))
+                || d.names
+                    .iter()
+                    .any(|n| find_name(&sender_name, &n.to_lowercase(), 0).is_some())
+        })
+        .collect();
+
+    for addr in msg.to.iter().chain(&msg.cc) {
+        let found = deps.iter().enumerate().find(|(i, d)| {
+            !own.get(*i).copied().unwrap_or(true)
+                && !d.address.is_empty()
+                && d.address.eq_ignore_ascii_case(&addr.email)
+        });
+        if let Some((_, d)) = found {
+            return Some(d.id.clone());
+        }
+    }
+
+    let subject = msg.subject.to_lowercase();
+    let body = unquoted(&msg.body).to_lowercase();
+    for line in signature(&body) {
+        for (i, d) in deps.iter().enumerate() {
+            if d.names
+                .iter()
+                .any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some())
+                && let Some(o) = own.get_mut(i)
+            {
+                *o = true;
+            }
+        }
+    }
+    for text in [subject.as_str(), body.as_str()] {
+        if let Some(i) = first_mention(text, deps, &mut own) {
+            return deps.get(i).map(|d| d.id.clone());
+        }
+    }
+    None
+}
+
+/// The index of the earliest department mentioned in `text` (lower-cased) that is not
+/// the sender's own; mentions that show a department to be the initiator mark it as
+/// the sender's own from then on.
+fn first_mention(text: &str, deps: &[DepartmentRef], own: &mut [bool]) -> Option<usize> {
+    let mut mentions: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, department)
+    for (i, d) in deps.iter().enumerate() {
+        for name in &d.names {
+            let name = name.trim().to_lowercase();
+            let mut from = 0;
+            while let Some(start) = find_name(text, &name, from) {
+                mentions.push((start, start + name.len(), i));
+                from = start + name.len();
+            }
+        }
+    }
+    // Earliest first; at the same place the longer name (物流部 over 物流).
+    mentions.sort_by_key(|&(start, end, _)| (start, usize::MAX - end));
+    for &(start, end, i) in &mentions {
+        let before = text.get(..start).unwrap_or("");
+        let after = text.get(end..).unwrap_or("");
+        if (INITIATOR_AFTER.iter().any(|w| after.starts_with(w))
+            || INITIATOR_BEFORE.iter().any(|w| before.ends_with(w)))
+            && let Some(o) = own.get_mut(i)
+        {
+            *o = true;
+        }
+    }
+    mentions
+        .iter()
+        .map(|&(_, _, i)| i)
+        .find(|&i| !own.get(i).copied().unwrap_or(true))
+}
+
+/// The first place at or after `from` where `name` occurs in `text` as a name: an
+/// English name only as whole words, a Chinese one anywhere.
+fn find_name(text: &str, name: &str, from: usize) -> Option<usize> {
+    if name.is_empty() {
+        return None;
+    }
+    let needs_left = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let needs_right = name
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let mut at = from;
+    while let Some(rest) = text.get(at..) {
+        let pos = at + rest.find(name)?;
+        let end = pos + name.len();
+        let left_ok = !needs_left
+            || !text
+                .get(..pos)
+                .and_then(|b| b.chars().next_back())
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+        let right_ok = !needs_right
+            || !text
+                .get(end..)
+                .and_then(|a| a.chars().next())
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+        if left_ok && right_ok {
+            return Some(pos);
+        }
+        // Step past the first character of this occurrence.
+        at = pos + text.get(pos..)?.chars().next()?.len_utf8();
+    }
+    None
+}
+
+/// The last few lines of the body that look like a signature: short, not a
+/// sentence, not a request ("陈静 市场部", "R&D", "Operations, BigClient" is not:
+/// it has a comma).
+fn signature(body: &str) -> impl Iterator<Item = &str> {
+    body.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .rev()
+        .take(SIGNATURE_LINES)
+        .filter(|l| {
+            l.chars().count() <= SIGNATURE_MAX_CHARS
+                && !l.contains(SENTENCE_MARKS)
+                && !REQUEST_MARKS.iter().any(|m| l.contains(m))
+        })
+}
+
+/// The body down to the first quoted earlier message, without `>` lines.
+fn unquoted(body: &str) -> String {
+    let mut out = String::with_capacity(body.len().min(16 * 1024));
+    for line in body.lines() {
+        let t = line.trim();
+        let lower = t.to_lowercase();
+        if QUOTE_MARKERS.iter().any(|m| lower.starts_with(m))
+            || (lower.starts_with("on ") && lower.ends_with("wrote:"))
+            || (lower.starts_with("在 ") && lower.ends_with("写道："))
+        {
+            break;
+        }
+        if t.starts_with('>') {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn deps() -> Vec<DepartmentRef> {
+        [
+            ("marketing", "市场部", "Marketing"),
+            ("design", "设计部", "Design"),
+            ("sales", "销售部", "Sales"),
+            ("logistics", "物流部", "Logistics"),
+            ("admin", "行政部", "Admin"),
+        ]
+        .into_iter()
+        .map(|(id, zh, en)| DepartmentRef {
+            id: id.into(),
+            address: format!("{id}@example.com"),
+            names: vec![zh.into(), en.into()],
+        })
+        .collect()
+    }
+
+    fn named_in(raw: &str) -> Option<String> {
+        let deps = deps();
+        let internal = vec!["example.com".to_string()];
+        let ctx = Context {
+            departments: &deps,
+            internal_domains: &internal,
+            vip_customers: &[],
+            triage_department: "admin",
+        };
+        named(&Message::parse(raw.as_bytes()).unwrap(), &ctx)
+    }
+
+    #[test]
+    fn a_department_in_cc_comes_first() {
+        let raw = "From: marketing@example.com\r\nTo: support@example.com\r\nCc: marketing@example.com, design@example.com\r\nSubject: 请销售部支持\r\n\r\n需要物流部配合";
+        assert_eq!(named_in(raw).as_deref(), Some("design"));
+    }
+
+    #[test]
+    fn the_subject_before_the_body_and_never_the_sender() {
+        let raw =
+            "From: marketing@example.com\r\nSubject: 市场部：请销售部支持\r\n\r\n需要物流部配合";
+        assert_eq!(named_in(raw).as_deref(), Some("sales"));
+    }
+
+    #[test]
+    fn the_earliest_mention_in_the_body() {
+        let raw = "From: =?UTF-8?B?5byg5LiJ?= <zhangsan@example.com>\r\nSubject: 协作申请\r\n\r\n市场部发起季度推广项目，需设计部完成海报，销售部提供渠道清单。";
+        assert_eq!(named_in(raw).as_deref(), Some("design"));
+    }
+
+    #[test]
+    fn english_names_are_whole_words() {
+        let raw =
+            "From: bob@example.com\r\nSubject: help\r\n\r\nOur redesign needs the Sales team.";
+        assert_eq!(named_in(raw).as_deref(), Some("sales"));
+    }
+
+    #[test]
+    fn the_sender_display_name_marks_its_department() {
+        let raw = "From: =?UTF-8?B?5biC5Zy66YOoIOeOi+S6lA==?= <wangwu@example.com>\r\nSubject: 市场部推广项目\r\n\r\n请物流部安排。";
+        assert_eq!(named_in(raw).as_deref(), Some("logistics"));
+    }
+
+    #[test]
+    fn the_signature_marks_the_sender_department() {
+        let raw = "From: Emily <emily@example.com>\r\nSubject: kick-off\r\n\r\nMarketing is starting a project. We need Design to help.\r\n\r\nEmily\r\nMarketing\r\n";
+        assert_eq!(named_in(raw).as_deref(), Some("design"));
+        // A closing request is not a signature.
+        let raw = "From: bob@example.com\r\nSubject: x\r\n\r\n项目计划见附件\r\n请设计部确认\r\n";
+        assert_eq!(named_in(raw).as_deref(), Some("design"));
+    }
+
+    #[test]
+    fn quoted_history_is_not_read() {
+        let raw = "From: bob@example.com\r\nSubject: help\r\n\r\nCan someone help?\r\n> Design said no\r\n-----Original Message-----\r\nLogistics";
+        assert_eq!(named_in(raw), None);
+    }
+}
