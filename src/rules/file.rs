@@ -663,6 +663,20 @@ impl<'a> FileReport<'a> {
                 }
                 continue;
             }
+            // In a TOML "…" string, \b and \f are escapes for control characters, so a
+            // regex written "/\bword\b/" arrives with backspaces in it and would never
+            // match. Nobody means a backspace in a mail word.
+            if let Some(c) = word.chars().find(|c| matches!(c, '\u{8}' | '\u{c}')) {
+                let escape = if c == '\u{8}' { "\\b" } else { "\\f" };
+                self.problem(
+                    at,
+                    format!(
+                        "a word contains {escape} read as a control character: inside \"…\" write \\{escape}, \
+                         or put the word in single quotes '…'"
+                    ),
+                );
+                continue;
+            }
             match pattern::translate(&word) {
                 Ok(p) => {
                     if pattern::is_regex(&word)

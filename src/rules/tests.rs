@@ -445,6 +445,22 @@ x = 1
 }
 
 #[test]
+fn a_toml_escape_in_a_regex_is_caught() {
+    let rule = "[[rule]]\nname = \"x\"\ncategory = \"complaint\"\ndepartment = \"quality\"\nany = [\"/\\bpo\\b/\"]\n";
+    let errs = problems(&[("a.toml", rule)]);
+    assert!(
+        errs[0].starts_with("a.toml:5:") && errs[0].contains(r"write \\b"),
+        "{errs:?}"
+    );
+    let fixed = rule.replace(r"\b", r"\\b");
+    let r = load(&[("a.toml", &fixed)]);
+    assert_eq!(
+        classify(&r, &mail("a@c.com", "our PO 12", "")).category,
+        Category::Complaint
+    );
+}
+
+#[test]
 fn a_toml_syntax_error_refuses_the_file_and_the_set() {
     let good = LATE;
     let broken = "[[rule]]\nname = \"x\"\nname = \"y\"\n";
