@@ -116,14 +116,17 @@ const BLOCK_KEYS: &[&str] = &["in", "any", "all", "none"];
 
 /// Parses and checks every source; a single problem anywhere refuses them all.
 pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs, Vec<String>> {
-    let mut problems = Vec::new();
+    // (index of the file, problem): reported in file order, each file in line order.
+    let mut problems: Vec<(usize, String)> = Vec::new();
     let mut trees = Vec::new();
-    for src in sources {
+    let mut unreadable = false;
+    for (index, src) in sources.iter().enumerate() {
         let (tree, errors) = DeTable::parse_recoverable(&src.text);
-        let mut file = FileReport::new(src);
+        let mut file = FileReport::new(src, false);
         if errors.is_empty() {
-            trees.push((src, tree));
+            trees.push((index, src, tree));
         } else {
+            unreadable = true;
             // A file that is not valid TOML is not looked at further: its recovered
             // tree would only add confusing follow-on problems.
             for e in errors {
@@ -132,15 +135,15 @@ pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs,
                 file.problem(at, format!("not valid TOML: {msg}"));
             }
         }
-        problems.extend(file.finish());
+        problems.extend(file.finish().into_iter().map(|p| (index, p)));
     }
 
     // Word lists first: any file may use a list defined in any other.
     let mut lists: HashMap<String, Vec<String>> = HashMap::new();
     let mut list_origin: HashMap<String, String> = HashMap::new();
     let mut reports: Vec<FileReport<'_>> = Vec::new();
-    for (src, tree) in &trees {
-        let mut file = FileReport::new(src);
+    for (_, src, tree) in &trees {
+        let mut file = FileReport::new(src, unreadable);
         for (key, value) in tree.get_ref().iter() {
             if !TOP_KEYS.contains(&key.get_ref().as_ref()) {
                 let msg = unknown_key(key.get_ref(), TOP_KEYS, "at the top of a rule file");
@@ -155,7 +158,7 @@ pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs,
 
     let mut defs = Defs::default();
     let mut names: HashMap<String, (String, usize)> = HashMap::new();
-    for ((_, tree), mut file) in trees.iter().zip(reports) {
+    for ((index, _, tree), mut file) in trees.iter().zip(reports) {
         let table = tree.get_ref();
         if let Some(rules) = table.get("rule") {
             for item in file.tables(rules, "rule") {
@@ -173,21 +176,24 @@ pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs,
                 }
             }
         }
-        problems.extend(file.finish());
+        problems.extend(file.finish().into_iter().map(|p| (*index, p)));
     }
 
     if problems.is_empty() && defs.rules.is_empty() && defs.raises.is_empty() {
-        problems.push("no rules: no file defines a [[rule]] or [[priority_rule]]".into());
+        return Err(vec![
+            "no rules: no file defines a [[rule]] or [[priority_rule]]".into(),
+        ]);
     } else if problems.is_empty() && defs.rules.is_empty() {
-        problems.push(
+        return Err(vec![
             "no [[rule]]: priority rules alone cannot classify anything; add at least one [[rule]]"
                 .into(),
-        );
+        ]);
     }
     if problems.is_empty() {
         Ok(defs)
     } else {
-        Err(problems)
+        problems.sort_by_key(|(index, _)| *index);
+        Err(problems.into_iter().map(|(_, p)| p).collect())
     }
 }
 
@@ -196,6 +202,9 @@ struct FileReport<'a> {
     name: &'a str,
     text: &'a str,
     problems: Vec<(usize, String)>,
+    /// Some file could not be read as TOML, so its word lists are missing: an unknown
+    /// list is then not reported (it is most likely defined there).
+    lists_incomplete: bool,
 }
 
 /// What is shared by `[[rule]]` and `[[priority_rule]]`.
@@ -207,11 +216,12 @@ struct Common {
 }
 
 impl<'a> FileReport<'a> {
-    fn new(src: &'a Source) -> FileReport<'a> {
+    fn new(src: &'a Source, lists_incomplete: bool) -> FileReport<'a> {
         FileReport {
             name: &src.name,
             text: &src.text,
             problems: Vec::new(),
+            lists_incomplete,
         }
     }
 
@@ -619,10 +629,12 @@ impl<'a> FileReport<'a> {
             return None;
         }
         if any.is_empty() && all.is_empty() && none.is_empty() {
-            self.problem(
-                at,
-                "empty match block: give `any`, `all` or `none` words".into(),
-            );
+            if !self.lists_incomplete {
+                self.problem(
+                    at,
+                    "empty match block: give `any`, `all` or `none` words".into(),
+                );
+            }
             return None;
         }
         Some(BlockDef {
@@ -653,7 +665,7 @@ impl<'a> FileReport<'a> {
                     );
                 } else if let Some(patterns) = lists.get(list) {
                     out.extend(patterns.iter().cloned());
-                } else {
+                } else if !self.lists_incomplete {
                     self.problem(
                         at,
                         format!(

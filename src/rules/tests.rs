@@ -470,6 +470,14 @@ fn a_toml_syntax_error_refuses_the_file_and_the_set() {
 }
 
 #[test]
+fn lists_of_an_unreadable_file_are_not_reported_missing() {
+    let lists = "[lists]\ndelay = [\"late\"]\n[[rule]\n";
+    let rule = "[[rule]]\nname = \"x\"\ncategory = \"complaint\"\ndepartment = \"quality\"\nany = [\"list:delay\"]\n";
+    let errs = problems(&[("a.toml", lists), ("b.toml", rule)]);
+    assert!(errs.iter().all(|e| e.starts_with("a.toml:3:")), "{errs:?}");
+}
+
+#[test]
 fn duplicate_names_across_files_and_the_reserved_name() {
     let a = "[[rule]]\nname = \"x\"\ncategory = \"complaint\"\ndepartment = \"quality\"\nany = [\"a\"]\n";
     let b = "\n[[rule]]\nname = \"x\"\ncategory = \"complaint\"\ndepartment = \"quality\"\nany = [\"a\"]\n\n[[priority_rule]]\nname = \"vip-customer\"\npriority = \"urgent\"\nany = [\"b\"]\n";
