@@ -74,6 +74,8 @@ struct RuleMeta {
 struct RaiseMeta {
     name: String,
     priority: Priority,
+    /// Only mail classified as one of these; empty for any.
+    categories: Vec<Category>,
 }
 
 /// A loaded, checked and compiled set of rules.
@@ -181,6 +183,7 @@ impl RuleSet {
             raises.push(RaiseMeta {
                 name: r.name,
                 priority: r.priority,
+                categories: r.categories,
             });
         }
         let compiled = builder.finish().map_err(|e| vec![e])?;
@@ -263,6 +266,7 @@ impl RuleSet {
         for i in self.raise_programs.matching(hits, internal) {
             if let Some(r) = self.raises.get(i)
                 && r.priority > base
+                && (r.categories.is_empty() || r.categories.contains(&c.category))
             {
                 c.priority = c.priority.max(r.priority);
                 c.rules.push(r.name.clone());

@@ -78,6 +78,8 @@ pub(crate) struct RuleDef {
 pub(crate) struct RaiseDef {
     pub name: String,
     pub priority: Priority,
+    /// Only mail classified as one of these; empty for any.
+    pub categories: Vec<Category>,
     pub sender: Sender,
     pub blocks: Vec<BlockDef>,
 }
@@ -110,7 +112,7 @@ const RULE_KEYS: &[&str] = &[
     "none",
 ];
 const RAISE_KEYS: &[&str] = &[
-    "name", "priority", "sender", "match", "in", "any", "all", "none",
+    "name", "priority", "category", "sender", "match", "in", "any", "all", "none",
 ];
 const BLOCK_KEYS: &[&str] = &["in", "any", "all", "none"];
 
@@ -474,9 +476,25 @@ impl<'a> FileReport<'a> {
                     .into(),
             );
         }
+        let mut categories = Vec::new();
+        if let Some(v) = table.get("category") {
+            for (s, at) in self.strings(v, "category") {
+                match parse_category(&s) {
+                    Some(c) => categories.push(c),
+                    None => self.problem(
+                        at,
+                        format!(
+                            "unknown category \"{s}\": expected complaint, supplier_dispute, \
+                             collaboration_request or unclassified"
+                        ),
+                    ),
+                }
+            }
+        }
         Some(RaiseDef {
             name: common.name?,
             priority: common.priority?,
+            categories,
             sender: common.sender,
             blocks: common.blocks,
         })

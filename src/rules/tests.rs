@@ -268,6 +268,32 @@ fn priority_rules_raise_whatever_won() {
 }
 
 #[test]
+fn priority_rules_can_be_limited_to_categories() {
+    let extra = r#"
+[[priority_rule]]
+name = "soon"
+priority = "important"
+category = ["complaint", "unclassified"]
+any = ["asap please"]
+"#;
+    let r = load(&[("a.toml", RAISES), ("b.toml", extra)]);
+    let c = classify(&r, &mail("a@c.com", "complaint", "asap please"));
+    assert_eq!(c.rules, vec!["complaint", "soon"]);
+    let c = classify(&r, &mail("a@c.com", "hello", "asap please"));
+    assert_eq!(c.priority, Priority::Important);
+    let only_collab = extra.replace(r#"["complaint", "unclassified"]"#, r#""跨部门协作申请""#);
+    let r = load(&[("a.toml", RAISES), ("b.toml", &only_collab)]);
+    let c = classify(&r, &mail("a@c.com", "complaint", "asap please"));
+    assert_eq!(c.priority, Priority::Normal);
+    let bad = extra.replace("\"unclassified\"", "\"complaints\"");
+    let errs = problems(&[("a.toml", RAISES), ("b.toml", &bad)]);
+    assert!(
+        errs[0].starts_with("b.toml:5: unknown category \"complaints\""),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn not_a_case_rules_are_never_raised() {
     let r = load(&[("a.toml", RAISES)]);
     let c = classify_with(
