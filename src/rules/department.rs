@@ -2,8 +2,9 @@
 //!
 //! The handbook (内部沟通 · 步骤2) has the initiating department copy the request form
 //! to the heads of the cooperating departments, so a department address in To/Cc is
-//! the strongest sign. Failing that, the first department the subject names, then
-//! the first the body names. The sender's own department is never the answer: it is
+//! the strongest sign (of several, the one the text asks for — "请质量部派…" — else
+//! the first). Failing that, the first department the subject names, then the first
+//! the body names. The sender's own department is never the answer: it is
 //! the one asking. It is known by the sender's address, by its name in the sender's
 //! display name ("市场部 张三"), by the signature at the end of the body ("陈静 市场部",
 //! "Emily Zhang / R&D"), or by how the mail speaks of it ("市场部发起…", "我们市场部…").
@@ -23,6 +24,13 @@ const SENTENCE_MARKS: &[char] = &[
     '。', '，', ',', '.', '!', '?', '！', '？', '：', ':', '；', ';',
 ];
 const REQUEST_MARKS: &[&str] = &["请", "請", "需要", "please", "need", "could", "can "];
+/// Words just before a department name that make it the one asked.
+const ASK_MARKS: &[&str] = &[
+    "请", "請", "需要", "需", "麻烦", "麻煩", "烦请", "煩請", "希望", "please", "need", "ask",
+    "could", "can ", "would",
+];
+/// How far before a name a request word may stand.
+const ASK_WINDOW_CHARS: usize = 12;
 /// Lines where a quoted earlier message starts; names below them are history.
 const QUOTE_MARKERS: &[&str] = &[
     "-----original message-----",
@@ -46,17 +54,6 @@ pub(crate) fn named(msg: &Message, ctx: &Context<'_>) -> Option<String> {
         })
         .collect();
 
-    for addr in msg.to.iter().chain(&msg.cc) {
-        let found = deps.iter().enumerate().find(|(i, d)| {
-            !own.get(*i).copied().unwrap_or(true)
-                && !d.address.is_empty()
-                && d.address.eq_ignore_ascii_case(&addr.email)
-        });
-        if let Some((_, d)) = found {
-            return Some(d.id.clone());
-        }
-    }
-
     let subject = msg.subject.to_lowercase();
     let body = unquoted(&msg.body).to_lowercase();
     for line in signature(&body) {
@@ -70,12 +67,73 @@ pub(crate) fn named(msg: &Message, ctx: &Context<'_>) -> Option<String> {
             }
         }
     }
+
+    // Departments addressed in To/Cc, in that order. When there are several (the
+    // sender often copies its own department too), the one the text asks for.
+    let mut addressed: Vec<usize> = Vec::new();
+    for addr in msg.to.iter().chain(&msg.cc) {
+        let found = deps
+            .iter()
+            .position(|d| !d.address.is_empty() && d.address.eq_ignore_ascii_case(&addr.email));
+        if let Some(i) = found
+            && !own.get(i).copied().unwrap_or(true)
+            && !addressed.contains(&i)
+        {
+            addressed.push(i);
+        }
+    }
+    if addressed.len() > 1
+        && let Some(i) = addressed
+            .iter()
+            .copied()
+            .filter_map(|i| {
+                let d = deps.get(i)?;
+                [subject.as_str(), body.as_str()]
+                    .iter()
+                    .enumerate()
+                    .find_map(|(t, text)| asked_at(text, d).map(|at| ((t, at), i)))
+            })
+            .min()
+            .map(|(_, i)| i)
+    {
+        return deps.get(i).map(|d| d.id.clone());
+    }
+    if let Some(&i) = addressed.first() {
+        return deps.get(i).map(|d| d.id.clone());
+    }
+
     for text in [subject.as_str(), body.as_str()] {
         if let Some(i) = first_mention(text, deps, &mut own) {
             return deps.get(i).map(|d| d.id.clone());
         }
     }
     None
+}
+
+/// Where in `text` (lower-cased) the department is first named right after a request
+/// word ("请质量部派…", "we need design to…").
+fn asked_at(text: &str, d: &DepartmentRef) -> Option<usize> {
+    d.names
+        .iter()
+        .filter_map(|n| {
+            let name = n.trim().to_lowercase();
+            let mut from = 0;
+            while let Some(start) = find_name(text, &name, from) {
+                let before = text.get(..start)?;
+                let window_start = before
+                    .char_indices()
+                    .rev()
+                    .nth(ASK_WINDOW_CHARS - 1)
+                    .map_or(0, |(i, _)| i);
+                let before = before.get(window_start..)?;
+                if ASK_MARKS.iter().any(|m| before.contains(m)) {
+                    return Some(start);
+                }
+                from = start + name.len();
+            }
+            None
+        })
+        .min()
 }
 
 /// The index of the earliest department mentioned in `text` (lower-cased) that is not
@@ -223,6 +281,14 @@ mod tests {
     fn a_department_in_cc_comes_first() {
         let raw = "From: marketing@example.com\r\nTo: support@example.com\r\nCc: marketing@example.com, design@example.com\r\nSubject: 请销售部支持\r\n\r\n需要物流部配合";
         assert_eq!(named_in(raw).as_deref(), Some("design"));
+    }
+
+    #[test]
+    fn of_several_addressed_departments_the_one_asked() {
+        let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: sales@example.com, logistics@example.com\r\nSubject: 验收\r\n\r\n销售部的项目已完成，请物流部安排运输。";
+        assert_eq!(named_in(raw).as_deref(), Some("logistics"));
+        let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: sales@example.com, logistics@example.com\r\nSubject: x\r\n\r\nhello";
+        assert_eq!(named_in(raw).as_deref(), Some("sales"));
     }
 
     #[test]
