@@ -56,16 +56,16 @@ pub(crate) fn translate(word: &str) -> Result<String, String> {
              (for anything more, write a regular expression between slashes)"
         ));
     }
+    let folded = lower(core);
     // An apostrophe also matches the typographic one (’) that mail programs put in
     // "haven’t"; a space any run of spaces and line breaks.
-    let lower = core.to_lowercase();
-    let body = lower
+    let body = folded
         .split_whitespace()
         .map(|piece| regex::escape(piece).replace(['\'', '’'], "(?:'|’)"))
         .collect::<Vec<_>>()
         .join(r"\s+");
-    let first_is_word = core.chars().next().is_some_and(is_ascii_word);
-    let last_is_word = core.chars().next_back().is_some_and(is_ascii_word);
+    let first_is_word = folded.chars().next().is_some_and(is_ascii_word);
+    let last_is_word = folded.chars().next_back().is_some_and(is_ascii_word);
     let left = if first_is_word && !suffix {
         r"(?-u:\b)"
     } else {
@@ -92,9 +92,30 @@ fn regex_body(word: &str) -> Option<&str> {
     }
 }
 
-/// Text as the patterns expect it.
+/// Text as the patterns expect it: lower case, with full-width Latin letters and
+/// digits (`ＡＳＡＰ`, `１２３１５`, typed with a Chinese input method) and the
+/// ideographic space made ASCII. Full-width punctuation (，。) is left alone: Chinese
+/// regexes name it.
 pub(crate) fn lower(text: &str) -> String {
-    text.to_lowercase()
+    let lowered = text.to_lowercase();
+    if !lowered.contains(is_fullwidth) {
+        return lowered;
+    }
+    lowered
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF10}'..='\u{FF19}' | '\u{FF41}'..='\u{FF5A}' => {
+                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+            }
+            _ => c,
+        })
+        .collect()
+}
+
+/// Full-width digits and lower-case letters (after lower-casing) and the ideographic space.
+fn is_fullwidth(c: char) -> bool {
+    matches!(c, '\u{3000}' | '\u{FF10}'..='\u{FF19}' | '\u{FF41}'..='\u{FF5A}')
 }
 
 fn is_ascii_word(c: char) -> bool {
@@ -178,6 +199,15 @@ mod tests {
         assert!(hits("haven't", "I haven’t got it"));
         assert!(hits("haven’t", "I HAVEN'T got it"));
         assert!(!hits("haven't", "havent"));
+    }
+
+    #[test]
+    fn full_width_letters_and_digits_match_their_ascii_forms() {
+        assert!(hits("ASAP", "请ＡＳＡＰ处理"));
+        assert!(hits("12315", "我要打１２３１５"));
+        assert!(hits("ＰＯ单", "附件是po单"));
+        assert!(hits("late delivery", "late\u{3000}delivery"));
+        assert!(hits("（广告）", "（广告）新品"));
     }
 
     #[test]
