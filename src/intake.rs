@@ -110,8 +110,7 @@ impl Intake {
             .departments
             .iter()
             .map(|d| {
-                let mut names: Vec<String> =
-                    d.name.split_whitespace().map(str::to_string).collect();
+                let mut names = name_parts(&d.name);
                 names.extend(d.aliases.iter().cloned());
                 rules::DepartmentRef {
                     id: d.id.clone(),
@@ -478,6 +477,25 @@ impl Intake {
     }
 }
 
+/// "客服部 Customer Service" → ["客服部", "Customer Service"]: a bilingual display name
+/// is the names a mail may call the department by, but "Customer" alone is not one.
+fn name_parts(display: &str) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut last_ascii = false;
+    for word in display.split_whitespace() {
+        let ascii = word.is_ascii();
+        match parts.last_mut() {
+            Some(last) if ascii && last_ascii => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => parts.push(word.to_string()),
+        }
+        last_ascii = ascii;
+    }
+    parts
+}
+
 /// The identity of a message for "seen before": its Message-ID when it has one (a
 /// copy or a resend is the same message), else a hash of its bytes.
 pub fn dedup_key(inc: &Incoming) -> String {
@@ -572,5 +590,20 @@ pub fn sample_render(intake: &Intake) -> Result<()> {
         Ok(())
     } else {
         bail!("{}", problems.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_parts;
+
+    #[test]
+    fn bilingual_names_split_by_language() {
+        assert_eq!(
+            name_parts("客服部 Customer Service"),
+            vec!["客服部", "Customer Service"]
+        );
+        assert_eq!(name_parts("研发部 R&D"), vec!["研发部", "R&D"]);
+        assert_eq!(name_parts("Legal"), vec!["Legal"]);
     }
 }

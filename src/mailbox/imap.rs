@@ -119,13 +119,19 @@ impl ImapMailbox {
         // Moves a crash left undone come first.
         apply_moves(session, db, &mailbox_key, uidvalidity).await?;
 
-        if selected.uid_next.is_some_and(|next| next <= last_uid.saturating_add(1)) {
+        if selected
+            .uid_next
+            .is_some_and(|next| next <= last_uid.saturating_add(1))
+        {
             return Ok(0);
         }
         // `n:*` always includes the highest UID even when it is below n (RFC 3501 §6.4.8),
         // hence the filter.
         let listing: Vec<(u32, u64)> = session
-            .uid_fetch(format!("{}:*", last_uid.saturating_add(1)), "(UID RFC822.SIZE)")
+            .uid_fetch(
+                format!("{}:*", last_uid.saturating_add(1)),
+                "(UID RFC822.SIZE)",
+            )
             .await
             .context("Cannot list new messages")?
             .try_filter_map(|f| async move {

@@ -17,7 +17,7 @@ pub const SUPPORT: &str = "support@example.com";
 
 /// Department ids as the shipped rules use them; each at `<id>@example.com`.
 pub const DEPARTMENTS: &[(&str, &str)] = &[
-    ("customer-service", "客服部 Customer-Service"),
+    ("customer-service", "客服部 Customer Service"),
     ("logistics", "物流部 Logistics"),
     ("production", "生产部 Production"),
     ("quality", "质量部 Quality"),
