@@ -160,29 +160,28 @@ fn line_of(text: &str, offset: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// Reads a table that must be there with `read`, then warns about its unknown keys.
+fn required_table<T>(
+    root: &mut Fields<'_>,
+    report: &mut Report,
+    name: &str,
+    read: impl FnOnce(&mut Fields<'_>, &mut Report) -> Option<T>,
+) -> Option<T> {
+    let present = root.has(name);
+    let Some(mut table) = root.table(report, name) else {
+        if !present {
+            root.error(report, name, format!("the [{name}] table is required"));
+        }
+        return None;
+    };
+    let value = read(&mut table, report);
+    table.finish(report);
+    value
+}
+
 fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Option<Config> {
-    let mailbox = match root.table(report, "mailbox") {
-        Some(mut t) => {
-            let m = read_mailbox(&mut t, report);
-            t.finish(report);
-            m
-        }
-        None => {
-            root.error(report, "mailbox", "the [mailbox] table is required");
-            None
-        }
-    };
-    let smtp = match root.table(report, "smtp") {
-        Some(mut t) => {
-            let s = read_smtp(&mut t, report);
-            t.finish(report);
-            s
-        }
-        None => {
-            root.error(report, "smtp", "the [smtp] table is required");
-            None
-        }
-    };
+    let mailbox = required_table(root, report, "mailbox", read_mailbox);
+    let smtp = required_table(root, report, "smtp", read_smtp);
     let store_path = match root.table(report, "store") {
         Some(mut t) => {
             let p = t.path(report, "path");

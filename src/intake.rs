@@ -34,8 +34,8 @@ pub struct Incoming {
 }
 
 /// Where a batch came from, for the ledger and the checkpoint.
-pub struct Source<'a> {
-    pub mailbox: &'a str,
+pub struct Source {
+    pub mailbox: String,
     pub uidvalidity: Option<u32>,
 }
 
@@ -163,13 +163,27 @@ impl Intake {
         None
     }
 
+    /// [`Intake::take_in_batch`] on the store's blocking pool.
+    pub async fn commit_batch(
+        self: &std::sync::Arc<Self>,
+        db: &store::Db,
+        src: Source,
+        batch: Vec<Incoming>,
+        last_uid: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Report>> {
+        let intake = self.clone();
+        db.call(move |c| intake.take_in_batch(c, &src, &batch, last_uid, now))
+            .await
+    }
+
     /// Takes in one batch in one transaction and, for an IMAP folder, moves its
     /// checkpoint to `last_uid` and plans the moves to the processed and quarantine
     /// folders in that same transaction.
     pub fn take_in_batch(
         &self,
         conn: &mut Connection,
-        src: &Source<'_>,
+        src: &Source,
         batch: &[Incoming],
         last_uid: Option<u32>,
         now: DateTime<Utc>,
@@ -196,14 +210,14 @@ impl Intake {
             if let (Some(uidvalidity), Some(uid), Some(target)) =
                 (src.uidvalidity, inc.uid, report.target(&self.config))
             {
-                mailbox_state::plan_move(&tx, src.mailbox, uidvalidity, uid, target)?;
+                mailbox_state::plan_move(&tx, &src.mailbox, uidvalidity, uid, target)?;
             }
             reports.push(report);
         }
         if let (Some(uidvalidity), Some(last_uid)) = (src.uidvalidity, last_uid) {
             mailbox_state::set_checkpoint(
                 &tx,
-                src.mailbox,
+                &src.mailbox,
                 store::Checkpoint {
                     uidvalidity,
                     last_uid,
@@ -217,7 +231,7 @@ impl Intake {
     fn take_in(
         &self,
         conn: &Connection,
-        src: &Source<'_>,
+        src: &Source,
         inc: &Incoming,
         key: &str,
         now: DateTime<Utc>,
@@ -255,7 +269,7 @@ impl Intake {
                 &messages::MessageRecord {
                     dedup_key: key,
                     message_id: msg.message_id.as_deref(),
-                    mailbox: src.mailbox,
+                    mailbox: &src.mailbox,
                     uidvalidity: src.uidvalidity,
                     uid: inc.uid,
                     received_at: now.timestamp(),
@@ -356,17 +370,7 @@ impl Intake {
         );
         store::cases::add_event(conn, case_id, now.timestamp(), "opened", &detail)?;
         let case = store::cases::get(conn, case_id)?.context("The case just opened is missing")?;
-        let change = outgoing::Change {
-            conn,
-            config: &self.config,
-            templates: &self.templates,
-            case: &case,
-            case_id,
-            msg,
-            raw: &inc.raw,
-            dedup_key: key,
-            now,
-        };
+        let change = self.change(conn, &case, msg, inc, key, now);
         change.route(department)?;
         store::cases::add_event(conn, case_id, now.timestamp(), "routed", &department.id)?;
 
@@ -440,18 +444,8 @@ impl Intake {
         if why.is_none()
             && let Some(department) = department
         {
-            outgoing::Change {
-                conn,
-                config: &self.config,
-                templates: &self.templates,
-                case: &case,
-                case_id,
-                msg,
-                raw: &inc.raw,
-                dedup_key: key,
-                now,
-            }
-            .follow_up(department)?;
+            self.change(conn, &case, msg, inc, key, now)
+                .follow_up(department)?;
         }
         report.outcome = Outcome::FollowUp.as_str();
         report.case = Some(case.case.clone());
@@ -460,6 +454,27 @@ impl Intake {
         report.department = Some(case.department.clone());
         report.reason = why;
         Ok(report)
+    }
+
+    fn change<'a>(
+        &'a self,
+        conn: &'a Connection,
+        case: &'a store::CaseRow,
+        msg: &'a Message,
+        inc: &'a Incoming,
+        dedup_key: &'a str,
+        now: DateTime<Utc>,
+    ) -> outgoing::Change<'a> {
+        outgoing::Change {
+            conn,
+            config: &self.config,
+            templates: &self.templates,
+            case,
+            msg,
+            raw: &inc.raw,
+            dedup_key,
+            now,
+        }
     }
 
     /// RFC 3834 §2 asks responders to limit how often they answer one sender.
@@ -522,7 +537,7 @@ fn header_message_id(raw: &[u8]) -> Option<String> {
 
 fn quarantine(
     conn: &Connection,
-    src: &Source<'_>,
+    src: &Source,
     inc: &Incoming,
     key: &str,
     msg: Option<&Message>,
@@ -534,7 +549,7 @@ fn quarantine(
         &messages::MessageRecord {
             dedup_key: key,
             message_id: msg.and_then(|m| m.message_id.as_deref()),
-            mailbox: src.mailbox,
+            mailbox: &src.mailbox,
             uidvalidity: src.uidvalidity,
             uid: inc.uid,
             received_at: now.timestamp(),

@@ -22,7 +22,6 @@ pub struct Change<'a> {
     pub config: &'a Config,
     pub templates: &'a Templates,
     pub case: &'a CaseRow,
-    pub case_id: i64,
     pub msg: &'a Message,
     pub raw: &'a [u8],
     /// Identifies the incoming message; with the kind it makes our Message-ID, so the
@@ -82,11 +81,11 @@ impl Change<'_> {
         // Our own Message-IDs belong to the case too: a reply that keeps only
         // In-Reply-To (a client that drops References and edits the subject) still
         // finds its case.
-        store::cases::add_message_id(self.conn, &message_id, self.case_id)?;
+        store::cases::add_message_id(self.conn, &message_id, self.case.id)?;
         outbox::insert(
             self.conn,
             &NewOutgoing {
-                case_id: Some(self.case_id),
+                case_id: Some(self.case.id),
                 kind,
                 message_id: &message_id,
                 envelope_from: self.config.smtp.from.email.as_ref(),

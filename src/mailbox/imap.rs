@@ -193,22 +193,12 @@ impl ImapMailbox {
             // A message deleted by a person between the listing and the fetch is simply
             // absent; the checkpoint still moves past it.
             incoming.sort_by_key(|i| i.uid);
-            let intake2 = intake.clone();
-            let key = mailbox_key.clone();
-            let now = clock.now();
-            let reports = db
-                .call(move |c| {
-                    intake2.take_in_batch(
-                        c,
-                        &Source {
-                            mailbox: &key,
-                            uidvalidity: Some(uidvalidity),
-                        },
-                        &incoming,
-                        Some(batch_last),
-                        now,
-                    )
-                })
+            let source = Source {
+                mailbox: mailbox_key.clone(),
+                uidvalidity: Some(uidvalidity),
+            };
+            let reports = intake
+                .commit_batch(db, source, incoming, Some(batch_last), clock.now())
                 .await?;
             taken += reports.len();
             for r in &reports {

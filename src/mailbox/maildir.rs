@@ -59,22 +59,12 @@ impl MaildirMailbox {
             for path in chunk {
                 batch.push(read_message(path, max)?);
             }
-            let intake2 = intake.clone();
-            let key = mailbox_key.clone();
-            let now = clock.now();
-            let reports = db
-                .call(move |c| {
-                    intake2.take_in_batch(
-                        c,
-                        &Source {
-                            mailbox: &key,
-                            uidvalidity: None,
-                        },
-                        &batch,
-                        None,
-                        now,
-                    )
-                })
+            let source = Source {
+                mailbox: mailbox_key.clone(),
+                uidvalidity: None,
+            };
+            let reports = intake
+                .commit_batch(db, source, batch, None, clock.now())
                 .await?;
             for (path, report) in chunk.iter().zip(&reports) {
                 on_report(report);
