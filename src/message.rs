@@ -252,6 +252,17 @@ mod tests {
     }
 
     #[test]
+    fn gbk_only_characters_under_a_gb2312_label_survive() {
+        // 喆 and 堃 are in GBK but not in GB2312; Chinese clients label such mail gb2312.
+        let mut raw =
+            b"From: a@client.cn\r\nSubject: x\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n"
+                .to_vec();
+        raw.extend_from_slice(&[0x86, 0xB4, 0x88, 0xD2]);
+        let m = Message::parse(&raw).unwrap();
+        assert_eq!(m.body.trim(), "喆堃");
+    }
+
+    #[test]
     fn no_from_is_an_error() {
         let err = Message::parse(b"Subject: hi\r\n\r\nbody").unwrap_err();
         assert!(err.contains("From"), "{err}");
