@@ -76,11 +76,22 @@ impl Message {
         let parsed = MessageParser::default()
             .parse(raw)
             .ok_or_else(|| "not a mail message: no header block could be read".to_string())?;
-        let from = parsed
-            .from()
-            .and_then(|a| a.first())
-            .and_then(convert_addr)
-            .ok_or_else(|| "no sender: the From header is missing or has no address".to_string())?;
+        // RFC 5322 requires From; mail that lost it (broken gateways, hand-made scripts)
+        // still says who sent it in Sender, Reply-To or the envelope's Return-Path.
+        let from = [parsed.from(), parsed.sender(), parsed.reply_to()]
+            .into_iter()
+            .flatten()
+            .find_map(|a| a.first().and_then(convert_addr))
+            .or_else(|| {
+                let rp = parsed.return_address()?.trim().to_lowercase();
+                rp.contains('@').then_some(Address {
+                    name: None,
+                    email: rp,
+                })
+            })
+            .ok_or_else(|| {
+                "no sender: no address in From, Sender, Reply-To or Return-Path".to_string()
+            })?;
         let headers: Vec<(String, String)> = parsed
             .headers()
             .iter()

@@ -45,6 +45,10 @@ impl ImapMailbox {
         on_report: &mut (dyn FnMut(&Report) + Send),
     ) -> Result<usize> {
         let result = self.pass_inner(intake, db, clock, on_report).await;
+        if result.is_err() {
+            // A folder deleted under us is created again on the next connection.
+            self.folders_ensured = false;
+        }
         if result.is_err()
             && let Some(mut s) = self.session.take()
         {
