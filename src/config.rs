@@ -617,6 +617,23 @@ address = "cs@example.com"
     }
 
     #[test]
+    fn the_shipped_examples_are_valid() {
+        for file in [
+            "examples/switchboard.toml",
+            "examples/demo/switchboard.toml",
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let (config, report) = Config::parse(&path, &text);
+            assert!(
+                report.errors.is_empty() && report.warnings.is_empty(),
+                "{file}: {report:?}"
+            );
+            assert_eq!(config.unwrap().departments.len(), 12, "{file}");
+        }
+    }
+
+    #[test]
     fn toml_syntax_errors_name_the_line() {
         let (_, report) = Config::parse(Path::new("sb.toml"), "[mailbox]\nkind = \n");
         assert!(
