@@ -121,16 +121,24 @@ pub fn check(config: &Path) -> Result<ExitCode> {
         println!("warning: {w}");
     }
     let mut problems = Vec::new();
-    let imap_password = match &config.mailbox.kind {
-        MailboxKind::Imap(server) => server.password.as_ref(),
+    let imap = match &config.mailbox.kind {
+        MailboxKind::Imap(server) => Some(server),
         MailboxKind::Maildir(_) => None,
     };
-    let smtp_password = match &config.smtp.transport {
-        Transport::Smtp(server) => server.password.as_ref(),
+    let smtp = match &config.smtp.transport {
+        Transport::Smtp(server) => Some(server),
         Transport::Maildir(_) => None,
     };
-    for (table, source) in [("mailbox", imap_password), ("smtp", smtp_password)] {
-        let Some(source) = source else { continue };
+    for (table, server) in [("mailbox", imap), ("smtp", smtp)] {
+        let Some(server) = server else { continue };
+        if let Some(ca_file) = &server.ca_file
+            && let Err(e) = crate::tls::load_ca(ca_file)
+        {
+            problems.push(format!("{}: {table}.ca_file: {e:#}", config.file.display()));
+        }
+        let Some(source) = &server.password else {
+            continue;
+        };
         // Loading proves the file or variable is there; the value is never printed.
         if let Err(e) = source.load() {
             problems.push(format!("{}: {table}: {e:#}", config.file.display()));

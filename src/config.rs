@@ -35,6 +35,8 @@ pub struct Server {
     pub tls: Tls,
     pub username: Option<String>,
     pub password: Option<SecretSource>,
+    /// A PEM file of CA certificates trusted besides the Mozilla roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -289,6 +291,14 @@ fn read_server(
     {
         t.error(report, "tls", format!("\"none\" sends the password in clear text and is refused for {host}; it is allowed only for a loopback address such as 127.0.0.1"));
     }
+    let ca_file = t.path(report, "ca_file");
+    if ca_file.is_some() && tls == Tls::None {
+        t.error(
+            report,
+            "ca_file",
+            "is used only with tls = \"implicit\" or \"starttls\"",
+        );
+    }
     let username = t.string(report, "username");
     let password_file = t.path(report, "password_file");
     let password_env = t.string(report, "password_env");
@@ -322,6 +332,7 @@ fn read_server(
         tls,
         username,
         password,
+        ca_file,
     })
 }
 

@@ -26,7 +26,9 @@ pub async fn login(server: &Server) -> Result<Session> {
         .with_context(|| format!("Cannot connect to {}:{}", server.host, server.port))?;
     tcp.set_nodelay(true).ok();
     let stream: Box<dyn Stream> = match server.tls {
-        Tls::Implicit => Box::new(crate::tls::connect(&server.host, tcp).await?),
+        Tls::Implicit => {
+            Box::new(crate::tls::connect(&server.host, server.ca_file.as_deref(), tcp).await?)
+        }
         Tls::None | Tls::Starttls => Box::new(tcp),
     };
     let mut client = async_imap::Client::new(stream);
@@ -41,8 +43,10 @@ pub async fn login(server: &Server) -> Result<Session> {
             .await
             .context("The IMAP server refused STARTTLS")?;
         // RFC 3501 §6.2.1: no new greeting after the handshake; LOGIN comes next.
-        let upgraded: Box<dyn Stream> =
-            Box::new(crate::tls::connect(&server.host, client.into_inner()).await?);
+        let upgraded: Box<dyn Stream> = Box::new(
+            crate::tls::connect(&server.host, server.ca_file.as_deref(), client.into_inner())
+                .await?,
+        );
         client = async_imap::Client::new(upgraded);
     }
     let user = server

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -109,7 +111,7 @@ impl SmtpClient {
         tcp.set_nodelay(true).map_err(|e| unreachable(e.into()))?;
         let stream: Box<dyn AsyncTokioStream> = match s.tls {
             Tls::Implicit => Box::new(ImplicitTls(
-                crate::tls::connect(&s.host, tcp)
+                crate::tls::connect(&s.host, s.ca_file.as_deref(), tcp)
                     .await
                     .map_err(unreachable)?,
             )),
@@ -119,7 +121,15 @@ impl SmtpClient {
             .await
             .map_err(|e| unreachable(e.into()))?;
         if s.tls == Tls::Starttls {
-            let params = TlsParameters::new(s.host.clone()).map_err(|e| unreachable(e.into()))?;
+            let mut params = TlsParameters::builder(s.host.clone());
+            if let Some(ca_file) = &s.ca_file {
+                for cert in crate::tls::load_ca(ca_file).map_err(unreachable)? {
+                    let cert =
+                        Certificate::from_der(cert.to_vec()).map_err(|e| unreachable(e.into()))?;
+                    params = params.add_root_certificate(cert);
+                }
+            }
+            let params = params.build_rustls().map_err(|e| unreachable(e.into()))?;
             connection
                 .starttls(params, &self.hello)
                 .await
