@@ -1,6 +1,7 @@
 //! Proves the test mail system (tests/harness/mailstack.rs) works: SMTP in,
 //! LMTP delivery, Maildir reads, IMAP logins, stop/start of either server,
-//! and several stacks side by side. These fail, never skip, when Dovecot or
+//! several stacks side by side, and TLS (IMAPS, SMTPS, STARTTLS) verified
+//! against the stack's private CA. These fail, never skip, when Dovecot or
 //! Postfix is missing (see scripts/install-test-deps.sh).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -9,8 +10,11 @@ mod mailstack;
 
 use anyhow::{Context, Result, bail};
 use mailstack::MailStack;
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -408,5 +412,243 @@ fn delivery_races_folder_creation_on_fresh_mailboxes() -> Result<()> {
         "{}",
         stack.dovecot_log()
     );
+    Ok(())
+}
+
+/// `openssl s_client` to 127.0.0.1:`port` trusting only `ca`, with
+/// `-verify_return_error` and `extra` options; `input` goes to its stdin and
+/// it runs until the server closes (`-ign_eof`), 10 s at most. Returns its
+/// output, or an error with that output when it fails.
+fn s_client(port: u16, ca: Option<&Path>, extra: &[&str], input: &str) -> Result<String> {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "1", "10", "openssl", "s_client", "-ign_eof"])
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-verify_return_error", "-no-CApath", "-no-CAstore"]);
+    match ca {
+        Some(ca) => cmd.arg("-CAfile").arg(ca),
+        None => cmd.arg("-no-CAfile"),
+    };
+    let mut child = cmd
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running openssl s_client")?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    stdin.write_all(input.as_bytes())?;
+    drop(stdin);
+    let out = child.wait_with_output()?;
+    let text = format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!(
+            "s_client to port {port} {extra:?} failed ({}):\n{text}",
+            out.status
+        );
+    }
+    Ok(text)
+}
+
+fn assert_verified(out: &str) {
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+    assert!(out.contains("Verification: OK"), "{out}");
+}
+
+fn has_line(out: &str, prefix: &str) -> bool {
+    out.lines().any(|l| l.starts_with(prefix))
+}
+
+#[test]
+fn tls_stack_serves_imaps_smtps_and_starttls() -> Result<()> {
+    let started = Instant::now();
+    let stack = MailStack::start_tls()?;
+    eprintln!("start_tls took {:?}", started.elapsed());
+    let ca = stack.ca_pem().context("ca_pem")?;
+    let imaps = stack.imaps_port().context("imaps_port")?;
+    let smtps = stack.smtps_port().context("smtps_port")?;
+    assert!(
+        ca.starts_with(&stack.dir) && ca.is_file(),
+        "{}",
+        ca.display()
+    );
+    let ports = [
+        imaps,
+        smtps,
+        stack.imap_port,
+        stack.smtp_port,
+        stack.lmtp_port,
+    ];
+    assert_eq!(ports.iter().collect::<BTreeSet<_>>().len(), 5, "{ports:?}");
+    let user = "support@example.com";
+    let pw = MailStack::PASSWORD;
+    let by_name = ["-verify_hostname", "localhost"];
+    let by_ip = ["-verify_ip", "127.0.0.1"];
+
+    // IMAPS: greeting, login and logout inside TLS.
+    let out = s_client(
+        imaps,
+        Some(&ca),
+        &by_name,
+        &format!("a LOGIN {user} {pw}\r\nb LOGOUT\r\n"),
+    )?;
+    assert_verified(&out);
+    assert!(has_line(&out, "* OK"), "{out}");
+    assert!(has_line(&out, "a OK"), "{out}");
+    assert!(has_line(&out, "* BYE"), "{out}");
+    let out = s_client(imaps, Some(&ca), &by_ip, "b LOGOUT\r\n")?;
+    assert_verified(&out);
+    assert!(has_line(&out, "* OK"), "{out}");
+
+    // SMTPS: greeting, and a message submitted inside TLS gets delivered.
+    let sent = message("over-smtps", "Sent in wrapper mode.");
+    let data = String::from_utf8(sent.clone())?;
+    let out = s_client(
+        smtps,
+        Some(&ca),
+        &by_ip,
+        &format!(
+            "EHLO tester\r\nMAIL FROM:<customer@client.com>\r\nRCPT TO:<{user}>\r\nDATA\r\n{data}.\r\nQUIT\r\n"
+        ),
+    )?;
+    assert_verified(&out);
+    assert!(has_line(&out, "220 "), "{out}");
+    assert!(has_line(&out, "250 2.0.0 Ok: queued"), "{out}");
+    assert!(has_line(&out, "221 "), "{out}");
+    let got = stack.wait_for_messages(user, "INBOX", 1, WAIT)?;
+    assert!(got[0].ends_with(&sent));
+    let out = s_client(smtps, Some(&ca), &by_name, "QUIT\r\n")?;
+    assert_verified(&out);
+    assert!(has_line(&out, "220 "), "{out}");
+
+    // STARTTLS on the plain ports (s_client reads the greeting itself).
+    let out = s_client(
+        stack.smtp_port,
+        Some(&ca),
+        &["-starttls", "smtp", "-verify_hostname", "localhost"],
+        "EHLO tester\r\nQUIT\r\n",
+    )?;
+    assert_verified(&out);
+    assert!(has_line(&out, "250 "), "{out}");
+    assert!(has_line(&out, "221 "), "{out}");
+    let out = s_client(
+        stack.imap_port,
+        Some(&ca),
+        &["-starttls", "imap", "-verify_ip", "127.0.0.1"],
+        &format!("a LOGIN {user} {pw}\r\nb SELECT INBOX\r\nc LOGOUT\r\n"),
+    )?;
+    assert_verified(&out);
+    assert!(has_line(&out, "a OK"), "{out}");
+    assert!(has_line(&out, "* 1 EXISTS"), "{out}");
+    assert!(has_line(&out, "* BYE"), "{out}");
+
+    // The checks bite: no trusted CA, or the wrong name, fails.
+    assert!(s_client(imaps, None, &by_name, "b LOGOUT\r\n").is_err());
+    assert!(
+        s_client(
+            smtps,
+            Some(&ca),
+            &["-verify_hostname", "mail.example.com"],
+            ""
+        )
+        .is_err()
+    );
+
+    // Plaintext still works on the plain ports.
+    let mut imap = RawImap::connect(stack.imap_port)?;
+    let caps = imap.run("CAPABILITY")?;
+    assert!(caps.iter().any(|l| l.contains("STARTTLS")), "{caps:?}");
+    assert!(tagged_ok(&imap.run(&format!("LOGIN {user} {pw}"))?));
+    imap.run("LOGOUT")?;
+    let plain = message("plain", "Plaintext SMTP next to TLS.");
+    stack.send("customer@client.com", &[user], &plain)?;
+    let got = stack.wait_for_messages(user, "INBOX", 2, WAIT)?;
+    assert!(got[1].ends_with(&plain));
+    stack.append(user, "Switchboard/Processed", &plain)?;
+    assert_eq!(imap_exists(&stack, user, "INBOX")?, 2);
+
+    // Stop/start keep TLS; drop closes every port and removes the folder.
+    stack.stop_postfix()?;
+    stack.stop_dovecot()?;
+    assert!(refuses(imaps) && refuses(smtps));
+    stack.start_dovecot()?;
+    stack.start_postfix()?;
+    assert!(has_line(
+        &s_client(imaps, Some(&ca), &by_name, "b LOGOUT\r\n")?,
+        "* OK"
+    ));
+    assert!(has_line(
+        &s_client(smtps, Some(&ca), &by_name, "QUIT\r\n")?,
+        "220 "
+    ));
+    let dir = stack.dir.clone();
+    let started = Instant::now();
+    drop(stack);
+    eprintln!("drop took {:?}", started.elapsed());
+    assert!(!dir.exists(), "{} still exists", dir.display());
+    assert!(
+        ports.iter().all(|p| refuses(*p)),
+        "ports still open after drop"
+    );
+    Ok(())
+}
+
+#[test]
+fn plain_stack_has_no_tls() -> Result<()> {
+    let stack = MailStack::start()?;
+    assert_eq!(stack.ca_pem(), None);
+    assert_eq!(stack.imaps_port(), None);
+    assert_eq!(stack.smtps_port(), None);
+    let mut imap = RawImap::connect(stack.imap_port)?;
+    let caps = imap.run("CAPABILITY")?;
+    assert!(!caps.iter().any(|l| l.contains("STARTTLS")), "{caps:?}");
+    imap.run("LOGOUT")?;
+    assert!(!stack.dir.join("tls").exists());
+    Ok(())
+}
+
+/// rustls (what Switchboard uses) accepts the stack's certificate when it
+/// trusts the CA, by name and by IP address.
+#[test]
+fn rustls_trusts_the_stack_ca() -> Result<()> {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+    let stack = MailStack::start_tls()?;
+    let mut roots = RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(
+        stack.ca_pem().context("ca_pem")?,
+    )?)?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let ports = [
+        (stack.imaps_port().context("imaps_port")?, "* OK"),
+        (stack.smtps_port().context("smtps_port")?, "220 "),
+    ];
+    for (port, greeting) in ports {
+        for name in ["localhost", "127.0.0.1"] {
+            let conn =
+                ClientConnection::new(config.clone(), ServerName::try_from(name)?.to_owned())?;
+            let tcp = TcpStream::connect(("127.0.0.1", port))?;
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let mut line = String::new();
+            BufReader::new(StreamOwned::new(conn, tcp)).read_line(&mut line)?;
+            assert!(
+                line.starts_with(greeting),
+                "port {port} as {name}: {line:?}"
+            );
+        }
+    }
     Ok(())
 }

@@ -50,6 +50,20 @@
 //! up (their processes killed) by the next `start`. Set `MAILSTACK_KEEP=1` to
 //! keep the folder (configs, logs, Maildirs) after Drop for inspection.
 //!
+//! # TLS
+//! [`MailStack::start_tls`] starts the same stack and also makes a fresh
+//! private CA and a server certificate signed by it (EC P-256, SANs
+//! `DNS:localhost` and `IP:127.0.0.1`, valid a week) in the stack's folder.
+//! Trust the CA at [`MailStack::ca_pem`]: rustls refuses a self-signed
+//! server certificate used as its own trust anchor, hence the CA. Then
+//! Dovecot also serves IMAPS (implicit TLS) on [`MailStack::imaps_port`] and
+//! offers STARTTLS on `imap_port`; Postfix offers STARTTLS on `smtp_port` and
+//! serves SMTPS (implicit TLS, "wrapper mode") on [`MailStack::smtps_port`].
+//! Plaintext logins and mail stay allowed on the plain ports
+//! (`disable_plaintext_auth = no`, `ssl = yes` rather than `required`,
+//! `smtpd_tls_security_level = may`). Making the certificates costs two
+//! `openssl` runs, ~20 ms. [`MailStack::start`] has no TLS at all (`ssl = no`).
+//!
 //! Dovecot's mailbox list index is off: with it, a first LMTP delivery
 //! racing an IMAP CREATE on a fresh mailbox makes Dovecot 2.3 panic
 //! (EDEADLK on `dovecot.list.index.log`).
@@ -89,9 +103,11 @@ static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct MailStack {
     /// The folder holding configs, queues, logs and mail (`/tmp/sbms-…`).
     pub dir: PathBuf,
-    /// Dovecot IMAP (plaintext, no TLS) on 127.0.0.1.
+    /// Dovecot IMAP on 127.0.0.1: plaintext, plus STARTTLS with
+    /// [`MailStack::start_tls`].
     pub imap_port: u16,
-    /// Postfix SMTP (no TLS, no AUTH) on 127.0.0.1.
+    /// Postfix SMTP (no AUTH) on 127.0.0.1: plaintext, plus STARTTLS with
+    /// [`MailStack::start_tls`].
     pub smtp_port: u16,
     /// Dovecot LMTP on 127.0.0.1 (Postfix delivers here).
     pub lmtp_port: u16,
@@ -100,6 +116,16 @@ pub struct MailStack {
     /// Pid of Postfix's master daemon, which is also its process group.
     postfix_master: Mutex<Option<i32>>,
     postfix_started_once: AtomicBool,
+    /// Set by [`MailStack::start_tls`].
+    tls: Option<Tls>,
+}
+
+/// What [`MailStack::start_tls`] adds.
+#[derive(Clone, Debug)]
+struct Tls {
+    ca_pem: PathBuf,
+    imaps_port: u16,
+    smtps_port: u16,
 }
 
 impl MailStack {
@@ -109,11 +135,43 @@ impl MailStack {
     /// Starts Dovecot and Postfix in a new folder on free loopback ports and
     /// waits until IMAP, LMTP and SMTP answer.
     pub fn start() -> Result<MailStack> {
+        Self::start_with(false)
+    }
+
+    /// Like [`MailStack::start`], and also: a fresh private CA (in the
+    /// stack's folder) and a server certificate signed by it (SAN
+    /// `DNS:localhost`, `IP:127.0.0.1`); Dovecot additionally serves IMAPS
+    /// (implicit TLS) on [`MailStack::imaps_port`] and allows STARTTLS on the
+    /// plain IMAP port; Postfix offers STARTTLS on `smtp_port` and serves
+    /// SMTPS (implicit TLS, "wrapper mode") on [`MailStack::smtps_port`].
+    /// Plaintext keeps working on the plain ports. Needs `openssl` (the CLI).
+    pub fn start_tls() -> Result<MailStack> {
+        Self::start_with(true)
+    }
+
+    /// The CA certificate (PEM) that signed the servers' certificate: what a
+    /// client must trust. `None` for a stack made by [`MailStack::start`].
+    pub fn ca_pem(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|t| t.ca_pem.clone())
+    }
+
+    /// Dovecot IMAPS (implicit TLS) on 127.0.0.1; `None` without TLS.
+    pub fn imaps_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|t| t.imaps_port)
+    }
+
+    /// Postfix SMTPS (implicit TLS, no AUTH) on 127.0.0.1; `None` without
+    /// TLS.
+    pub fn smtps_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|t| t.smtps_port)
+    }
+
+    fn start_with(tls: bool) -> Result<MailStack> {
         let bins = Binaries::find()?;
         sweep_stale_dirs();
         let mut errors = Vec::new();
         for _attempt in 0..3 {
-            match Self::start_once(bins.clone()) {
+            match Self::start_once(bins.clone(), tls) {
                 Ok(stack) => return Ok(stack),
                 // A port taken by someone else between choosing and binding
                 // it is the usual reason; try again with fresh ports.
@@ -121,21 +179,34 @@ impl MailStack {
             }
         }
         bail!(
-            "MailStack::start failed 3 times:\n{}",
+            "MailStack::{} failed 3 times:\n{}",
+            if tls { "start_tls" } else { "start" },
             errors.join("\n---\n")
         )
     }
 
-    fn start_once(bins: Binaries) -> Result<MailStack> {
+    fn start_once(bins: Binaries, tls: bool) -> Result<MailStack> {
         let dir = create_stack_dir()?;
-        let ports = (|| -> Result<[u16; 3]> { Ok([pick_port()?, pick_port()?, pick_port()?]) })();
-        let [imap_port, smtp_port, lmtp_port] = match ports {
+        let ports = (|| -> Result<[u16; 5]> {
+            // The last two (IMAPS, SMTPS) only with TLS.
+            let mut ports = [0; 5];
+            for port in ports.iter_mut().take(if tls { 5 } else { 3 }) {
+                *port = pick_port()?;
+            }
+            Ok(ports)
+        })();
+        let [imap_port, smtp_port, lmtp_port, imaps_port, smtps_port] = match ports {
             Ok(p) => p,
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
                 return Err(e);
             }
         };
+        let tls = tls.then(|| Tls {
+            ca_pem: dir.join("tls/ca.pem"),
+            imaps_port,
+            smtps_port,
+        });
         // From here on, Drop cleans up whatever fails.
         let stack = MailStack {
             dir,
@@ -146,7 +217,11 @@ impl MailStack {
             dovecot: Mutex::new(None),
             postfix_master: Mutex::new(None),
             postfix_started_once: AtomicBool::new(false),
+            tls,
         };
+        if stack.tls.is_some() {
+            stack.make_certificates()?;
+        }
         stack.write_configs()?;
         stack.start_dovecot()?;
         stack.start_postfix()?;
@@ -274,7 +349,11 @@ impl MailStack {
             *master = None;
         }
         drop(master);
-        wait_refused(self.smtp_port, STOP_TIMEOUT).context("Postfix SMTP port after stop")
+        wait_refused(self.smtp_port, STOP_TIMEOUT).context("Postfix SMTP port after stop")?;
+        match self.smtps_port() {
+            Some(port) => wait_refused(port, STOP_TIMEOUT).context("Postfix SMTPS port after stop"),
+            None => Ok(()),
+        }
     }
 
     /// Starts Postfix again on the same port (or for the first time) and
@@ -342,7 +421,11 @@ impl MailStack {
         }
         drop(guard);
         wait_refused(self.imap_port, STOP_TIMEOUT).context("Dovecot IMAP port after stop")?;
-        wait_refused(self.lmtp_port, STOP_TIMEOUT).context("Dovecot LMTP port after stop")
+        wait_refused(self.lmtp_port, STOP_TIMEOUT).context("Dovecot LMTP port after stop")?;
+        match self.imaps_port() {
+            Some(port) => wait_refused(port, STOP_TIMEOUT).context("Dovecot IMAPS port after stop"),
+            None => Ok(()),
+        }
     }
 
     /// Starts Dovecot again on the same ports (or for the first time); if
@@ -464,6 +547,91 @@ impl MailStack {
             .status();
     }
 
+    /// Writes `tls/ca.pem` (a fresh CA, its key `ca.key`) and
+    /// `tls/server.pem` + `server.key` (signed by that CA, for `localhost`
+    /// and 127.0.0.1) with two `openssl` runs. The keys stay root-only (0600):
+    /// Dovecot's config process and Postfix's smtpd read them as root.
+    fn make_certificates(&self) -> Result<()> {
+        let tls = self.dir.join("tls");
+        fs::create_dir(&tls)?;
+        fs::set_permissions(&tls, fs::Permissions::from_mode(0o755))?;
+        fs::write(
+            tls.join("openssl.cnf"),
+            "# Generated by tests/harness/mailstack.rs
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = mailstack
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+",
+        )?;
+        let instance = self
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("sbms");
+        let ca_subject = format!("/O=switchboard tests/CN=mailstack CA {instance}");
+        // `req -x509 -CA` (OpenSSL 3) makes and signs the server certificate
+        // in one run, with no CSR file or serial file.
+        let runs: [&[&str]; 2] = [
+            &[
+                "-extensions",
+                "ca_ext",
+                "-subj",
+                &ca_subject,
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+            &[
+                "-extensions",
+                "server_ext",
+                "-subj",
+                "/O=switchboard tests/CN=localhost",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.pem",
+            ],
+        ];
+        for args in runs {
+            let out = Command::new("openssl")
+                .current_dir(&tls)
+                .args(["req", "-x509", "-config", "openssl.cnf", "-days", "7"])
+                .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+                .arg("-noenc")
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .context("running openssl (needed by MailStack::start_tls)")?;
+            if !out.status.success() {
+                bail!(
+                    "openssl req {args:?} failed ({}): {}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn write_configs(&self) -> Result<()> {
         let users = Users::read()?;
         let d = &self.dir;
@@ -519,6 +687,36 @@ impl MailStack {
             Self::PASSWORD,
         );
         let (mail_uid, mail_gid) = users.mail;
+        let (dovecot_ssl, imaps_listener, postfix_tls, smtps_services) = match &self.tls {
+            None => (
+                "ssl = no".to_owned(),
+                "port = 0".to_owned(),
+                String::new(),
+                String::new(),
+            ),
+            Some(tls) => (
+                format!(
+                    "ssl = yes\nssl_cert = <{ds}/tls/server.pem\nssl_key = <{ds}/tls/server.key"
+                ),
+                format!(
+                    "address = 127.0.0.1\n    port = {}\n    ssl = yes",
+                    tls.imaps_port
+                ),
+                format!(
+                    "smtpd_tls_cert_file = {ds}/tls/server.pem
+smtpd_tls_key_file = {ds}/tls/server.key
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+"
+                ),
+                format!(
+                    "127.0.0.1:{} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+",
+                    tls.smtps_port
+                ),
+            ),
+        };
 
         let dovecot = format!(
             r#"# Generated by tests/harness/mailstack.rs
@@ -528,7 +726,7 @@ state_dir = {ds}/state
 log_path = {ds}/dovecot.log
 protocols = imap lmtp
 listen = 127.0.0.1
-ssl = no
+{dovecot_ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -569,7 +767,7 @@ service imap-login {{
     port = {imap}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps_listener}
   }}
 }}
 service lmtp {{
@@ -639,7 +837,7 @@ maximal_backoff_time = 2s
 transport_retry_time = 1s
 delay_warning_time = 0
 lmtp_connect_timeout = 2s
-"#
+{postfix_tls}"#
         );
         write_backdated(&d.join("pfc/main.cf"), &main_cf)?;
 
@@ -664,7 +862,7 @@ lmtp      unix  - - n -     - lmtp
 anvil     unix  - - n -     1 anvil
 scache    unix  - - n -     1 scache
 postlog   unix-dgram n - n - 1 postlogd
-"
+{smtps_services}"
         );
         write_backdated(&d.join("pfc/master.cf"), &master_cf)?;
         Ok(())
@@ -721,6 +919,10 @@ impl Drop for MailStack {
         let mut used = lock(&USED_PORTS);
         for p in [self.imap_port, self.smtp_port, self.lmtp_port] {
             used.remove(&p);
+        }
+        if let Some(tls) = &self.tls {
+            used.remove(&tls.imaps_port);
+            used.remove(&tls.smtps_port);
         }
     }
 }
