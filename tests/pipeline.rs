@@ -633,3 +633,92 @@ fn the_daemon_keeps_taking_mail_in_and_stops_cleanly_on_sigterm() {
 }
 
 const MAILSTACK_PASSWORD: &str = mailstack::MailStack::PASSWORD;
+
+/// Switchboard on a TLS-enabled stack, with the given IMAP and SMTP modes and, if
+/// `trust_ca`, the stack's private CA in `ca_file`.
+fn tls_fixture(imap_tls: &str, smtp_tls: &str, trust_ca: bool) -> Fixture {
+    let f = Fixture::on(mailstack::MailStack::start_tls().unwrap()).unwrap();
+    let imap_port = match imap_tls {
+        "implicit" => f.stack.imaps_port().unwrap(),
+        _ => f.stack.imap_port,
+    };
+    let smtp_port = match smtp_tls {
+        "implicit" => f.stack.smtps_port().unwrap(),
+        _ => f.stack.smtp_port,
+    };
+    let ca = f.stack.ca_pem().unwrap();
+    let ca_line = if trust_ca {
+        format!("ca_file = \"{}\"\n", ca.display())
+    } else {
+        String::new()
+    };
+    let (plain_imap, plain_smtp) = (f.stack.imap_port, f.stack.smtp_port);
+    f.edit_config(|c| {
+        c.replace(
+            &format!("port = {plain_imap}\ntls = \"none\"\n"),
+            &format!("port = {imap_port}\ntls = \"{imap_tls}\"\n{ca_line}"),
+        )
+        .replace(
+            &format!("port = {plain_smtp}\ntls = \"none\"\n"),
+            &format!("port = {smtp_port}\ntls = \"{smtp_tls}\"\n{ca_line}"),
+        )
+    })
+    .unwrap();
+    f
+}
+
+#[test]
+fn tls_both_ways_with_a_private_ca() {
+    for (imap_tls, smtp_tls) in [("implicit", "starttls"), ("starttls", "implicit")] {
+        let f = tls_fixture(imap_tls, smtp_tls, true);
+        f.deliver(&mail(
+            "Secure <secure@client.com>",
+            "Complaint: the parcel never arrived",
+            "tls-1@client.com",
+            "",
+            "The parcel never arrived.",
+        ))
+        .unwrap();
+        f.run_once().unwrap();
+        assert_eq!(f.cases().unwrap().len(), 1, "IMAP over {imap_tls} TLS");
+        let acks = f
+            .stack
+            .wait_for_messages("secure@client.com", "INBOX", 1, WAIT)
+            .unwrap();
+        assert_eq!(acks.len(), 1, "SMTP over {smtp_tls} TLS");
+    }
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused() {
+    let f = tls_fixture("implicit", "starttls", false);
+    f.deliver(&mail(
+        "A <a@client.com>",
+        "Complaint: late",
+        "tls-2@client.com",
+        "",
+        "Late.",
+    ))
+    .unwrap();
+    let out = f
+        .command()
+        .args(["run", "--once", "--config"])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a certificate from an unknown CA was accepted"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+    assert!(
+        !stderr.contains(MAILSTACK_PASSWORD),
+        "the password appeared in the error"
+    );
+    assert_eq!(
+        f.stack.messages(fixture::SUPPORT, "INBOX").unwrap().len(),
+        1,
+        "the message waits"
+    );
+}

@@ -39,12 +39,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn start() -> Result<Fixture> {
-        Fixture::start_with("")
+        Fixture::on(MailStack::start()?)
     }
 
-    /// `extra_intake` is TOML appended inside [intake].
-    pub fn start_with(extra_intake: &str) -> Result<Fixture> {
-        let stack = MailStack::start()?;
+    /// Switchboard on a given stack, over plaintext loopback; `edit_config` changes that.
+    pub fn on(stack: MailStack) -> Result<Fixture> {
         let dir = stack.dir.join("switchboard");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
@@ -91,7 +90,6 @@ internal_domains = ["example.com"]
 vip_customers = ["bigclient.com"]
 max_message_bytes = 1048576
 max_acks_per_sender_per_hour = 5
-{extra_intake}
 {departments}"#,
             imap = stack.imap_port,
             smtp = stack.smtp_port,
