@@ -7,14 +7,16 @@
 //! template that cannot render, an address we cannot send to), that message alone is
 //! quarantined with the reason and the batch goes on (invariant 4).
 
+mod identity;
 mod outgoing;
 pub mod screen;
+
+pub use identity::dedup_key;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::message::Message;
@@ -511,35 +513,6 @@ fn name_parts(display: &str) -> Vec<String> {
     parts
 }
 
-/// The identity of a message for "seen before": its Message-ID with its sender when
-/// it has one (a copy or a resend is the same message; a careless mailer that gives
-/// every message `<1@localhost>` still does not make two senders' mail one), else a
-/// hash of its bytes.
-pub fn dedup_key(inc: &Incoming) -> String {
-    if let Some((id, from)) = header_identity(&inc.raw) {
-        return format!("mid:{id} from:{from}");
-    }
-    let digest = Sha256::digest(&inc.raw);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-fn header_identity(raw: &[u8]) -> Option<(String, String)> {
-    let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
-    let id = parsed
-        .message_id()
-        .map(str::trim)
-        .filter(|id| !id.is_empty())?;
-    let from = parsed
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address.as_deref())
-        .unwrap_or("")
-        .trim()
-        .to_lowercase();
-    Some((id.to_string(), from))
-}
-
 fn quarantine(
     conn: &Connection,
     src: &Source,
@@ -576,63 +549,12 @@ fn quarantine(
 /// Renders every template with a sample case, so that `check` finds a template that
 /// names a variable that does not exist before any customer would.
 pub fn sample_render(intake: &Intake) -> Result<()> {
-    let config = &intake.config;
-    let department = config.departments.first().context("no department")?;
-    let msg = Message::parse(
-        "From: 张三 <zhang@client.example>\r\nSubject: 货物延迟 / late delivery\r\nMessage-ID: <sample@client.example>\r\n\r\n我们的订单还没到。\r\n".as_bytes(),
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let now = Utc::now();
-    let case = store::CaseRow {
-        id: 0,
-        case: format!("{}-{}-000001", config.intake.case_prefix, now.year()),
-        category: "complaint".into(),
-        priority: "urgent".into(),
-        department: department.id.clone(),
-        status: "open".into(),
-        sender: msg.from.email.clone(),
-        sender_name: msg.from.name.clone(),
-        subject: msg.subject.clone(),
-        language: "zh".into(),
-        rules: vec!["sample".into()],
-        opened_at: now.timestamp(),
-        updated_at: now.timestamp(),
-        message_ids: vec![],
-    };
-    let ctx = outgoing::context(config, &case, &msg, department, now);
-    let mut problems = Vec::new();
-    for name in crate::templates::REQUIRED {
-        if let Err(e) = intake.templates.render(name, &ctx) {
-            problems.push(format!("{e:#}"));
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", problems.join("\n"))
-    }
+    outgoing::sample_render(&intake.config, &intake.templates)
 }
 
 #[cfg(test)]
 mod tests {
     use super::name_parts;
-
-    #[test]
-    fn the_same_message_id_from_two_senders_is_two_messages() {
-        let key = |raw: &[u8]| {
-            super::dedup_key(&super::Incoming {
-                uid: None,
-                raw: raw.to_vec(),
-                too_large: None,
-            })
-        };
-        let a = key(b"From: a@x.com\r\nMessage-ID: <1@localhost>\r\nSubject: one\r\n\r\nA");
-        let a_copy = key(b"Received: by mx\r\nFrom: A@x.com\r\nMessage-ID: <1@localhost>\r\nSubject: one\r\n\r\nA");
-        let b = key(b"From: b@y.com\r\nMessage-ID: <1@localhost>\r\nSubject: two\r\n\r\nB");
-        assert_eq!(a, a_copy);
-        assert_ne!(a, b);
-        assert!(key(b"From: a@x.com\r\n\r\nno id").starts_with("sha256:"));
-    }
 
     #[test]
     fn bilingual_names_split_by_language() {

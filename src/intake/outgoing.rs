@@ -1,8 +1,8 @@
 //! The mail a case change causes, rendered from templates and queued in the outbox in
 //! the same transaction as the change.
 
-use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Datelike, Utc};
 use lettre::message::Mailbox;
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -212,4 +212,43 @@ fn mailbox(name: &str, email: &str) -> Result<Mailbox> {
         (!name.is_empty()).then(|| name.to_string()),
         address,
     ))
+}
+
+/// Renders every template with a sample case, so that `check` finds a template that
+/// names a variable that does not exist before any customer would.
+pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
+    let department = config.departments.first().context("no department")?;
+    let msg = Message::parse(
+        "From: 张三 <zhang@client.example>\r\nSubject: 货物延迟 / late delivery\r\nMessage-ID: <sample@client.example>\r\n\r\n我们的订单还没到。\r\n".as_bytes(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let now = Utc::now();
+    let case = store::CaseRow {
+        id: 0,
+        case: format!("{}-{}-000001", config.intake.case_prefix, now.year()),
+        category: "complaint".into(),
+        priority: "urgent".into(),
+        department: department.id.clone(),
+        status: "open".into(),
+        sender: msg.from.email.clone(),
+        sender_name: msg.from.name.clone(),
+        subject: msg.subject.clone(),
+        language: "zh".into(),
+        rules: vec!["sample".into()],
+        opened_at: now.timestamp(),
+        updated_at: now.timestamp(),
+        message_ids: vec![],
+    };
+    let ctx = context(config, &case, &msg, department, now);
+    let mut problems = Vec::new();
+    for name in crate::templates::REQUIRED {
+        if let Err(e) = templates.render(name, &ctx) {
+            problems.push(format!("{e:#}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
 }
