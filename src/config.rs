@@ -184,24 +184,13 @@ fn required_table<T>(
 fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Option<Config> {
     let mailbox = required_table(root, report, "mailbox", read_mailbox);
     let smtp = required_table(root, report, "smtp", read_smtp);
-    let store_path = match root.table(report, "store") {
-        Some(mut t) => {
-            let p = t.path(report, "path");
-            if p.is_none() && !t.has("path") {
-                t.error(report, "path", "is required (the SQLite file)");
-            }
-            t.finish(report);
-            p
-        }
-        None => {
-            root.error(
-                report,
-                "store",
-                "the [store] table with path = \"…\" is required",
-            );
-            None
-        }
-    };
+    let store_path = required_table(root, report, "store", |t, report| {
+        t.required_path(
+            report,
+            "path",
+            "the SQLite file, such as /var/lib/switchboard/switchboard.db",
+        )
+    });
     let mut intake_table = root
         .table(report, "intake")
         .unwrap_or_else(|| Fields::new(path, "intake", toml::Table::new()));
@@ -346,17 +335,13 @@ pub fn is_loopback(host: &str) -> bool {
 
 fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
     let kind = match t.choice(report, "kind", &["imap", "maildir"]).as_deref() {
-        Some("maildir") => {
-            let path = t.path(report, "path");
-            if path.is_none() && !t.has("path") {
-                t.error(
-                    report,
-                    "path",
-                    "kind = \"maildir\" needs path = \"…\" (the Maildir folder)",
-                );
-            }
-            path.map(MailboxKind::Maildir)
-        }
+        Some("maildir") => t
+            .required_path(
+                report,
+                "path",
+                "kind = \"maildir\" needs path = \"…\" (the Maildir folder)",
+            )
+            .map(MailboxKind::Maildir),
         _ => {
             let server = read_server(t, report, 993, Tls::Implicit);
             if let Some(s) = &server
@@ -395,17 +380,13 @@ fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
 
 fn read_smtp(t: &mut Fields<'_>, report: &mut Report) -> Option<Smtp> {
     let transport = match t.choice(report, "kind", &["smtp", "maildir"]).as_deref() {
-        Some("maildir") => {
-            let path = t.path(report, "path");
-            if path.is_none() && !t.has("path") {
-                t.error(
-                    report,
-                    "path",
-                    "kind = \"maildir\" needs path = \"…\" (where outgoing mail is written)",
-                );
-            }
-            path.map(Transport::Maildir)
-        }
+        Some("maildir") => t
+            .required_path(
+                report,
+                "path",
+                "kind = \"maildir\" needs path = \"…\" (where outgoing mail is written)",
+            )
+            .map(Transport::Maildir),
         _ => read_server(t, report, 587, Tls::Starttls).map(Transport::Smtp),
     };
     let from = match t.required_string(report, "from") {

@@ -141,6 +141,16 @@ impl<'a> Fields<'a> {
         Some(resolve(self.file, &raw))
     }
 
+    /// A path that must be given; `what` says what it is for in the error.
+    pub fn required_path(&mut self, report: &mut Report, key: &str, what: &str) -> Option<PathBuf> {
+        let present = self.has(key);
+        let path = self.path(report, key);
+        if !present {
+            self.error(report, key, format!("is required: {what}"));
+        }
+        path
+    }
+
     /// Like `path`, with a default that is also relative to the config file's folder.
     pub fn path_or(&mut self, report: &mut Report, key: &str, default: &str) -> PathBuf {
         self.path(report, key)
