@@ -291,16 +291,13 @@ impl Intake {
         if let Some(case_id) = thread::find_case(conn, &self.tags, &msg)? {
             return self.follow_up(conn, case_id, &msg, inc, key, now, report, record);
         }
-        if let Some(why) = screen::automatic(&msg) {
-            record(Outcome::Ignored, None, Some(&why))?;
-            report.outcome = Outcome::Ignored.as_str();
-            report.reason = Some(why);
-            return Ok(report);
-        }
-        if self.own_addresses.contains(&msg.from.email)
-            && msg.header("X-Switchboard-Case").is_some()
-        {
-            let why = "our own mail, come back to the shared mailbox".to_string();
+        // Machines answering something, and our own mail come back, belong to no case.
+        let ignore = screen::automatic(&msg).or_else(|| {
+            (self.own_addresses.contains(&msg.from.email)
+                && msg.header("X-Switchboard-Case").is_some())
+            .then(|| "our own mail, come back to the shared mailbox".to_string())
+        });
+        if let Some(why) = ignore {
             record(Outcome::Ignored, None, Some(&why))?;
             report.outcome = Outcome::Ignored.as_str();
             report.reason = Some(why);

@@ -68,13 +68,10 @@ impl<'a> Fields<'a> {
     }
 
     pub fn required_string(&mut self, report: &mut Report, key: &str) -> Option<String> {
+        // A key that is there with the wrong type was reported by `string` already.
+        let present = self.has(key);
         let value = self.string(report, key);
-        if value.is_none()
-            && !report
-                .errors
-                .iter()
-                .any(|e| e.contains(&format!(": {}: ", self.key(key))))
-        {
+        if !present {
             self.error(report, key, "is required");
         }
         value
