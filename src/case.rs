@@ -97,6 +97,12 @@ impl Priority {
         }
     }
 
+    /// As [`Priority::parse`], but case-insensitive: for commands that people type in
+    /// replies ("Priority: Urgent").
+    pub fn parse_command(s: &str) -> Option<Priority> {
+        Priority::parse(&s.trim().to_lowercase())
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             Priority::Normal => "一般",
@@ -117,5 +123,237 @@ impl Priority {
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Where a case stands. Ordered along the handbook's steps:
+/// `New < Analysed < Contacted < Resolved < Closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// 新建: recorded and routed, nobody has answered yet.
+    New,
+    /// 已分析: the department has its cause, responsibility and plan (2 hours).
+    Analysed,
+    /// 已联系: someone has told the customer the cause and the plan (1 hour).
+    Contacted,
+    /// 已解决: fixed and reported to the customer (24 hours).
+    Resolved,
+    /// 已关闭: satisfaction recorded or the matter otherwise ended.
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::New,
+        Status::Analysed,
+        Status::Contacted,
+        Status::Resolved,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Analysed => "analysed",
+            Status::Contacted => "contacted",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// Case-insensitive; accepts the stored names, the US spelling "analyzed", and
+    /// the Chinese words people write in replies (新建, 已分析/分析完成, 已联系/已联系客户,
+    /// 已解决/已处理, 已关闭/关闭).
+    pub fn parse(s: &str) -> Option<Status> {
+        match s.trim().to_lowercase().as_str() {
+            "new" | "新建" => Some(Status::New),
+            "analysed" | "analyzed" | "已分析" | "分析完成" => Some(Status::Analysed),
+            "contacted" | "已联系" | "已联系客户" => Some(Status::Contacted),
+            "resolved" | "已解决" | "已处理" => Some(Status::Resolved),
+            "closed" | "已关闭" | "关闭" => Some(Status::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Status::New => "新建",
+            Status::Analysed => "已分析",
+            Status::Contacted => "已联系",
+            Status::Resolved => "已解决",
+            Status::Closed => "已关闭",
+        }
+    }
+
+    pub fn label_en(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The customer's answer to the satisfaction call-back (客户满意度), best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Satisfaction {
+    /// 非常满意
+    VerySatisfied,
+    /// 满意
+    Satisfied,
+    /// 一般
+    Neutral,
+    /// 不满意
+    Dissatisfied,
+}
+
+impl Satisfaction {
+    pub const ALL: [Satisfaction; 4] = [
+        Satisfaction::VerySatisfied,
+        Satisfaction::Satisfied,
+        Satisfaction::Neutral,
+        Satisfaction::Dissatisfied,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Satisfaction::VerySatisfied => "very_satisfied",
+            Satisfaction::Satisfied => "satisfied",
+            Satisfaction::Neutral => "neutral",
+            Satisfaction::Dissatisfied => "dissatisfied",
+        }
+    }
+
+    /// The stored name back ([`Satisfaction::as_str`]); replies are read by
+    /// `reply::survey::parse_answer`.
+    pub fn parse(s: &str) -> Option<Satisfaction> {
+        Satisfaction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Satisfaction::VerySatisfied => "非常满意",
+            Satisfaction::Satisfied => "满意",
+            Satisfaction::Neutral => "一般",
+            Satisfaction::Dissatisfied => "不满意",
+        }
+    }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Satisfaction::VerySatisfied => "very satisfied",
+            Satisfaction::Satisfied => "satisfied",
+            Satisfaction::Neutral => "neutral",
+            Satisfaction::Dissatisfied => "dissatisfied",
+        }
+    }
+
+    /// The number the survey mail offers for this answer: 1 (very satisfied) to 4.
+    pub fn digit(self) -> u8 {
+        match self {
+            Satisfaction::VerySatisfied => 1,
+            Satisfaction::Satisfied => 2,
+            Satisfaction::Neutral => 3,
+            Satisfaction::Dissatisfied => 4,
+        }
+    }
+
+    pub fn from_digit(digit: u8) -> Option<Satisfaction> {
+        Satisfaction::ALL.into_iter().find(|a| a.digit() == digit)
+    }
+
+    /// A customer who is not at least satisfied is followed up by a manager.
+    pub fn needs_escalation(self) -> bool {
+        matches!(self, Satisfaction::Neutral | Satisfaction::Dissatisfied)
+    }
+}
+
+impl fmt::Display for Satisfaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parses_every_spelling() {
+        let table = [
+            ("new", Status::New),
+            ("NEW", Status::New),
+            ("新建", Status::New),
+            ("analysed", Status::Analysed),
+            ("Analyzed", Status::Analysed),
+            ("已分析", Status::Analysed),
+            ("分析完成", Status::Analysed),
+            ("contacted", Status::Contacted),
+            ("已联系", Status::Contacted),
+            ("已联系客户", Status::Contacted),
+            (" Resolved ", Status::Resolved),
+            ("已解决", Status::Resolved),
+            ("已处理", Status::Resolved),
+            ("closed", Status::Closed),
+            ("已关闭", Status::Closed),
+            ("关闭", Status::Closed),
+        ];
+        for (input, want) in table {
+            assert_eq!(Status::parse(input), Some(want), "{input}");
+        }
+        for bad in ["", "done", "open", "已完成", "analysing"] {
+            assert_eq!(Status::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_round_trips_and_orders_by_the_handbook() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(Status::parse(s.label_zh()), Some(s));
+        }
+        let mut sorted = Status::ALL;
+        sorted.reverse();
+        sorted.sort();
+        assert_eq!(sorted, Status::ALL);
+        assert!(Status::Contacted < Status::Resolved);
+    }
+
+    #[test]
+    fn priority_commands_ignore_case() {
+        assert_eq!(Priority::parse_command("Urgent"), Some(Priority::Urgent));
+        assert_eq!(
+            Priority::parse_command(" IMPORTANT "),
+            Some(Priority::Important)
+        );
+        assert_eq!(Priority::parse_command("一般"), Some(Priority::Normal));
+        assert_eq!(Priority::parse_command("紧急"), Some(Priority::Urgent));
+        assert_eq!(Priority::parse_command("high"), None);
+    }
+
+    #[test]
+    fn satisfaction_digits_labels_and_escalation() {
+        for (i, s) in Satisfaction::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(s.digit()), i + 1);
+            assert_eq!(Satisfaction::from_digit(s.digit()), Some(s));
+            assert_eq!(Satisfaction::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Satisfaction::from_digit(0), None);
+        assert_eq!(Satisfaction::from_digit(5), None);
+        assert_eq!(Satisfaction::VerySatisfied.as_str(), "very_satisfied");
+        assert_eq!(Satisfaction::Dissatisfied.label_zh(), "不满意");
+        assert_eq!(Satisfaction::Neutral.label_en(), "neutral");
+        let escalated: Vec<_> = Satisfaction::ALL
+            .into_iter()
+            .filter(|s| s.needs_escalation())
+            .collect();
+        assert_eq!(
+            escalated,
+            [Satisfaction::Neutral, Satisfaction::Dissatisfied]
+        );
     }
 }
