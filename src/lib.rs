@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod intake;
 pub mod mailbox;
 pub mod message;
+pub mod reply;
 pub mod rules;
 pub mod secret;
 pub mod sender;
