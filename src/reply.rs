@@ -12,4 +12,5 @@
 //! - `auth`: whether the receiving MTA vouched for the sender (RFC 8601);
 //! - `milestones`: dated steps in a collaboration request.
 
+pub mod commands;
 pub mod quote;
