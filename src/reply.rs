@@ -14,3 +14,4 @@
 
 pub mod commands;
 pub mod quote;
+pub mod survey;
