@@ -15,3 +15,4 @@
 pub mod commands;
 pub mod quote;
 pub mod survey;
+pub mod token;
