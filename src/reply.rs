@@ -12,6 +12,7 @@
 //! - `auth`: whether the receiving MTA vouched for the sender (RFC 8601);
 //! - `milestones`: dated steps in a collaboration request.
 
+pub mod auth;
 pub mod commands;
 pub mod quote;
 pub mod survey;
