@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod commands;
+pub mod milestones;
 pub mod quote;
 pub mod survey;
 pub mod token;
