@@ -244,7 +244,7 @@ pub fn outbox(config: &Path) -> Result<ExitCode> {
 pub fn cases(config: &Path, json: bool) -> Result<ExitCode> {
     let (config, db) = open_store(config)?;
     let cases = db.blocking(|c| store_cases::list(c))?;
-    let tz = config.timezone;
+    let tz = config.calendar.tz();
     let mut out = std::io::stdout().lock();
     if json {
         for case in &cases {

@@ -5,7 +5,7 @@
 //! config file's folder. Passwords are never in the TOML: only `password_file` or
 //! `password_env` naming where they are.
 
-mod fields;
+pub(crate) mod fields;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use anyhow::{Result, bail};
 use fields::Fields;
 pub use fields::{Report, parse_duration};
 
+use crate::calendar::Calendar;
 use crate::secret::SecretSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +102,7 @@ pub struct Config {
     pub smtp: Smtp,
     pub store_path: PathBuf,
     pub intake: Intake,
-    pub timezone: chrono_tz::Tz,
+    pub calendar: Calendar,
     pub departments: Vec<Department>,
 }
 
@@ -197,20 +198,14 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
     let intake = read_intake(&mut intake_table, report);
     intake_table.finish(report);
 
-    let mut timezone = chrono_tz::Asia::Shanghai;
-    if let Some(mut cal) = root.table(report, "calendar") {
-        if let Some(tz) = cal.string(report, "timezone") {
-            match tz.parse::<chrono_tz::Tz>() {
-                Ok(tz) => timezone = tz,
-                Err(_) => cal.error(
-                    report,
-                    "timezone",
-                    format!("expected an IANA time zone such as \"Asia/Shanghai\", found \"{tz}\""),
-                ),
-            }
+    let calendar = match root.table(report, "calendar") {
+        Some(mut table) => {
+            let calendar = crate::calendar::read_config(&mut table, report);
+            table.finish(report);
+            calendar
         }
-        cal.finish(report);
-    }
+        None => Some(Calendar::default_for(chrono_tz::Asia::Shanghai)),
+    };
 
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
@@ -249,7 +244,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         smtp: smtp?,
         store_path: store_path?,
         intake: intake?,
-        timezone,
+        calendar: calendar?,
         departments,
     })
 }
@@ -615,7 +610,11 @@ address = "cs@example.com"
             "examples/demo/switchboard.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            let text = std::fs::read_to_string(&path).unwrap();
+            // The production example's holiday files are installed from calendars/.
+            let text = std::fs::read_to_string(&path).unwrap().replace(
+                "/etc/switchboard/calendars/",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/calendars/"),
+            );
             let (config, report) = Config::parse(&path, &text);
             assert!(
                 report.errors.is_empty() && report.warnings.is_empty(),

@@ -340,7 +340,7 @@ impl Intake {
             conn,
             &store::NewCase {
                 prefix: &self.config.intake.case_prefix,
-                year: now.with_timezone(&self.config.timezone).year(),
+                year: now.with_timezone(&self.config.calendar.tz()).year(),
                 category: class.category.as_str(),
                 priority: class.priority.as_str(),
                 department: &department.id,

@@ -3,6 +3,7 @@
 //! The modules follow the pipeline: `mailbox` → `intake` (with `message`, `thread`,
 //! `rules`) → `store` → `outbox` → `sender`, driven by `daemon`.
 
+pub mod calendar;
 pub mod case;
 pub mod clock;
 pub mod commands;

@@ -34,6 +34,10 @@ fn demo_copy(name: &str) -> PathBuf {
         .replace(
             "\"../../templates\"",
             &format!("\"{}\"", repo().join("templates").display()),
+        )
+        .replace(
+            "\"../../calendars/",
+            &format!("\"{}/", repo().join("calendars").display()),
         );
     std::fs::write(dir.join("switchboard.toml"), config).unwrap();
     dir

@@ -153,7 +153,7 @@ pub fn context(
     department: &Department,
     now: DateTime<Utc>,
 ) -> Value {
-    let tz = config.timezone;
+    let tz = config.calendar.tz();
     let local = |t: i64| {
         DateTime::from_timestamp(t, 0)
             .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
