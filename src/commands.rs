@@ -1,6 +1,9 @@
 //! What each subcommand does, over the library. Output for people goes to stdout;
 //! logs go to stderr.
 
+mod report;
+mod timeline;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,14 +38,7 @@ fn load(config: &Path) -> Result<Intake> {
 }
 
 pub fn run(config: &Path, once: bool, now: Option<&str>) -> Result<ExitCode> {
-    let clock = match now {
-        None => Clock::System,
-        Some(t) => Clock::Fixed(
-            DateTime::parse_from_rfc3339(t)
-                .with_context(|| format!("--now: expected an RFC 3339 time such as 2026-11-27T09:30:00+08:00, found \"{t}\""))?
-                .with_timezone(&Utc),
-        ),
-    };
+    let clock = clock(now)?;
     let intake = load(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,14 +54,26 @@ pub fn run(config: &Path, once: bool, now: Option<&str>) -> Result<ExitCode> {
                 })
                 .await?;
             println!(
-                "Done: {} message(s) taken in, {} mail(s) sent, {} waiting in the outbox, {} failed.",
-                summary.taken_in, summary.sent, summary.waiting, summary.failed
+                "Done: {} message(s) taken in, {} timer(s) fired, {} mail(s) sent, {} waiting in the outbox, {} failed.",
+                summary.taken_in, summary.timers, summary.sent, summary.waiting, summary.failed
             );
             Ok(ExitCode::SUCCESS)
         } else {
             daemon.run().await?;
             Ok(ExitCode::SUCCESS)
         }
+    })
+}
+
+/// The system clock, or the time `--now` gives.
+fn clock(now: Option<&str>) -> Result<Clock> {
+    Ok(match now {
+        None => Clock::System,
+        Some(t) => Clock::Fixed(
+            DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("--now: expected an RFC 3339 time such as 2026-11-27T09:30:00+08:00, found \"{t}\""))?
+                .with_timezone(&Utc),
+        ),
     })
 }
 
@@ -147,15 +155,30 @@ pub fn check(config: &Path) -> Result<ExitCode> {
             println!("warning: {}: {table}: {warning}", config.file.display());
         }
     }
+    // Well before it matters: a calendar without next year's holidays counts them as
+    // working days, and nobody notices until a deadline falls on one.
+    let today = Utc::now().with_timezone(&config.calendar.tz()).date_naive();
+    for w in config.calendar.coverage_warnings(today) {
+        println!("warning: {}: {w}", config.file.display());
+    }
     let rules_dir = config.intake.rules.clone();
+    let policies = config.sla.policies.clone();
     match Intake::new(config) {
         Ok(intake) => {
             if let Err(e) = crate::intake::sample_render(&intake) {
                 problems.push(format!("{e:#}"));
             }
             if problems.is_empty() {
+                let sla = match &policies {
+                    Some(p) => format!(
+                        "{} SLA policies from {}",
+                        intake.policies().policies.len(),
+                        p.display()
+                    ),
+                    None => "no SLA policies (no clocks: see [sla] policies)".to_string(),
+                };
                 println!(
-                    "OK: config, {} rules from {}, templates.",
+                    "OK: config, {} rules from {}, {sla}, templates.",
                     intake.rules().len(),
                     rules_dir.display()
                 );
@@ -212,7 +235,7 @@ fn open_store(config: &Path) -> Result<(Config, Db)> {
 
 pub fn outbox(config: &Path) -> Result<ExitCode> {
     let (_, db) = open_store(config)?;
-    let rows = db.blocking(|c| crate::store::outbox::list(c))?;
+    let rows = db.blocking(|c| crate::store::outbox::list(c, None))?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -268,5 +291,50 @@ pub fn cases(config: &Path, json: bool) -> Result<ExitCode> {
         }
         writeln!(out, "{} case(s)", cases.len())?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn show_case(config: &Path, number: &str, json: bool, now: Option<&str>) -> Result<ExitCode> {
+    let now = clock(now)?.unix();
+    let (config, db) = open_store(config)?;
+    let timeline = timeline::load(&db, number, now)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&timeline)?)?;
+    } else {
+        timeline::print(&config, &timeline, &mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn report(
+    config: &Path,
+    from: &str,
+    to: &str,
+    csv: bool,
+    now: Option<&str>,
+) -> Result<ExitCode> {
+    let now = clock(now)?.unix();
+    let (config, db) = open_store(config)?;
+    let tz = config.calendar.tz();
+    let day_start = |text: &str, key: &str| -> Result<i64> {
+        let day =
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").with_context(|| {
+                format!("--{key}: expected a date such as 2026-11-01, found \"{text}\"")
+            })?;
+        let midnight = day.and_hms_opt(0, 0, 0).context("midnight")?;
+        Ok(chrono::TimeZone::from_local_datetime(&tz, &midnight)
+            .earliest()
+            .context("no such local time")?
+            .timestamp())
+    };
+    let start = day_start(from, "from")?;
+    let end = day_start(to, "to")? + 86_400;
+    if end <= start {
+        bail!("--to is before --from");
+    }
+    let rows = db.blocking(|c| crate::store::deadlines::started_between(c, start, end))?;
+    let lines = report::lines(&rows, now);
+    report::print(&lines, csv, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }

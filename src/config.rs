@@ -6,6 +6,7 @@
 //! `password_env` naming where they are.
 
 pub(crate) mod fields;
+mod sla;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use anyhow::{Result, bail};
 
 use fields::Fields;
 pub use fields::{Report, parse_duration};
+pub use sla::{Replies, Sla};
 
 use crate::calendar::Calendar;
 use crate::secret::SecretSource;
@@ -93,6 +95,18 @@ pub struct Department {
     pub managers: Vec<String>,
     /// Other names the department goes by in mail (物流, shipping…), for collaboration requests.
     pub aliases: Vec<String>,
+    /// People who answer for the department from their own addresses; with the
+    /// department address and the managers, the senders whose replies may command.
+    pub members: Vec<String>,
+}
+
+impl Department {
+    /// May mail from this address change the department's cases?
+    pub fn may_command(&self, address: &str) -> bool {
+        self.address == address
+            || self.members.iter().any(|m| m == address)
+            || self.managers.iter().any(|m| m == address)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +118,8 @@ pub struct Config {
     pub intake: Intake,
     pub calendar: Calendar,
     pub departments: Vec<Department>,
+    pub sla: Sla,
+    pub replies: Replies,
 }
 
 impl Config {
@@ -152,6 +168,7 @@ impl Config {
         for d in &self.departments {
             own.push(d.address.clone());
             own.extend(d.managers.iter().cloned());
+            own.extend(d.members.iter().cloned());
         }
         own
     }
@@ -207,6 +224,12 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         None => Some(Calendar::default_for(chrono_tz::Asia::Shanghai)),
     };
 
+    let sla_table = root.table(report, "sla");
+    let sla = intake
+        .as_ref()
+        .map(|i| sla::read_sla(sla_table, &i.rules, &i.triage_department, report));
+    let replies = sla::read_replies(root.table(report, "replies"), report);
+
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
         if let Some(dep) = read_department(&mut d, report) {
@@ -238,6 +261,16 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
             intake.triage_department
         ));
     }
+    if let Some(sla) = &sla
+        && !departments.is_empty()
+        && !departments.iter().any(|d| d.id == sla.survey_department)
+    {
+        report.errors.push(format!(
+            "{}: sla.survey_department: expected the id of a [[department]], found \"{}\"",
+            path.display(),
+            sla.survey_department
+        ));
+    }
     Some(Config {
         file: path.to_path_buf(),
         mailbox: mailbox?,
@@ -246,6 +279,8 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         intake: intake?,
         calendar: calendar?,
         departments,
+        sla: sla?,
+        replies,
     })
 }
 
@@ -467,20 +502,8 @@ fn read_department(t: &mut Fields<'_>, report: &mut Report) -> Option<Department
             format!("expected an email address such as \"logistics@example.com\", found \"{a}\""),
         );
     }
-    let managers: Vec<String> = t
-        .strings(report, "managers")
-        .into_iter()
-        .map(|m| m.trim().to_lowercase())
-        .collect();
-    for (i, m) in managers.iter().enumerate() {
-        if !looks_like_address(m) {
-            t.error(
-                report,
-                &format!("managers[{i}]"),
-                format!("expected an email address, found \"{m}\""),
-            );
-        }
-    }
+    let managers = addresses(t, report, "managers");
+    let members = addresses(t, report, "members");
     let aliases = t.strings(report, "aliases");
     let id = id?;
     Some(Department {
@@ -489,7 +512,27 @@ fn read_department(t: &mut Fields<'_>, report: &mut Report) -> Option<Department
         address: address?,
         managers,
         aliases,
+        members,
     })
+}
+
+/// A list of addresses, lower-cased, each checked.
+pub(crate) fn addresses(t: &mut Fields<'_>, report: &mut Report, key: &str) -> Vec<String> {
+    let list: Vec<String> = t
+        .strings(report, key)
+        .into_iter()
+        .map(|m| m.trim().to_lowercase())
+        .collect();
+    for (i, m) in list.iter().enumerate() {
+        if !looks_like_address(m) {
+            t.error(
+                report,
+                &format!("{key}[{i}]"),
+                format!("expected an email address, found \"{m}\""),
+            );
+        }
+    }
+    list
 }
 
 fn looks_like_address(a: &str) -> bool {
@@ -610,11 +653,18 @@ address = "cs@example.com"
             "examples/demo/switchboard.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            // The production example's holiday files are installed from calendars/.
-            let text = std::fs::read_to_string(&path).unwrap().replace(
-                "/etc/switchboard/calendars/",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/calendars/"),
-            );
+            // The production example's files are installed from the repository's
+            // calendars/ and rules/.
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace(
+                    "/etc/switchboard/calendars/",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/calendars/"),
+                )
+                .replace(
+                    "/etc/switchboard/rules/",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/rules/"),
+                );
             let (config, report) = Config::parse(&path, &text);
             assert!(
                 report.errors.is_empty() && report.warnings.is_empty(),

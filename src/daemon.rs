@@ -1,5 +1,6 @@
-//! The running daemon: an intake loop and a sender loop, each "work, then wait for
-//! due-or-interrupt", sharing the store. `--once` does one of each and returns.
+//! The running daemon: an intake loop, a clock loop and a sender loop, each "work,
+//! then wait for due-or-interrupt", sharing the store. `--once` does one of each and
+//! returns.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +9,11 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+use crate::deadlines;
 use crate::intake::{Intake, Report};
 use crate::mailbox::Mailbox;
 use crate::sender::Sender;
-use crate::store::{Db, outbox};
+use crate::store::{self, Db, outbox};
 
 pub struct Daemon {
     pub intake: Arc<Intake>,
@@ -22,6 +24,7 @@ pub struct Daemon {
 #[derive(Debug, Default)]
 pub struct OnceSummary {
     pub taken_in: usize,
+    pub timers: usize,
     pub sent: u32,
     pub waiting: i64,
     pub failed: u32,
@@ -55,6 +58,7 @@ impl Daemon {
                 break;
             }
         }
+        summary.timers = clock_pass(&self.intake, &self.db, &self.clock).await?;
         let pass = sender.deliver_due(&self.db, &self.clock).await?;
         sender.close().await;
         summary.sent = pass.sent;
@@ -67,10 +71,20 @@ impl Daemon {
     pub async fn run(self) -> Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let wake_sender = Arc::new(Notify::new());
+        let wake_clock = Arc::new(Notify::new());
         let intake_task = tokio::spawn(intake_loop(
             self.intake.clone(),
             self.db.clone(),
             self.clock,
+            wake_sender.clone(),
+            wake_clock.clone(),
+            stop_rx.clone(),
+        ));
+        let clock_task = tokio::spawn(clock_loop(
+            self.intake.clone(),
+            self.db.clone(),
+            self.clock,
+            wake_clock.clone(),
             wake_sender.clone(),
             stop_rx.clone(),
         ));
@@ -87,6 +101,7 @@ impl Daemon {
         tracing::info!("Stopping: finishing the batch in hand");
         let _ = stop_tx.send(true);
         let _ = intake_task.await;
+        let _ = clock_task.await;
         let _ = sender_task.await;
         tracing::info!("Stopped");
         Ok(())
@@ -98,6 +113,7 @@ async fn intake_loop(
     db: Db,
     clock: Clock,
     wake_sender: Arc<Notify>,
+    wake_clock: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut mailbox = Mailbox::from_config(&intake.config.mailbox.kind);
@@ -110,6 +126,7 @@ async fn intake_loop(
                 failures = 0;
                 if n > 0 {
                     wake_sender.notify_one();
+                    wake_clock.notify_one();
                     Duration::ZERO
                 } else {
                     poll
@@ -124,6 +141,93 @@ async fn intake_loop(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Recomputes deadlines if the policies changed, then fires what is due.
+async fn clock_pass(intake: &Arc<Intake>, db: &Db, clock: &Clock) -> Result<usize> {
+    let intake = intake.clone();
+    let now = clock.now();
+    db.call(move |c| {
+        deadlines::on_start(
+            c,
+            &intake.config,
+            intake.templates(),
+            intake.policies(),
+            now,
+        )?;
+        deadlines::fire_due(
+            c,
+            &intake.config,
+            intake.templates(),
+            intake.policies(),
+            now,
+        )
+    })
+    .await
+}
+
+/// Fires due timers, then sleeps until the next one is due (an indexed lookup) or
+/// intake says something happened.
+async fn clock_loop(
+    intake: Arc<Intake>,
+    db: Db,
+    clock: Clock,
+    wake: Arc<Notify>,
+    wake_sender: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failures: u32 = 0;
+    let mut started = false;
+    while !*stop.borrow() {
+        let intake2 = intake.clone();
+        let now = clock.now();
+        let first = !started;
+        let pass = db
+            .call(move |c| {
+                if first {
+                    deadlines::on_start(
+                        c,
+                        &intake2.config,
+                        intake2.templates(),
+                        intake2.policies(),
+                        now,
+                    )?;
+                }
+                let fired = deadlines::fire_due(
+                    c,
+                    &intake2.config,
+                    intake2.templates(),
+                    intake2.policies(),
+                    now,
+                )?;
+                Ok((fired, store::deadlines::next_due(c)?))
+            })
+            .await;
+        let wait = match pass {
+            Ok((fired, next)) => {
+                started = true;
+                failures = 0;
+                if fired > 0 {
+                    wake_sender.notify_one();
+                }
+                match next {
+                    Some(due) => Duration::from_secs((due - clock.unix()).clamp(1, 3600) as u64),
+                    None => Duration::from_secs(3600),
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                let wait = error_backoff(failures);
+                tracing::error!(retry_in = ?wait, "The clock failed: {e:#}");
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
             _ = stop.changed() => {}
         }
     }

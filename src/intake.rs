@@ -7,6 +7,8 @@
 //! template that cannot render, an address we cannot send to), that message alone is
 //! quarantined with the reason and the batch goes on (invariant 4).
 
+mod customer;
+mod department;
 mod identity;
 mod outgoing;
 pub mod screen;
@@ -19,8 +21,11 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::deadlines::Clockwork;
 use crate::message::Message;
+use crate::outgoing::Mailer;
 use crate::rules::{self, Classification, RuleSet};
+use crate::sla::{Event, Policies};
 use crate::store::{self, Outcome, mailbox_state, messages};
 use crate::templates::Templates;
 use crate::thread::{self, CaseTags};
@@ -83,10 +88,50 @@ impl Report {
     }
 }
 
+/// One message being taken in: where it came from, and the savepoint it is in.
+struct Step<'a> {
+    conn: &'a Connection,
+    src: &'a Source,
+    inc: &'a Incoming,
+    dedup_key: &'a str,
+    now: DateTime<Utc>,
+    token_key: &'a [u8],
+}
+
+impl Step<'_> {
+    /// Writes the ledger row of the message.
+    fn record(
+        &self,
+        msg: &Message,
+        outcome: Outcome,
+        case_id: Option<i64>,
+        reason: Option<&str>,
+    ) -> Result<i64> {
+        messages::insert(
+            self.conn,
+            &messages::MessageRecord {
+                dedup_key: self.dedup_key,
+                message_id: msg.message_id.as_deref(),
+                mailbox: &self.src.mailbox,
+                uidvalidity: self.src.uidvalidity,
+                uid: self.inc.uid,
+                received_at: self.now.timestamp(),
+                sender: Some(&msg.from.email),
+                subject: Some(&msg.subject),
+                outcome,
+                case_id,
+                reason,
+                raw: &self.inc.raw,
+            },
+        )
+    }
+}
+
 pub struct Intake {
     pub config: Config,
     rules: RuleSet,
     templates: Templates,
+    policies: Policies,
     tags: CaseTags,
     departments: Vec<rules::DepartmentRef>,
     own_addresses: Vec<String>,
@@ -98,13 +143,18 @@ impl Intake {
         let ids: Vec<&str> = config.departments.iter().map(|d| d.id.as_str()).collect();
         let rules = RuleSet::load_dir(&config.intake.rules, &ids);
         let templates = Templates::load(&config.intake.templates);
-        let (rules, templates) = match (rules, templates) {
-            (Ok(r), Ok(t)) => (r, t),
-            (rules, templates) => {
+        let policies = match &config.sla.policies {
+            Some(path) => crate::sla::load(path),
+            None => Ok(Policies::none()),
+        };
+        let (rules, templates, policies) = match (rules, templates, policies) {
+            (Ok(r), Ok(t), Ok(p)) => (r, t, p),
+            (rules, templates, policies) => {
                 let mut problems = rules.err().unwrap_or_default();
                 if let Err(e) = templates {
                     problems.push(format!("{e:#}"));
                 }
+                problems.extend(policies.err().unwrap_or_default());
                 bail!("{}", problems.join("\n"));
             }
         };
@@ -127,6 +177,7 @@ impl Intake {
             config,
             rules,
             templates,
+            policies,
             tags,
             departments,
             own_addresses,
@@ -139,6 +190,10 @@ impl Intake {
 
     pub fn templates(&self) -> &Templates {
         &self.templates
+    }
+
+    pub fn policies(&self) -> &Policies {
+        &self.policies
     }
 
     pub fn classify(&self, msg: &Message) -> Classification {
@@ -191,12 +246,21 @@ impl Intake {
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>> {
         let mut tx = conn.transaction()?;
+        let token_key = crate::outgoing::reply_key(&tx)?;
         let mut reports = Vec::with_capacity(batch.len());
         for inc in batch {
             let key = dedup_key(inc);
             let report = {
                 let sp = tx.savepoint()?;
-                match self.take_in(&sp, src, inc, &key, now) {
+                let step = Step {
+                    conn: &sp,
+                    src,
+                    inc,
+                    dedup_key: &key,
+                    now,
+                    token_key: &token_key,
+                };
+                match self.take_in(&step) {
                     Ok(r) => {
                         sp.commit()?;
                         r
@@ -230,15 +294,10 @@ impl Intake {
         Ok(reports)
     }
 
-    fn take_in(
-        &self,
-        conn: &Connection,
-        src: &Source,
-        inc: &Incoming,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Report> {
-        if messages::seen(conn, key)? {
+    fn take_in(&self, step: &Step<'_>) -> Result<Report> {
+        let conn = step.conn;
+        let inc = step.inc;
+        if messages::seen(conn, step.dedup_key)? {
             let mut r = Report::new(inc.uid, "duplicate");
             r.reason = Some("taken in before (same Message-ID or same bytes)".into());
             return Ok(r);
@@ -249,47 +308,29 @@ impl Intake {
                 self.config.intake.max_message_bytes
             );
             let msg = Message::parse(&inc.raw).ok();
-            return quarantine(conn, src, inc, key, msg.as_ref(), &reason, now);
+            return quarantine(
+                conn,
+                step.src,
+                inc,
+                step.dedup_key,
+                msg.as_ref(),
+                &reason,
+                step.now,
+            );
         }
         let msg = match Message::parse(&inc.raw) {
             Ok(m) => m,
             Err(reason) => {
-                return quarantine(
-                    conn,
-                    src,
-                    inc,
-                    key,
-                    None,
-                    &format!("unreadable: {reason}"),
-                    now,
-                );
+                let reason = format!("unreadable: {reason}");
+                return quarantine(conn, step.src, inc, step.dedup_key, None, &reason, step.now);
             }
-        };
-        let record = |outcome: Outcome, case_id: Option<i64>, reason: Option<&str>| {
-            messages::insert(
-                conn,
-                &messages::MessageRecord {
-                    dedup_key: key,
-                    message_id: msg.message_id.as_deref(),
-                    mailbox: &src.mailbox,
-                    uidvalidity: src.uidvalidity,
-                    uid: inc.uid,
-                    received_at: now.timestamp(),
-                    sender: Some(&msg.from.email),
-                    subject: Some(&msg.subject),
-                    outcome,
-                    case_id,
-                    reason,
-                    raw: &inc.raw,
-                },
-            )
         };
         let mut report = Report::new(inc.uid, "");
         report.sender = Some(msg.from.email.clone());
         report.subject = Some(msg.subject.clone());
 
         if let Some(case_id) = thread::find_case(conn, &self.tags, &msg)? {
-            return self.follow_up(conn, case_id, &msg, inc, key, now, report, record);
+            return self.follow_up(step, case_id, &msg, report);
         }
         // Machines answering something, and our own mail come back, belong to no case.
         let ignore = screen::automatic(&msg).or_else(|| {
@@ -298,26 +339,36 @@ impl Intake {
             .then(|| "our own mail, come back to the shared mailbox".to_string())
         });
         if let Some(why) = ignore {
-            record(Outcome::Ignored, None, Some(&why))?;
+            step.record(&msg, Outcome::Ignored, None, Some(&why))?;
             report.outcome = Outcome::Ignored.as_str();
             report.reason = Some(why);
             return Ok(report);
         }
-        self.open_case(conn, &msg, inc, key, now, report, record)
+        self.open_case(step, &msg, report, None)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Opens a case for a message; `parent`: the closed case it follows on from.
     fn open_case(
         &self,
-        conn: &Connection,
+        step: &Step<'_>,
         msg: &Message,
-        inc: &Incoming,
-        key: &str,
-        now: DateTime<Utc>,
         mut report: Report,
-        record: impl Fn(Outcome, Option<i64>, Option<&str>) -> Result<i64>,
+        parent: Option<&store::CaseRow>,
     ) -> Result<Report> {
-        let class = self.classify(msg);
+        let conn = step.conn;
+        let now = step.now;
+        let class = match parent {
+            // A customer coming back on an old matter: same kind, same department.
+            Some(p) => Classification {
+                category: crate::case::Category::parse(&p.category)
+                    .unwrap_or(crate::case::Category::Unclassified),
+                priority: crate::case::Priority::parse(&p.priority)
+                    .unwrap_or(crate::case::Priority::Normal),
+                department: p.department.clone(),
+                rules: vec![format!("follows {}", p.case)],
+            },
+            None => self.classify(msg),
+        };
         let department = self
             .config
             .department(&class.department)
@@ -352,9 +403,13 @@ impl Intake {
                 at: now.timestamp(),
             },
         )?;
-        record(Outcome::Case, Some(case_id), None)?;
+        step.record(msg, Outcome::Case, Some(case_id), None)?;
         if let Some(id) = &msg.message_id {
             store::cases::add_message_id(conn, id, case_id)?;
+        }
+        if let Some(p) = parent {
+            store::cases::set_parent(conn, case_id, p.id)?;
+            store::cases::add_event(conn, p.id, now.timestamp(), "followed_by", &number)?;
         }
         let detail = format!(
             "{} {} to {} (rules: {})",
@@ -367,9 +422,15 @@ impl Intake {
                 class.rules.join(", ")
             }
         );
-        store::cases::add_event(conn, case_id, now.timestamp(), "opened", &detail)?;
         let case = store::cases::get(conn, case_id)?.context("The case just opened is missing")?;
-        let change = self.change(conn, &case, msg, inc, key, now);
+        let work = self.clockwork(step);
+        work.event(&case, Event::Received, &detail)?;
+        if class.category == crate::case::Category::CollaborationRequest {
+            let today = now.with_timezone(&self.config.calendar.tz()).date_naive();
+            let dates = crate::reply::milestones::extract_dates(&msg.body, today);
+            work.dated_milestones(&case, &dates)?;
+        }
+        let change = self.change(step, &case, msg);
         change.route(department)?;
         store::cases::add_event(conn, case_id, now.timestamp(), "routed", &department.id)?;
 
@@ -402,77 +463,90 @@ impl Intake {
         Ok(report)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn follow_up(
         &self,
-        conn: &Connection,
+        step: &Step<'_>,
         case_id: i64,
         msg: &Message,
-        inc: &Incoming,
-        key: &str,
-        now: DateTime<Utc>,
         mut report: Report,
-        record: impl Fn(Outcome, Option<i64>, Option<&str>) -> Result<i64>,
     ) -> Result<Report> {
+        let conn = step.conn;
         let case = store::cases::get(conn, case_id)?.context("The threaded case is missing")?;
-        let department = self.config.department(&case.department);
-        // A colleague answering on the case (not the one who opened it) is recorded, not
-        // passed back to the department; the customer's own follow-ups are passed on.
-        let from_case_sender =
-            msg.from.email == case.sender || msg.reply_address().email == case.sender;
-        let internal = self
-            .config
-            .intake
-            .internal_domains
-            .iter()
-            .any(|d| d == msg.from.domain());
-        let from_department = department
-            .is_some_and(|d| d.address == msg.from.email || d.managers.contains(&msg.from.email))
-            || (internal && !from_case_sender);
-        let automatic = screen::automatic(msg);
-        let why = if from_department {
-            Some("from the department: recorded on the case".to_string())
-        } else {
-            automatic.map(|a| format!("{a}: recorded on the case, not passed on"))
-        };
-        record(Outcome::FollowUp, Some(case_id), why.as_deref())?;
-        if let Some(id) = &msg.message_id {
-            store::cases::add_message_id(conn, id, case_id)?;
-        }
-        store::cases::add_event(conn, case_id, now.timestamp(), "follow_up", &msg.from.email)?;
-        if why.is_none()
-            && let Some(department) = department
-        {
-            self.change(conn, &case, msg, inc, key, now)
-                .follow_up(department)?;
-        }
         report.outcome = Outcome::FollowUp.as_str();
         report.case = Some(case.case.clone());
         report.category = Some(case.category.clone());
         report.priority = Some(case.priority.clone());
         report.department = Some(case.department.clone());
+        let why = match self.verdict(&case, msg, step.token_key) {
+            department::Verdict::Department(d) => {
+                step.record(
+                    msg,
+                    Outcome::FollowUp,
+                    Some(case_id),
+                    Some("from the department"),
+                )?;
+                self.add_ids(conn, msg, case_id)?;
+                Some(self.department_reply(step, &case, d, msg)?)
+            }
+            department::Verdict::Refused { reason, answer } => {
+                tracing::warn!(case = %case.case, sender = %msg.from.email, "Reply refused: {reason}");
+                let why = format!("refused as a department reply: {reason}");
+                step.record(msg, Outcome::FollowUp, Some(case_id), Some(&why))?;
+                store::cases::add_event(
+                    conn,
+                    case_id,
+                    step.now.timestamp(),
+                    "refused",
+                    &format!("{}: {reason}", msg.from.email),
+                )?;
+                if let Some(d) = answer {
+                    self.change(step, &case, msg)
+                        .command_error(d, &[format!("nothing was changed or relayed: {reason}")])?;
+                }
+                Some(why)
+            }
+            department::Verdict::Other => return self.customer_mail(step, case, msg, report),
+        };
         report.reason = why;
         Ok(report)
     }
 
+    fn add_ids(&self, conn: &Connection, msg: &Message, case_id: i64) -> Result<()> {
+        if let Some(id) = &msg.message_id {
+            store::cases::add_message_id(conn, id, case_id)?;
+        }
+        Ok(())
+    }
+
     fn change<'a>(
         &'a self,
-        conn: &'a Connection,
+        step: &'a Step<'a>,
         case: &'a store::CaseRow,
         msg: &'a Message,
-        inc: &'a Incoming,
-        dedup_key: &'a str,
-        now: DateTime<Utc>,
     ) -> outgoing::Change<'a> {
         outgoing::Change {
-            conn,
-            config: &self.config,
-            templates: &self.templates,
+            mailer: self.mailer(step),
             case,
             msg,
-            raw: &inc.raw,
-            dedup_key,
-            now,
+            raw: &step.inc.raw,
+            dedup_key: step.dedup_key,
+        }
+    }
+
+    fn mailer<'a>(&'a self, step: &Step<'a>) -> Mailer<'a> {
+        Mailer {
+            conn: step.conn,
+            config: &self.config,
+            templates: &self.templates,
+            token_key: step.token_key,
+            now: step.now,
+        }
+    }
+
+    fn clockwork<'a>(&'a self, step: &Step<'a>) -> Clockwork<'a> {
+        Clockwork {
+            mailer: self.mailer(step),
+            policies: &self.policies,
         }
     }
 

@@ -1,7 +1,9 @@
 //! Switchboard: a shared mailbox in, tracked cases out.
 //!
 //! The modules follow the pipeline: `mailbox` → `intake` (with `message`, `thread`,
-//! `rules`) → `store` → `outbox` → `sender`, driven by `daemon`.
+//! `rules`, and `reply` for department answers) → `store` → `outgoing` → `sender`;
+//! beside it the clock: `calendar` and `sla` say when, `deadlines` fires. `daemon`
+//! drives them all.
 
 pub mod calendar;
 pub mod case;
@@ -10,13 +12,16 @@ pub mod commands;
 pub mod compose;
 pub mod config;
 pub mod daemon;
+pub mod deadlines;
 pub mod intake;
 pub mod mailbox;
 pub mod message;
+pub mod outgoing;
 pub mod reply;
 pub mod rules;
 pub mod secret;
 pub mod sender;
+pub mod sla;
 pub mod store;
 pub mod templates;
 pub mod thread;

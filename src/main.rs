@@ -42,19 +42,62 @@ enum Command {
         #[arg(required = true)]
         messages: Vec<PathBuf>,
     },
-    /// List cases.
+    /// List cases, or show one case's timeline.
     Cases {
+        /// Required; may come before or after `show`.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// JSON instead of a table: one object per case, or the whole timeline.
+        #[arg(long, global = true)]
+        json: bool,
+        /// Judge deadlines as of this RFC 3339 time instead of now.
+        #[arg(long, global = true)]
+        now: Option<String>,
+        #[command(subcommand)]
+        action: Option<CasesAction>,
+    },
+    /// Per department and milestone: met, missed, pending, median and 90th-percentile time.
+    Report {
         #[arg(long, short)]
         config: PathBuf,
-        /// One JSON object per line instead of a table.
+        /// First day, YYYY-MM-DD (company time zone).
         #[arg(long)]
-        json: bool,
+        from: String,
+        /// Last day, YYYY-MM-DD, included.
+        #[arg(long)]
+        to: String,
+        /// Comma-separated values instead of a table.
+        #[arg(long)]
+        csv: bool,
+        /// Judge open deadlines as of this RFC 3339 time instead of now.
+        #[arg(long)]
+        now: Option<String>,
     },
     /// List outgoing mail: what was sent, what waits, what failed.
     Outbox {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum CasesAction {
+    /// One case: messages, mail sent, events, deadlines met / missed / pending,
+    /// reminders and escalations and to whom.
+    Show {
+        /// The case number, such as SB-2026-000042.
+        case: String,
+    },
+}
+
+fn with_config(
+    config: Option<PathBuf>,
+    f: impl FnOnce(&std::path::Path) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    match config {
+        Some(c) => f(&c),
+        None => anyhow::bail!("--config FILE is required"),
+    }
 }
 
 fn main() -> ExitCode {
@@ -64,7 +107,27 @@ fn main() -> ExitCode {
         Command::Run { config, once, now } => commands::run(&config, once, now.as_deref()),
         Command::Check { config } => commands::check(&config),
         Command::Classify { config, messages } => commands::classify(&config, &messages),
-        Command::Cases { config, json } => commands::cases(&config, json),
+        Command::Cases {
+            config,
+            json,
+            action: None,
+            ..
+        } => with_config(config, |c| commands::cases(c, json)),
+        Command::Cases {
+            config,
+            json,
+            now,
+            action: Some(CasesAction::Show { case }),
+        } => with_config(config, |c| {
+            commands::show_case(c, &case, json, now.as_deref())
+        }),
+        Command::Report {
+            config,
+            from,
+            to,
+            csv,
+            now,
+        } => commands::report(&config, &from, &to, csv, now.as_deref()),
         Command::Outbox { config } => commands::outbox(&config),
     };
     match result {

@@ -103,8 +103,13 @@ impl RuleSet {
                     let path = e.path();
                     let name = e.file_name();
                     let name = name.to_string_lossy();
-                    // Editors leave `.name.toml.swp`-like files; a hidden file is never a rule file.
-                    if name.ends_with(".toml") && !name.starts_with('.') && path.is_file() {
+                    // Editors leave `.name.toml.swp`-like files; a hidden file is never a rule
+                    // file, and `sla.toml` beside the rules holds the service levels.
+                    if name.ends_with(".toml")
+                        && !name.starts_with('.')
+                        && name != "sla.toml"
+                        && path.is_file()
+                    {
                         paths.push(path);
                     }
                 }

@@ -7,6 +7,7 @@
 //! Times are Unix seconds (UTC) in INTEGER columns.
 
 pub mod cases;
+pub mod deadlines;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;

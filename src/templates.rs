@@ -9,8 +9,20 @@ use anyhow::{Context, Result, anyhow, bail};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-/// Every template the pipeline uses. `ack` comes in one file per language.
-pub const REQUIRED: &[&str] = &["ack.zh.txt", "ack.en.txt", "route.txt", "follow_up.txt"];
+/// Every template the pipeline uses. `ack` and `survey` come in one file per language.
+pub const REQUIRED: &[&str] = &[
+    "ack.zh.txt",
+    "ack.en.txt",
+    "route.txt",
+    "follow_up.txt",
+    "relay.txt",
+    "command_error.txt",
+    "reminder.txt",
+    "escalation.txt",
+    "survey.zh.txt",
+    "survey.en.txt",
+    "digest.txt",
+];
 
 pub struct Templates {
     env: Environment<'static>,
@@ -117,7 +129,7 @@ mod tests {
         assert!(err.contains("ack.en.txt: line 1"), "{err}");
         assert!(err.contains("route.txt: cannot read"), "{err}");
         std::fs::write(dir.join("ack.en.txt"), "Subject: x\n\nx\n").unwrap();
-        for name in ["route.txt", "follow_up.txt"] {
+        for name in REQUIRED.iter().filter(|n| !n.starts_with("ack.")) {
             std::fs::write(dir.join(name), "Subject: x\n\nx\n").unwrap();
         }
         let t = Templates::load(&dir).unwrap();

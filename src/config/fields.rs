@@ -67,6 +67,21 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub fn boolean(&mut self, report: &mut Report, key: &str) -> Option<bool> {
+        match self.take(key) {
+            None => None,
+            Some(Value::Boolean(b)) => Some(b),
+            Some(other) => {
+                self.error(
+                    report,
+                    key,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
     pub fn required_string(&mut self, report: &mut Report, key: &str) -> Option<String> {
         // A key that is there with the wrong type was reported by `string` already.
         let present = self.has(key);

@@ -1,111 +1,101 @@
-//! The mail a case change causes, rendered from templates and queued in the outbox in
-//! the same transaction as the change.
+//! The mail an incoming message causes — routing, acknowledgement, follow-ups, the
+//! department's answer relayed to the customer, command errors — queued through the
+//! shared [`Mailer`] in the same transaction as the change.
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{Datelike, Utc};
 use lettre::message::Mailbox;
-use rusqlite::Connection;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::compose::{self, AutoSubmitted, Draft};
+use crate::compose::AutoSubmitted;
 use crate::config::{Config, Department};
 use crate::message::Message;
-use crate::store::outbox::{self, NewOutgoing};
+use crate::outgoing::{self, Letter, Mailer, local_time, set};
 use crate::store::{self, CaseRow};
 use crate::templates::Templates;
-use crate::thread::CaseTags;
 
 /// What every outgoing message of one case change shares.
 pub struct Change<'a> {
-    pub conn: &'a Connection,
-    pub config: &'a Config,
-    pub templates: &'a Templates,
+    pub mailer: Mailer<'a>,
     pub case: &'a CaseRow,
     pub msg: &'a Message,
     pub raw: &'a [u8],
-    /// Identifies the incoming message; with the kind it makes our Message-ID, so the
-    /// same cause can never queue the same mail twice.
+    /// Identifies the incoming message: the cause of every mail queued here.
     pub dedup_key: &'a str,
-    pub now: DateTime<Utc>,
+}
+
+/// Who the mail is for, which decides how it is threaded.
+enum Audience<'a> {
+    /// A department: carries its reply token, answers the incoming message.
+    Department(&'a str),
+    /// Whoever wrote the incoming message.
+    Writer,
+    /// The customer of the case, in the customer's thread (not the department's).
+    Customer,
 }
 
 impl Change<'_> {
-    fn message_id(&self, kind: &str) -> String {
-        let digest = Sha256::digest(format!("{kind}\n{}", self.dedup_key).as_bytes());
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let domain = self.config.smtp.from.email.domain();
-        format!("{kind}.{}.{hex}@{domain}", self.case.case)
-    }
-
     pub fn context(&self, department: &Department) -> Value {
-        context(self.config, self.case, self.msg, department, self.now)
-    }
-
-    fn queue(
-        &self,
-        kind: &str,
-        to: Mailbox,
-        template: &str,
-        ctx: &Value,
-        auto: AutoSubmitted,
-        attach: bool,
-    ) -> Result<bool> {
-        let rendered = self.templates.render(template, ctx)?;
-        let subject = compose::ensure_tag(&rendered.subject, &CaseTags::tag(&self.case.case));
-        let message_id = self.message_id(kind);
-        let mut references: Vec<String> = self.msg.references.clone();
-        if let Some(id) = &self.msg.message_id {
-            references.push(id.clone());
-        }
-        let reply_to = Mailbox::new(
-            self.config.smtp.from.name.clone(),
-            self.config.smtp.from.email.clone(),
-        );
-        let recipient = to.email.to_string().to_lowercase();
-        let content = compose::build(&Draft {
-            from: &self.config.smtp.from,
-            to,
-            reply_to: Some(reply_to),
-            subject: &subject,
-            body: &rendered.body,
-            message_id: &message_id,
-            in_reply_to: self.msg.message_id.as_deref(),
-            references: &references,
-            auto_submitted: auto,
-            case_number: &self.case.case,
-            date: self.now.into(),
-            original: attach.then_some(self.raw),
-        })
-        .with_context(|| format!("Cannot compose the {kind} mail of case {}", self.case.case))?;
-        // Our own Message-IDs belong to the case too: a reply that keeps only
-        // In-Reply-To (a client that drops References and edits the subject) still
-        // finds its case.
-        store::cases::add_message_id(self.conn, &message_id, self.case.id)?;
-        outbox::insert(
-            self.conn,
-            &NewOutgoing {
-                case_id: Some(self.case.id),
-                kind,
-                message_id: &message_id,
-                envelope_from: self.config.smtp.from.email.as_ref(),
-                recipients: &[recipient],
-                content: &content,
-                at: self.now.timestamp(),
-            },
+        context(
+            self.mailer.config,
+            self.case,
+            self.msg,
+            department,
+            self.mailer.now,
         )
     }
 
-    /// The case record to the department, with the original attached; answers come
-    /// back to the shared address with the tag.
+    /// `template` names the kind of mail too: `ack.zh.txt` is an `ack`.
+    fn send(
+        &self,
+        to: Mailbox,
+        template: &str,
+        ctx: &Value,
+        audience: Audience<'_>,
+        auto: AutoSubmitted,
+        attach: bool,
+    ) -> Result<bool> {
+        let kind = template.split('.').next().unwrap_or(template);
+        let mut references: Vec<String> = Vec::new();
+        let (in_reply_to, department) = match audience {
+            Audience::Customer => {
+                let first = self.case.message_ids.first().map(String::as_str);
+                references.extend(first.map(str::to_string));
+                (first, None)
+            }
+            Audience::Writer | Audience::Department(_) => {
+                references.extend(self.msg.references.iter().cloned());
+                references.extend(self.msg.message_id.clone());
+                let department = match audience {
+                    Audience::Department(d) => Some(d),
+                    _ => None,
+                };
+                (self.msg.message_id.as_deref(), department)
+            }
+        };
+        self.mailer.queue(&Letter {
+            kind,
+            case: Some(self.case),
+            to,
+            template,
+            context: ctx,
+            auto,
+            cause: self.dedup_key,
+            in_reply_to,
+            references: &references,
+            original: attach.then_some(self.raw),
+            department,
+        })
+    }
+
+    /// The case record to the department, with the original attached.
     pub fn route(&self, department: &Department) -> Result<bool> {
-        let to = mailbox(&department.name, &department.address)?;
-        let ctx = self.context(department);
-        self.queue(
-            "route",
+        let to = outgoing::mailbox(&department.name, &department.address)?;
+        self.send(
             to,
             "route.txt",
-            &ctx,
+            &self.context(department),
+            Audience::Department(&department.id),
             AutoSubmitted::AutoGenerated,
             true,
         )
@@ -113,13 +103,12 @@ impl Change<'_> {
 
     /// A later message of an open case, passed on to the department that has it.
     pub fn follow_up(&self, department: &Department) -> Result<bool> {
-        let to = mailbox(&department.name, &department.address)?;
-        let ctx = self.context(department);
-        self.queue(
-            "follow_up",
+        let to = outgoing::mailbox(&department.name, &department.address)?;
+        self.send(
             to,
             "follow_up.txt",
-            &ctx,
+            &self.context(department),
+            Audience::Department(&department.id),
             AutoSubmitted::AutoGenerated,
             true,
         )
@@ -132,16 +121,85 @@ impl Change<'_> {
         to: &crate::message::Address,
         language: &str,
     ) -> Result<bool> {
-        let to = mailbox(to.name.as_deref().unwrap_or(""), &to.email)?;
-        let ctx = self.context(department);
-        self.queue(
-            "ack",
+        let to = outgoing::mailbox(to.name.as_deref().unwrap_or(""), &to.email)?;
+        self.send(
             to,
             &format!("ack.{language}.txt"),
-            &ctx,
+            &self.context(department),
+            Audience::Writer,
             AutoSubmitted::AutoReplied,
             false,
         )
+    }
+
+    /// The department's words to the customer, from the shared address.
+    pub fn relay(&self, department: &Department, text: &str) -> Result<bool> {
+        let to = outgoing::mailbox(
+            self.case.sender_name.as_deref().unwrap_or(""),
+            &self.case.sender,
+        )?;
+        let mut ctx = self.context(department);
+        set(&mut ctx, "reply", json!({ "text": text, "errors": [] }));
+        // Written by a person: not Auto-Submitted (RFC 3834 §5 — it is their answer).
+        self.send(
+            to,
+            "relay.txt",
+            &ctx,
+            Audience::Customer,
+            AutoSubmitted::No,
+            false,
+        )
+    }
+
+    /// A reply whose commands were not understood or not allowed: nothing changed, and
+    /// the writer is told why and what is valid.
+    pub fn command_error(&self, department: &Department, errors: &[String]) -> Result<bool> {
+        let to = outgoing::mailbox(
+            self.msg.from.name.as_deref().unwrap_or(""),
+            &self.msg.from.email,
+        )?;
+        let mut ctx = self.context(department);
+        set(&mut ctx, "reply", json!({ "text": "", "errors": errors }));
+        self.send(
+            to,
+            "command_error.txt",
+            &ctx,
+            Audience::Writer,
+            AutoSubmitted::AutoReplied,
+            false,
+        )
+    }
+
+    /// A customer's 一般/不满意 survey answer, to the customer-service managers.
+    pub fn survey_escalation(
+        &self,
+        department: &Department,
+        to: &[String],
+        answer: &str,
+    ) -> Result<()> {
+        let mut ctx = self.context(department);
+        set(
+            &mut ctx,
+            "escalation",
+            json!({ "level": 1, "reason": format!("满意度回访 satisfaction: {answer}") }),
+        );
+        set(
+            &mut ctx,
+            "deadline",
+            json!({ "label": "满意度回访 satisfaction callback", "milestone": "satisfaction",
+            "started_at": "", "due_at": "", "state": "answered", "delay_reason": "", "delay_late": false }),
+        );
+        for address in to {
+            self.send(
+                outgoing::mailbox("", address)?,
+                "escalation.txt",
+                &ctx,
+                Audience::Department(&department.id),
+                AutoSubmitted::AutoGenerated,
+                false,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -151,32 +209,12 @@ pub fn context(
     case: &CaseRow,
     msg: &Message,
     department: &Department,
-    now: DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
 ) -> Value {
-    let tz = config.calendar.tz();
-    let local = |t: i64| {
-        DateTime::from_timestamp(t, 0)
-            .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_default()
-    };
-    let category = crate::case::Category::parse(&case.category);
-    let priority = crate::case::Priority::parse(&case.priority);
     let body_excerpt: String = msg.body.chars().take(4000).collect();
     json!({
-        "case": {
-            "number": case.case,
-            "tag": CaseTags::tag(&case.case),
-            "category": case.category,
-            "category_zh": category.map(|c| c.label_zh()).unwrap_or(""),
-            "category_en": category.map(|c| c.label_en()).unwrap_or(""),
-            "priority": case.priority,
-            "priority_zh": priority.map(|p| p.label_zh()).unwrap_or(""),
-            "subject": case.subject,
-            "opened_at": local(case.opened_at),
-            "rules": case.rules,
-            "language": case.language,
-        },
-        "department": { "id": department.id, "name": department.name, "address": department.address },
+        "case": outgoing::case_context(config, case),
+        "department": outgoing::department_context(department),
         "sender": {
             "name": msg.from.name.clone().unwrap_or_default(),
             "email": msg.from.email,
@@ -185,14 +223,11 @@ pub fn context(
         "message": {
             "subject": msg.subject,
             "body": body_excerpt,
-            "received_at": local(now.timestamp()),
+            "received_at": local_time(config, now.timestamp()),
             "attachments": msg.attachment_count,
             "message_id": msg.message_id.clone().unwrap_or_default(),
         },
-        "company": {
-            "name": config.smtp.from.name.clone().unwrap_or_default(),
-            "address": config.smtp.from.email.to_string(),
-        },
+        "company": outgoing::company_context(config),
     })
 }
 
@@ -201,17 +236,6 @@ fn display(name: &Option<String>, email: &str) -> String {
         Some(n) => format!("{n} <{email}>"),
         None => email.to_string(),
     }
-}
-
-fn mailbox(name: &str, email: &str) -> Result<Mailbox> {
-    let address: lettre::Address = email
-        .parse()
-        .with_context(|| format!("\"{email}\" is not an address we can send to"))?;
-    let name = name.trim();
-    Ok(Mailbox::new(
-        (!name.is_empty()).then(|| name.to_string()),
-        address,
-    ))
 }
 
 /// Renders every template with a sample case, so that `check` finds a template that
@@ -229,7 +253,7 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
         category: "complaint".into(),
         priority: "urgent".into(),
         department: department.id.clone(),
-        status: "open".into(),
+        status: "new".into(),
         sender: msg.from.email.clone(),
         sender_name: msg.from.name.clone(),
         subject: msg.subject.clone(),
@@ -238,8 +262,32 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
         opened_at: now.timestamp(),
         updated_at: now.timestamp(),
         message_ids: vec![],
+        parent: None,
+        resolved_at: None,
+        satisfaction: None,
     };
-    let ctx = context(config, &case, &msg, department, now);
+    let mut ctx = context(config, &case, &msg, department, now);
+    let deadline = json!({ "label": "初步分析 initial analysis", "milestone": "analysis",
+        "started_at": "2026-11-27 09:00", "due_at": "2026-11-27 11:00", "state": "missed",
+        "delay_reason": "素材未到位", "delay_late": true });
+    set(
+        &mut ctx,
+        "reply",
+        json!({ "text": "您好，原因已查明。", "errors": ["Status: expected one of …"] }),
+    );
+    set(&mut ctx, "deadline", deadline.clone());
+    set(
+        &mut ctx,
+        "escalation",
+        json!({ "level": 1, "reason": "初步分析 initial analysis missed" }),
+    );
+    let digest = json!({ "date": "2026-11-27 15:00", "count": 1, "requests": [{
+        "case": ctx.get("case").cloned().unwrap_or_default(),
+        "department": ctx.get("department").cloned().unwrap_or_default(),
+        "milestones": [deadline.clone()],
+        "overdue": [deadline],
+    }]});
+    set(&mut ctx, "digest", digest);
     let mut problems = Vec::new();
     for name in crate::templates::REQUIRED {
         if let Err(e) = templates.render(name, &ctx) {

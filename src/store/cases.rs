@@ -36,6 +36,17 @@ pub struct CaseRow {
     pub opened_at: i64,
     pub updated_at: i64,
     pub message_ids: Vec<String>,
+    /// The case this one follows on from (a customer's mail after the reopen window).
+    pub parent: Option<String>,
+    pub resolved_at: Option<i64>,
+    pub satisfaction: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub at: i64,
+    pub kind: String,
+    pub detail: String,
 }
 
 /// Opens a case with the next number of its year, `SB-2026-000123`.
@@ -51,7 +62,7 @@ pub fn insert(conn: &Connection, new: &NewCase<'_>) -> Result<(i64, String)> {
     conn.execute(
         "INSERT INTO cases (number, category, priority, department, status, sender, sender_name,
                             subject, language, rules, opened_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+         VALUES (?1, ?2, ?3, ?4, 'new', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
         params![
             number,
             new.category,
@@ -115,7 +126,9 @@ pub fn list(conn: &Connection) -> Result<Vec<CaseRow>> {
 fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<CaseRow>> {
     let sql = format!(
         "SELECT id, number, category, priority, department, status, sender, sender_name,
-                subject, language, rules, opened_at, updated_at
+                subject, language, rules, opened_at, updated_at,
+                (SELECT p.number FROM cases p WHERE p.id = cases.parent_id), resolved_at,
+                satisfaction
          FROM cases {filter} ORDER BY id"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -137,6 +150,9 @@ fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result
                 opened_at: r.get(11)?,
                 updated_at: r.get(12)?,
                 message_ids: Vec::new(),
+                parent: r.get(13)?,
+                resolved_at: r.get(14)?,
+                satisfaction: r.get(15)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -148,6 +164,76 @@ fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result
             .collect::<rusqlite::Result<_>>()?;
     }
     Ok(cases)
+}
+
+/// Cases not yet closed, of one category (or all), oldest first.
+pub fn open(conn: &Connection, category: Option<&str>) -> Result<Vec<CaseRow>> {
+    match category {
+        Some(c) => query(
+            conn,
+            "WHERE status <> 'closed' AND category = ?1",
+            params![c],
+        ),
+        None => query(conn, "WHERE status <> 'closed'", params![]),
+    }
+}
+
+pub fn set_status(conn: &Connection, id: i64, status: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET status = ?2 WHERE id = ?1")?
+        .execute(params![id, status])?;
+    Ok(())
+}
+
+pub fn set_resolved_at(conn: &Connection, id: i64, at: Option<i64>) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET resolved_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at])?;
+    Ok(())
+}
+
+pub fn set_priority(conn: &Connection, id: i64, priority: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET priority = ?2 WHERE id = ?1")?
+        .execute(params![id, priority])?;
+    Ok(())
+}
+
+pub fn set_department(conn: &Connection, id: i64, department: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET department = ?2 WHERE id = ?1")?
+        .execute(params![id, department])?;
+    Ok(())
+}
+
+pub fn set_satisfaction(conn: &Connection, id: i64, answer: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET satisfaction = ?2 WHERE id = ?1")?
+        .execute(params![id, answer])?;
+    Ok(())
+}
+
+pub fn set_parent(conn: &Connection, id: i64, parent: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET parent_id = ?2 WHERE id = ?1")?
+        .execute(params![id, parent])?;
+    Ok(())
+}
+
+pub fn events(conn: &Connection, case_id: i64) -> Result<Vec<EventRow>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT at, kind, detail FROM events WHERE case_id = ?1 ORDER BY at, id")?;
+    let rows = stmt
+        .query_map([case_id], |r| {
+            Ok(EventRow {
+                at: r.get(0)?,
+                kind: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// When this event last happened on the case.
+pub fn last_event_at(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT max(at) FROM events WHERE case_id = ?1 AND kind = ?2")?
+        .query_row(params![case_id, kind], |r| r.get(0))?)
 }
 
 #[cfg(test)]

@@ -76,6 +76,48 @@ pub fn insert(conn: &Connection, m: &MessageRecord<'_>) -> Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
+/// What the ledger says of one message, without its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub message_id: Option<String>,
+    pub mailbox: String,
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    pub received_at: i64,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    pub outcome: String,
+    pub case: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Every message taken in, or those of one case, in the order they came.
+pub fn list(conn: &Connection, case_id: Option<i64>) -> Result<Vec<MessageRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.id, m.message_id, m.mailbox, m.uidvalidity, m.uid, m.received_at, m.sender,
+                m.subject, m.outcome, c.number, m.reason
+         FROM messages m LEFT JOIN cases c ON c.id = m.case_id
+         WHERE ?1 IS NULL OR m.case_id = ?1 ORDER BY m.id",
+    )?;
+    let rows = stmt.query_map([case_id], |r| {
+        Ok(MessageRow {
+            id: r.get(0)?,
+            message_id: r.get(1)?,
+            mailbox: r.get(2)?,
+            uidvalidity: r.get(3)?,
+            uid: r.get(4)?,
+            received_at: r.get(5)?,
+            sender: r.get(6)?,
+            subject: r.get(7)?,
+            outcome: r.get(8)?,
+            case: r.get(9)?,
+            reason: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Counts per outcome, for the end-of-run summary.
 pub fn count_by_outcome(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt =

@@ -122,24 +122,28 @@ pub fn mark_failed(conn: &Connection, id: i64, at: i64, error: &str) -> Result<(
     Ok(())
 }
 
-/// One line of `switchboard outbox`.
-#[derive(Debug, Clone)]
+/// One line of `switchboard outbox`, and of a case's timeline.
+#[derive(Debug, Clone, Serialize)]
 pub struct OutboxListing {
     pub id: i64,
     pub kind: String,
     /// `sent`, `waiting` or `failed`.
     pub status: &'static str,
     pub recipients: String,
+    #[serde(skip)]
     pub content: Vec<u8>,
     pub last_error: Option<String>,
+    pub created_at: i64,
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<OutboxListing>> {
+/// Every outgoing mail, or those of one case, in the order they were queued.
+pub fn list(conn: &Connection, case_id: Option<i64>) -> Result<Vec<OutboxListing>> {
     let mut stmt = conn.prepare(
-        "SELECT id, kind, sent_at IS NOT NULL, failed_at IS NOT NULL, recipients, content, last_error
-         FROM outbox ORDER BY id",
+        "SELECT id, kind, sent_at IS NOT NULL, failed_at IS NOT NULL, recipients, content, last_error,
+                created_at
+         FROM outbox WHERE ?1 IS NULL OR case_id = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([case_id], |r| {
         let (sent, failed): (bool, bool) = (r.get(2)?, r.get(3)?);
         Ok(OutboxListing {
             id: r.get(0)?,
@@ -154,6 +158,7 @@ pub fn list(conn: &Connection) -> Result<Vec<OutboxListing>> {
             recipients: r.get(4)?,
             content: r.get(5)?,
             last_error: r.get(6)?,
+            created_at: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

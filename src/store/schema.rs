@@ -100,6 +100,59 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (mailbox, uidvalidity, uid)
     ) STRICT;
     "#,
+    // 2: the clock — deadlines and the timers that remind, escalate, survey and digest;
+    // the case's life after intake; a key for reply tokens.
+    r#"
+    UPDATE cases SET status = 'new' WHERE status = 'open';
+    ALTER TABLE cases ADD COLUMN parent_id INTEGER REFERENCES cases(id);
+    ALTER TABLE cases ADD COLUMN resolved_at INTEGER;
+    ALTER TABLE cases ADD COLUMN satisfaction TEXT;
+    ALTER TABLE cases ADD COLUMN policy TEXT;
+    CREATE INDEX cases_status ON cases(status, category);
+
+    -- One milestone of one case. `due_at` is recomputed when the policy changes;
+    -- `breached_at` is set once, when the deadline passes unmet.
+    CREATE TABLE deadlines (
+        id           INTEGER PRIMARY KEY,
+        case_id      INTEGER NOT NULL REFERENCES cases(id),
+        milestone    TEXT NOT NULL,
+        label        TEXT NOT NULL,
+        department   TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        due_at       INTEGER NOT NULL,
+        met_at       INTEGER,
+        breached_at  INTEGER,
+        cancelled_at INTEGER,
+        delay_reason TEXT,
+        delay_at     INTEGER,
+        delay_late   INTEGER
+    ) STRICT;
+    CREATE INDEX deadlines_case ON deadlines(case_id, milestone);
+    CREATE INDEX deadlines_due ON deadlines(due_at);
+
+    -- Something the clock must do at a time: remind, breach (level 1), escalate
+    -- (level 2), send the survey, close an unanswered survey, send the digest.
+    -- Fired once: `fired_at` is committed with the mail it causes.
+    CREATE TABLE timers (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        case_id      INTEGER REFERENCES cases(id),
+        deadline_id  INTEGER REFERENCES deadlines(id),
+        fire_at      INTEGER NOT NULL,
+        fired_at     INTEGER,
+        cancelled_at INTEGER,
+        outcome      TEXT
+    ) STRICT;
+    CREATE INDEX timers_due ON timers(fire_at) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+    CREATE INDEX timers_case ON timers(case_id);
+    CREATE INDEX timers_deadline ON timers(deadline_id);
+
+    -- Small facts the daemon keeps: the reply-token key, the policy fingerprint.
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
