@@ -140,7 +140,7 @@ fn the_demo_takes_in_every_sample_message() {
     // Running again takes in nothing new and sends nothing twice.
     let again = switchboard(&["run", "--once", "--config", config]);
     assert!(
-        stdout(&again).contains("0 message(s) taken in, 0 mail(s) sent"),
+        stdout(&again).contains("0 message(s) taken in, 0 timer(s) fired, 0 mail(s) sent"),
         "{}",
         stdout(&again)
     );

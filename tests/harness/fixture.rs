@@ -15,6 +15,9 @@ use crate::mailstack::MailStack;
 
 pub const SUPPORT: &str = "support@example.com";
 
+/// Level 2 of every escalation ladder in the fixture's config.
+pub const GENERAL_MANAGER: &str = "general-manager@example.com";
+
 /// Department ids as the shipped rules use them; each at `<id>@example.com`.
 pub const DEPARTMENTS: &[(&str, &str)] = &[
     ("customer-service", "客服部 Customer Service"),
@@ -54,7 +57,7 @@ impl Fixture {
         let mut departments = String::new();
         for (id, name) in DEPARTMENTS {
             departments.push_str(&format!(
-                "\n[[department]]\nid = \"{id}\"\nname = \"{name}\"\naddress = \"{id}@example.com\"\nmanagers = [\"{id}-head@example.com\"]\n"
+                "\n[[department]]\nid = \"{id}\"\nname = \"{name}\"\naddress = \"{id}@example.com\"\nmanagers = [\"{id}-head@example.com\"]\nmembers = [\"{id}-staff@example.com\"]\n"
             ));
         }
         let config = format!(
@@ -90,11 +93,19 @@ internal_domains = ["example.com"]
 vip_customers = ["bigclient.com"]
 max_message_bytes = 1048576
 max_acks_per_sender_per_hour = 5
+
+[calendar]
+timezone = "Asia/Shanghai"
+holidays = ["{calendar}"]
+
+[sla]
+escalation_contacts = ["{GENERAL_MANAGER}"]
 {departments}"#,
             imap = stack.imap_port,
             smtp = stack.smtp_port,
             rules = repo.join("rules").display(),
             templates = repo.join("templates").display(),
+            calendar = repo.join("calendars/cn-2026.toml").display(),
         );
         let config_path = dir.join("switchboard.toml");
         std::fs::write(&config_path, config)?;
@@ -134,6 +145,40 @@ max_acks_per_sender_per_hour = 5
             );
         }
         Ok(out)
+    }
+
+    /// `switchboard run --once --now TIME`: the daemon at that moment (RFC 3339).
+    pub fn run_at(&self, now: &str) -> Result<Output> {
+        let out = self
+            .command()
+            .args(["run", "--once", "--now", now, "--config"])
+            .arg(&self.config)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "run --once --now {now} failed with {}:\n{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(out)
+    }
+
+    /// `switchboard cases show CASE --json`, judged at `now`.
+    pub fn show(&self, case: &str, now: &str) -> Result<serde_json::Value> {
+        let out = self
+            .command()
+            .args(["cases", "show", case, "--json", "--now", now, "--config"])
+            .arg(&self.config)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cases show failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        serde_json::from_slice(&out.stdout).context("cases show --json printed no JSON")
     }
 
     /// Every case, as `switchboard cases --json` prints it.
