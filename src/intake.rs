@@ -329,7 +329,12 @@ impl Intake {
         report.sender = Some(msg.from.email.clone());
         report.subject = Some(msg.subject.clone());
 
-        if let Some(case_id) = thread::find_case(conn, &self.tags, &msg)? {
+        if let Some(case_id) = thread::find_case(
+            conn,
+            &self.tags,
+            &msg,
+            self.config.replies.subaddress_delimiter,
+        )? {
             return self.follow_up(step, case_id, &msg, report);
         }
         // Machines answering something, and our own mail come back, belong to no case.

@@ -8,6 +8,7 @@ use regex::Regex;
 use rusqlite::Connection;
 
 use crate::message::Message;
+use crate::reply::token;
 use crate::store::cases;
 
 pub struct CaseTags {
@@ -37,8 +38,16 @@ impl CaseTags {
     }
 }
 
-/// The case this message continues, if any.
-pub fn find_case(conn: &Connection, tags: &CaseTags, msg: &Message) -> Result<Option<i64>> {
+/// The case this message continues, if any. `delimiter`: the server's subaddress
+/// delimiter, when routed mail carries its reply token in a plus address — a reply
+/// sent to it finds its case even from a client that drops the subject tag and the
+/// References.
+pub fn find_case(
+    conn: &Connection,
+    tags: &CaseTags,
+    msg: &Message,
+    delimiter: Option<char>,
+) -> Result<Option<i64>> {
     for number in tags.numbers(&msg.subject) {
         if let Some(id) = cases::id_by_number(conn, number)? {
             return Ok(Some(id));
@@ -48,7 +57,32 @@ pub fn find_case(conn: &Connection, tags: &CaseTags, msg: &Message) -> Result<Op
     // so the nearest ancestor is at its end.
     let mut ids: Vec<String> = msg.in_reply_to.clone();
     ids.extend(msg.references.iter().rev().cloned());
-    cases::id_by_message_ids(conn, &ids)
+    if let Some(id) = cases::id_by_message_ids(conn, &ids)? {
+        return Ok(Some(id));
+    }
+    if let Some(delimiter) = delimiter {
+        for (number, _, _) in subaddress_tokens(msg, delimiter) {
+            if let Some(id) = cases::id_by_number(conn, &number)? {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// (case, department, token) from the plus addresses a message was sent to: To, Cc,
+/// and the receiving server's Delivered-To / X-Original-To. Unverified.
+pub fn subaddress_tokens(msg: &Message, delimiter: char) -> Vec<(String, String, String)> {
+    let delivered = ["Delivered-To", "X-Original-To"]
+        .iter()
+        .filter_map(|h| msg.header(h).map(str::to_lowercase));
+    msg.to
+        .iter()
+        .chain(msg.cc.iter())
+        .map(|a| a.email.clone())
+        .chain(delivered)
+        .filter_map(|a| token::parse_subaddress(&a, delimiter))
+        .collect()
 }
 
 #[cfg(test)]

@@ -733,3 +733,78 @@ fn a_changed_policy_file_recomputes_open_deadlines_and_says_so() {
         "only once"
     );
 }
+
+#[test]
+fn a_reply_to_the_plus_address_is_recognised_without_tag_or_references() {
+    let f = Fixture::start().unwrap();
+    f.edit_config(|c| c + "\n[replies]\nsubaddress_delimiter = \"+\"\n")
+        .unwrap();
+    f.deliver(&complaint("plus@keji-tech.cn")).unwrap();
+    f.run_at("2026-11-30T10:00:00+08:00").unwrap();
+    let case = the_case(&f);
+    let routed = inbox(&f, "logistics@example.com", 1).remove(0);
+    let reply_to = routed
+        .reply_to
+        .clone()
+        .expect("routed mail has a Reply-To")
+        .email;
+    assert!(reply_to.starts_with("support+sb."), "{reply_to}");
+    // A client that writes a new mail to that address: no tag, no References. It goes
+    // through Postfix, which delivers the plus address to the shared mailbox.
+    let raw = format!(
+        "From: logistics-staff@example.com\r\nTo: {reply_to}\r\nSubject: analysis done\r\nMessage-ID: <plus1@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nStatus: analysed\r\nInternal: yes\r\n\r\n已分析。\r\n"
+    );
+    f.stack
+        .send("logistics-staff@example.com", &[&reply_to], raw.as_bytes())
+        .unwrap();
+    f.stack
+        .wait_for_messages(fixture::SUPPORT, "INBOX", 1, WAIT)
+        .unwrap();
+    f.run_at("2026-11-30T10:30:00+08:00").unwrap();
+    let show = f.show(&case, "2026-11-30T10:30:00+08:00").unwrap();
+    assert_eq!(show["case"]["status"], "analysed", "{:#}", show["events"]);
+    assert_eq!(deadline(&show, "analysis")["state"], "met");
+}
+
+#[test]
+fn with_require_authenticated_a_reply_needs_our_servers_pass() {
+    let f = Fixture::start().unwrap();
+    f.edit_config(|c| {
+        c + "\n[replies]\nrequire_authenticated = true\nauthserv_id = \"mx.example.com\"\n"
+    })
+    .unwrap();
+    f.deliver(&complaint("auth@keji-tech.cn")).unwrap();
+    f.run_at("2026-11-30T10:00:00+08:00").unwrap();
+    let case = the_case(&f);
+    let routed = inbox(&f, "logistics@example.com", 1).remove(0);
+    let body = "Status: analysed\r\nInternal: yes\r\n\r\n已分析。";
+    // Another server's word counts for nothing.
+    let elsewhere = String::from_utf8(reply(
+        &routed,
+        "logistics@example.com",
+        "au1@example.com",
+        body,
+    ))
+    .unwrap()
+    .replacen(
+        "MIME-Version",
+        "Authentication-Results: mx.evil.example; dkim=pass header.d=example.com\r\nMIME-Version",
+        1,
+    );
+    f.deliver(elsewhere.as_bytes()).unwrap();
+    f.run_at("2026-11-30T10:10:00+08:00").unwrap();
+    let show = f.show(&case, "2026-11-30T10:10:00+08:00").unwrap();
+    assert_eq!(show["case"]["status"], "new");
+    // Our receiving server vouches for it.
+    let ours = String::from_utf8(reply(&routed, "logistics@example.com", "au2@example.com", body))
+        .unwrap()
+        .replacen(
+            "MIME-Version",
+            "Authentication-Results: mx.example.com; dkim=pass header.d=example.com; spf=pass smtp.mailfrom=example.com\r\nMIME-Version",
+            1,
+        );
+    f.deliver(ours.as_bytes()).unwrap();
+    f.run_at("2026-11-30T10:20:00+08:00").unwrap();
+    let show = f.show(&case, "2026-11-30T10:20:00+08:00").unwrap();
+    assert_eq!(show["case"]["status"], "analysed", "{:#}", show["events"]);
+}

@@ -42,19 +42,8 @@ impl Intake {
             .chain(msg.references.iter())
             .filter_map(|id| token::parse_message_id(id))
             .collect();
-        if let Some(delim) = self.config.replies.subaddress_delimiter {
-            let delivered = ["Delivered-To", "X-Original-To"]
-                .iter()
-                .filter_map(|h| msg.header(h).map(str::to_lowercase))
-                .collect::<Vec<_>>();
-            tokens.extend(
-                msg.to
-                    .iter()
-                    .chain(msg.cc.iter())
-                    .map(|a| a.email.clone())
-                    .chain(delivered)
-                    .filter_map(|a| token::parse_subaddress(&a, delim)),
-            );
+        if let Some(delimiter) = self.config.replies.subaddress_delimiter {
+            tokens.extend(crate::thread::subaddress_tokens(msg, delimiter));
         }
         let valid = tokens.iter().find(|(number, dept, tok)| {
             number.eq_ignore_ascii_case(&case.case) && token::verify(key, &case.case, dept, tok)
