@@ -170,7 +170,7 @@ pub fn local_time(config: &Config, t: i64) -> String {
         .unwrap_or_default()
 }
 
-/// What every template may say about a case. Documented in templates/README.md.
+/// What every template may say about a case. Documented in README.md, "Templates".
 pub fn case_context(config: &Config, case: &CaseRow) -> Value {
     let category = crate::case::Category::parse(&case.category);
     let priority = crate::case::Priority::parse(&case.priority);

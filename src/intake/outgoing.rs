@@ -203,7 +203,7 @@ impl Change<'_> {
     }
 }
 
-/// Everything a template may use. Documented in templates/README.md.
+/// Everything a template may use. Documented in README.md, "Templates".
 pub fn context(
     config: &Config,
     case: &CaseRow,
