@@ -124,7 +124,17 @@ pub fn print(config: &Config, t: &Timeline, out: &mut impl Write) -> Result<()> 
             (None, Some(_)) => "cancelled".to_string(),
             (None, None) => "pending".to_string(),
         };
-        writeln!(out, "  {:<10} {}  {state}", timer.kind, at(timer.fire_at))?;
+        let about = timer
+            .deadline_id
+            .and_then(|id| t.deadlines.iter().find(|d| d.row.id == id))
+            .map(|d| format!(" ({})", d.row.label))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:<10} {}{about}  {state}",
+            timer.kind,
+            at(timer.fire_at)
+        )?;
     }
 
     writeln!(out, "\nMessages in")?;
