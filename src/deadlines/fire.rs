@@ -113,6 +113,10 @@ fn remind(
     d: &DeadlineRow,
     timer: &TimerRow,
 ) -> Result<String> {
+    if work.now() >= d.due_at {
+        // The daemon was down past the deadline: the escalation says it all.
+        return Ok("not sent: the deadline passed before the reminder could go out".into());
+    }
     let config = work.mailer.config;
     let department = config
         .department(&d.department)
