@@ -137,7 +137,7 @@ fn remind(
         department: Some(&department.id),
     })?;
     cases::add_event(
-        conn_of(work),
+        work.mailer.conn,
         case.id,
         work.now(),
         "reminded",
@@ -152,7 +152,7 @@ fn breach(
     d: &DeadlineRow,
     timer: &TimerRow,
 ) -> Result<String> {
-    let conn = conn_of(work);
+    let conn = work.mailer.conn;
     rows::mark_breached(conn, d.id, d.due_at)?;
     cases::add_event(conn, case.id, work.now(), "missed", &d.label)?;
     let milestone = work.policy(case).and_then(|p| p.milestone(&d.milestone));
@@ -171,7 +171,7 @@ fn breach(
         return escalate(work, case, d, timer, 1, &managers);
     }
     if milestone.is_some_and(|m| m.met_by.contains(&Event::SurveyAnswered)) {
-        cases::set_satisfaction(conn, case.id, "no_answer")?;
+        cases::set_satisfaction(conn, case.id, Some("no_answer"))?;
         cases::add_event(
             conn,
             case.id,
@@ -219,7 +219,7 @@ fn escalate(
     }
     let who = to.join(", ");
     cases::add_event(
-        conn_of(work),
+        work.mailer.conn,
         case.id,
         work.now(),
         "escalated",
@@ -278,8 +278,4 @@ pub fn deadline_context(config: &Config, d: &DeadlineRow, now: i64) -> Value {
         "delay_reason": d.delay_reason.clone().unwrap_or_default(),
         "delay_late": d.delay_late,
     })
-}
-
-fn conn_of<'a>(work: &'a Clockwork<'_>) -> &'a Connection {
-    work.mailer.conn
 }

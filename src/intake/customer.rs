@@ -59,7 +59,7 @@ impl Intake {
                 Some(&format!("survey answer: {label}")),
             )?;
             self.add_ids(conn, msg, case.id)?;
-            cases::set_satisfaction(conn, case.id, answer.as_str())?;
+            cases::set_satisfaction(conn, case.id, Some(answer.as_str()))?;
             work.event(&case, Event::SurveyAnswered, &label)?;
             if answer.needs_escalation() {
                 let cs = self
@@ -103,6 +103,7 @@ impl Intake {
             }
             cases::set_status(conn, case.id, Status::New.as_str())?;
             cases::set_resolved_at(conn, case.id, None)?;
+            cases::set_satisfaction(conn, case.id, None)?;
             deadlines::cancel_case_timers(
                 conn,
                 case.id,

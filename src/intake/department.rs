@@ -205,6 +205,14 @@ impl Intake {
                         done.push(format!("reassigned to {}", to.id));
                     }
                 }
+                Command::Status(s) if Status::parse(&case.status).is_some_and(|now| now >= *s) => {
+                    // Going back is not something a reply can do; say so in the ledger.
+                    done.push(format!(
+                        "status {} ignored: the case is already {}",
+                        s.as_str(),
+                        case.status
+                    ));
+                }
                 Command::Status(s) => {
                     work.advance(&case, *s, &msg.from.email)?;
                     done.push(format!("status {}", s.as_str()));

@@ -202,7 +202,8 @@ pub fn set_department(conn: &Connection, id: i64, department: &str) -> Result<()
     Ok(())
 }
 
-pub fn set_satisfaction(conn: &Connection, id: i64, answer: &str) -> Result<()> {
+/// `None`: a reopened case asks again.
+pub fn set_satisfaction(conn: &Connection, id: i64, answer: Option<&str>) -> Result<()> {
     conn.prepare_cached("UPDATE cases SET satisfaction = ?2 WHERE id = ?1")?
         .execute(params![id, answer])?;
     Ok(())
