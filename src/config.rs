@@ -5,6 +5,7 @@
 //! config file's folder. Passwords are never in the TOML: only `password_file` or
 //! `password_env` naming where they are.
 
+mod alerts;
 pub(crate) mod fields;
 mod sla;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
+pub use alerts::Alerts;
 use fields::Fields;
 pub use fields::{Report, parse_duration};
 pub use sla::{Replies, Sla};
@@ -120,6 +122,7 @@ pub struct Config {
     pub departments: Vec<Department>,
     pub sla: Sla,
     pub replies: Replies,
+    pub alerts: Alerts,
 }
 
 impl Config {
@@ -229,6 +232,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         .as_ref()
         .map(|i| sla::read_sla(sla_table, &i.rules, &i.triage_department, report));
     let replies = sla::read_replies(root.table(report, "replies"), report);
+    let alerts = alerts::read_alerts(root.table(report, "alerts"), report);
 
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
@@ -281,6 +285,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         departments,
         sla: sla?,
         replies,
+        alerts,
     })
 }
 

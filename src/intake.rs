@@ -7,6 +7,7 @@
 //! template that cannot render, an address we cannot send to), that message alone is
 //! quarantined with the reason and the batch goes on (invariant 4).
 
+mod bounce;
 mod customer;
 mod department;
 mod identity;
@@ -343,7 +344,20 @@ impl Intake {
                 && msg.header("X-Switchboard-Case").is_some())
             .then(|| "our own mail, come back to the shared mailbox".to_string())
         });
-        if let Some(why) = ignore {
+        if let Some(mut why) = ignore {
+            if let Some((kind, to)) =
+                bounce::our_bounced_mail(conn, &inc.raw, msg.message_id.as_deref())?
+            {
+                let pause = self.config.alerts.bounce_pause.as_secs() as i64;
+                let until = step.now.timestamp() + pause;
+                let reason = format!("our {kind} mail to {to} bounced");
+                store::alerts::suppress(conn, &to, until, &reason)?;
+                why = format!(
+                    "{why}: {reason}; no automatic mail to {to} until {}",
+                    crate::outgoing::local_time(&self.config, until)
+                );
+                tracing::warn!(address = %to, "Automatic mail paused: {reason}");
+            }
             step.record(&msg, Outcome::Ignored, None, Some(&why))?;
             report.outcome = Outcome::Ignored.as_str();
             report.reason = Some(why);
@@ -441,7 +455,7 @@ impl Intake {
 
         let no_ack = match self.no_ack_reason(msg) {
             Some(why) => Some(why),
-            None => self.over_ack_limit(conn, &msg.reply_address().email, now)?,
+            None => self.held_back(step, &msg.reply_address().email)?,
         };
         match &no_ack {
             None => {
@@ -553,6 +567,36 @@ impl Intake {
             mailer: self.mailer(step),
             policies: &self.policies,
         }
+    }
+
+    /// Why automatic mail to this address is held back now: a recent bounce, or the
+    /// hourly limit — whose first crossing also alerts the administrator.
+    fn held_back(&self, step: &Step<'_>, to: &str) -> Result<Option<String>> {
+        let now = step.now.timestamp();
+        if let Some((until, reason)) = store::alerts::suppressed(step.conn, to, now)? {
+            return Ok(Some(format!(
+                "{reason}; no automatic mail to {to} until {}",
+                crate::outgoing::local_time(&self.config, until)
+            )));
+        }
+        let over = self.over_ack_limit(step.conn, to, step.now)?;
+        let key = format!("flood:{to}");
+        let repeat = crate::alerts::Repeat::After(86_400);
+        if let Some(why) = &over
+            && !crate::alerts::standing(step.conn, &key, repeat, now)?
+        {
+            let count = messages::count_from_since(step.conn, to, now - 3600)?;
+            crate::alerts::raise(
+                &self.mailer(step),
+                &key,
+                &format!("Flood from {to}"),
+                &format!(
+                    "{to} sent {count} messages in the last hour; {why}. Each message still opens or joins a case; check whether it is a loop or an attack."
+                ),
+                crate::alerts::Repeat::After(86_400),
+            )?;
+        }
+        Ok(over)
     }
 
     /// RFC 3834 §2 asks responders to limit how often they answer one sender.

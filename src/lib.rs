@@ -5,6 +5,7 @@
 //! beside it the clock: `calendar` and `sla` say when, `deadlines` fires. `daemon`
 //! drives them all.
 
+pub mod alerts;
 pub mod calendar;
 pub mod case;
 pub mod clock;

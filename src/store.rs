@@ -6,6 +6,7 @@
 //! the closure on tokio's blocking pool so that SQLite never stalls a runtime worker.
 //! Times are Unix seconds (UTC) in INTEGER columns.
 
+pub mod alerts;
 pub mod cases;
 pub mod deadlines;
 pub mod mailbox_state;

@@ -22,6 +22,7 @@ pub const REQUIRED: &[&str] = &[
     "survey.zh.txt",
     "survey.en.txt",
     "digest.txt",
+    "alert.txt",
 ];
 
 pub struct Templates {

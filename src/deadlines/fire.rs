@@ -232,6 +232,11 @@ fn send_survey(work: &Clockwork<'_>, case: &CaseRow, timer: &TimerRow) -> Result
     if case.status == Status::Closed.as_str() || case.satisfaction.is_some() {
         return Ok("nothing to do: the case is closed or answered".into());
     }
+    if let Some((_, reason)) =
+        crate::store::alerts::suppressed(work.mailer.conn, &case.sender, work.now())?
+    {
+        return Ok(format!("survey not sent: {reason}"));
+    }
     let config = work.mailer.config;
     let ctx = json!({
         "case": outgoing::case_context(config, case),

@@ -288,6 +288,12 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
         "overdue": [deadline],
     }]});
     set(&mut ctx, "digest", digest);
+    set(
+        &mut ctx,
+        "alert",
+        json!({ "title": "Mailbox not read for 20 minutes", "detail": "IMAP: connection refused",
+                "key": "mailbox", "raised_at": "2026-11-27 09:30" }),
+    );
     let mut problems = Vec::new();
     for name in crate::templates::REQUIRED {
         if let Err(e) = templates.render(name, &ctx) {

@@ -118,6 +118,13 @@ pub fn list(conn: &Connection, case_id: Option<i64>) -> Result<Vec<MessageRow>> 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many messages this sender sent since `since`.
+pub fn count_from_since(conn: &Connection, sender: &str, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM messages WHERE sender = ?1 AND received_at >= ?2")?
+        .query_row(params![sender, since], |r| r.get(0))?)
+}
+
 /// Counts per outcome, for the end-of-run summary.
 pub fn count_by_outcome(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let mut stmt =

@@ -153,6 +153,25 @@ const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     ) STRICT;
     "#,
+    // 3: alerts to the administrator, each raised once per key and window; addresses
+    // whose mail bounced, which get no automatic mail for a while.
+    r#"
+    CREATE TABLE alerts (
+        id        INTEGER PRIMARY KEY,
+        key       TEXT NOT NULL,
+        raised_at INTEGER NOT NULL,
+        title      TEXT NOT NULL,
+        detail     TEXT NOT NULL,
+        cleared_at INTEGER
+    ) STRICT;
+    CREATE INDEX alerts_key ON alerts(key, raised_at);
+
+    CREATE TABLE suppressions (
+        address TEXT PRIMARY KEY,
+        until   INTEGER NOT NULL,
+        reason  TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

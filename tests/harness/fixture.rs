@@ -18,6 +18,9 @@ pub const SUPPORT: &str = "support@example.com";
 /// Level 2 of every escalation ladder in the fixture's config.
 pub const GENERAL_MANAGER: &str = "general-manager@example.com";
 
+/// Where the fixture's alerts go.
+pub const ADMIN: &str = "it-admin@example.com";
+
 /// Department ids as the shipped rules use them; each at `<id>@example.com`.
 pub const DEPARTMENTS: &[(&str, &str)] = &[
     ("customer-service", "客服部 Customer Service"),
@@ -100,6 +103,9 @@ holidays = ["{calendar}"]
 
 [sla]
 escalation_contacts = ["{GENERAL_MANAGER}"]
+
+[alerts]
+to = ["{ADMIN}"]
 {departments}"#,
             imap = stack.imap_port,
             smtp = stack.smtp_port,
