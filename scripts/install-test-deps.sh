@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need: Dovecot (IMAP + LMTP) and Postfix,
-# from Debian 12 packages. The tests run their own private instances on
+# from Debian 12 packages, and systemd-analyze. The tests run their own private instances on
 # loopback ports (tests/harness/mailstack.rs); the system-wide services are
 # neither configured nor needed, so this script keeps apt from starting them
 # and keeps Postfix from writing /etc/postfix/main.cf.
@@ -14,9 +14,11 @@ command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-core)
 [ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/lmtp ] || missing+=(dovecot-lmtpd)
 command -v postfix >/dev/null 2>&1 || missing+=(postfix)
+# systemd-analyze judges the service unit's sandbox (tests/cli.rs).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd and postfix already installed"
+    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix and systemd-analyze already installed"
     exit 0
 fi
 

@@ -257,3 +257,21 @@ fn classify_prints_one_json_object_per_message() {
     assert_eq!(lines[1]["acknowledge"], false, "never answer an auto-reply");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// systemd's own judgement of the unit's sandbox: an exposure of at most 1.5 on its
+/// 0–10 scale (10 is an unprotected service). systemd-analyze comes with systemd.
+#[test]
+fn the_service_unit_scores_well_in_systemd_analyze_security() {
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--threshold=15"])
+        .arg(repo().join("systemd/switchboard.service"))
+        .output()
+        .expect("systemd-analyze (package systemd) is needed for this test");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exposure above 1.5:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("Overall exposure level"), "{report}");
+}
