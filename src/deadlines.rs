@@ -365,6 +365,32 @@ impl Clockwork<'_> {
     }
 }
 
+/// Runs `f` with a [`Clockwork`] over a new transaction, and commits if it succeeds.
+pub fn in_transaction<R>(
+    conn: &mut rusqlite::Connection,
+    config: &crate::config::Config,
+    templates: &crate::templates::Templates,
+    policies: &Policies,
+    now: DateTime<Utc>,
+    f: impl FnOnce(&Clockwork<'_>) -> Result<R>,
+) -> Result<R> {
+    let tx = conn.transaction()?;
+    let key = crate::outgoing::reply_key(&tx)?;
+    let work = Clockwork {
+        mailer: Mailer {
+            conn: &tx,
+            config,
+            templates,
+            token_key: &key,
+            now,
+        },
+        policies,
+    };
+    let result = f(&work)?;
+    tx.commit().context("Cannot commit the clock's work")?;
+    Ok(result)
+}
+
 /// What the clock goes by, as a fingerprint: the policy file and the calendar. When it
 /// differs from the one stored, open deadlines are recomputed.
 pub fn fingerprint(policies: &Policies, calendar: &crate::calendar::Calendar) -> String {
@@ -388,21 +414,7 @@ pub fn on_start(
     {
         tracing::warn!("{warning}");
     }
-    let tx = conn.transaction()?;
-    let key = crate::outgoing::reply_key(&tx)?;
-    let work = Clockwork {
-        mailer: Mailer {
-            conn: &tx,
-            config,
-            templates,
-            token_key: &key,
-            now,
-        },
-        policies,
-    };
-    recompute_if_changed(&work)?;
-    tx.commit()?;
-    Ok(())
+    in_transaction(conn, config, templates, policies, now, recompute_if_changed)
 }
 
 /// Recomputes open deadlines if the policies or the calendar changed since the last
