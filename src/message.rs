@@ -1,15 +1,31 @@
 //! An incoming message as the rest of the pipeline sees it.
 //!
-//! mail-parser does the hard part (MIME, every charset, RFC 2047 words); this module
+//! mail-parser does the hard part (MIME, RFC 2047 words, most charsets); this module
 //! turns its borrowed tree into a small owned view with just what intake, threading
-//! and the rules need. Parsing never panics: damaged mail yields `Err` with a reason
-//! that is stored in the quarantine.
+//! and the rules need. `charset` decodes again what mail-parser had to guess, part by
+//! part; `limits` bounds what one message may cost. Parsing never panics: damaged
+//! mail yields `Err` with a reason that is stored in the quarantine, and the raw
+//! bytes are kept by the ledger whatever happens here.
+//!
+//! Everything in the view is safe to put in a header of our own mail: no control
+//! characters (CR, LF, NUL…) in the subject or names, bounded lengths, Message-IDs
+//! without spaces or controls.
+
+pub mod charset;
+pub mod limits;
 
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 
 /// How much body text the rules look at. Complaints say what they are about early;
 /// bounding the text bounds the cost of one message whatever its size.
 const BODY_TEXT_LIMIT: usize = 64 * 1024;
+/// A subject longer than this is cut (with "…"): it goes into case lists and the
+/// subjects of our own mail.
+const SUBJECT_CHARS: usize = 1000;
+/// Display names longer than this are cut.
+const NAME_CHARS: usize = 200;
+/// RFC 5322 §2.1.1: no line over 998 characters, so no Message-ID either.
+const MESSAGE_ID_BYTES: usize = 998;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -71,28 +87,41 @@ pub struct Message {
 }
 
 impl Message {
-    /// Parses raw RFC 5322 bytes. Fails only when there is nothing a person could act on.
+    /// Parses raw RFC 5322 bytes. Fails only when there is nothing a person could act
+    /// on, or when the message is over one of the [`limits`].
     pub fn parse(raw: &[u8]) -> Result<Message, String> {
+        let header_len = limits::check_header(raw)?;
         let parsed = MessageParser::default()
             .parse(raw)
             .ok_or_else(|| "not a mail message: no header block could be read".to_string())?;
+        limits::check_tree(&parsed)?;
+        let header = raw.get(..header_len).unwrap_or(raw);
+        let hint = charset::hint(&parsed, header);
+        // Raw 8-bit header lines (no RFC 2047) are read again in the message's charset.
+        let transcoded = charset::transcode_header(header, hint);
+        let reparsed = transcoded
+            .as_deref()
+            .and_then(|h| MessageParser::default().parse_headers(h));
+        let hv = reparsed.as_ref().unwrap_or(&parsed);
+        let header_raw: &[u8] = transcoded.as_deref().unwrap_or(raw);
         // RFC 5322 requires From; mail that lost it (broken gateways, hand-made scripts)
         // still says who sent it in Sender, Reply-To or the envelope's Return-Path.
-        let from = [parsed.from(), parsed.sender(), parsed.reply_to()]
+        let from = [hv.from(), hv.sender(), hv.reply_to()]
             .into_iter()
             .flatten()
             .find_map(|a| a.first().and_then(convert_addr))
             .or_else(|| {
-                let rp = parsed.return_address()?.trim().to_lowercase();
-                rp.contains('@').then_some(Address {
-                    name: None,
-                    email: rp,
-                })
+                let rp = hv.return_address()?.trim().to_lowercase();
+                (rp.contains('@') && !rp.chars().any(|c| c.is_control() || c.is_whitespace()))
+                    .then_some(Address {
+                        name: None,
+                        email: rp,
+                    })
             })
             .ok_or_else(|| {
                 "no sender: no address in From, Sender, Reply-To or Return-Path".to_string()
             })?;
-        let headers: Vec<(String, String)> = parsed
+        let headers: Vec<(String, String)> = hv
             .headers()
             .iter()
             .map(|h| {
@@ -100,17 +129,27 @@ impl Message {
                 let value = match &h.value {
                     HeaderValue::Text(t) => t.to_string(),
                     HeaderValue::TextList(l) => l.join(", "),
-                    _ => raw_header_value(raw, h.offset_start, h.offset_end),
+                    _ => raw_header_value(header_raw, h.offset_start, h.offset_end),
                 };
                 (name, value)
             })
             .collect();
         let mut body = parsed
-            .body_text(0)
-            .map(|b| b.into_owned())
+            .text_body
+            .first()
+            .and_then(|&id| parsed.parts.get(id as usize))
+            .and_then(|part| {
+                let text = charset::part_text(part, raw, hint)?;
+                Some(match part.body {
+                    mail_parser::PartType::Html(_) => {
+                        mail_parser::decoders::html::html_to_text(&text)
+                    }
+                    _ => text,
+                })
+            })
             .unwrap_or_default();
         truncate_at_char_boundary(&mut body, BODY_TEXT_LIMIT);
-        let is_multipart_report = parsed
+        let is_multipart_report = hv
             .root_part()
             .content_type()
             .map(|ct| {
@@ -120,7 +159,7 @@ impl Message {
                         .is_some_and(|s| s.eq_ignore_ascii_case("report"))
             })
             .unwrap_or(false);
-        let return_path = parsed.header_raw("Return-Path").map(|rp| {
+        let return_path = hv.header_raw("Return-Path").map(|rp| {
             rp.trim()
                 .trim_start_matches('<')
                 .trim_end_matches('>')
@@ -128,26 +167,20 @@ impl Message {
                 .to_lowercase()
         });
         Ok(Message {
-            message_id: parsed
-                .message_id()
-                .map(|id| id.trim().to_string())
-                .filter(|id| !id.is_empty()),
-            subject: parsed.subject().unwrap_or("").trim().to_string(),
+            message_id: hv.message_id().and_then(clean_id),
+            subject: clean_text(hv.subject().unwrap_or(""), SUBJECT_CHARS),
             from,
-            reply_to: parsed
-                .reply_to()
-                .and_then(|a| a.first())
-                .and_then(convert_addr),
-            to: parsed
+            reply_to: hv.reply_to().and_then(|a| a.first()).and_then(convert_addr),
+            to: hv
                 .to()
                 .map(|a| a.iter().filter_map(convert_addr).collect())
                 .unwrap_or_default(),
-            cc: parsed
+            cc: hv
                 .cc()
                 .map(|a| a.iter().filter_map(convert_addr).collect())
                 .unwrap_or_default(),
-            in_reply_to: id_list(parsed.in_reply_to()),
-            references: id_list(parsed.references()),
+            in_reply_to: id_list(hv.in_reply_to()),
+            references: id_list(hv.references()),
             body,
             headers,
             return_path,
@@ -198,27 +231,66 @@ fn is_han(c: char) -> bool {
 
 fn convert_addr(addr: &mail_parser::Addr<'_>) -> Option<Address> {
     let email = addr.address.as_deref()?.trim().to_lowercase();
-    if email.is_empty() {
+    // An address with spaces or control characters in it is no address to answer.
+    if email.is_empty() || email.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return None;
     }
     let name = addr
         .name
         .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_string);
+        .map(|n| clean_text(n, NAME_CHARS))
+        .filter(|n| !n.is_empty());
     Some(Address { name, email })
+}
+
+/// Text from a header made safe for any header of ours: control characters (CR, LF,
+/// NUL, ESC…) become spaces, runs of spaces one, and at most `max` characters.
+pub fn clean_text(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    let mut chars = 0;
+    let mut space = false;
+    for c in text.trim().chars() {
+        let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' {
+            if space {
+                continue;
+            }
+            space = true;
+        } else {
+            space = false;
+        }
+        if chars == max {
+            out.truncate(out.trim_end().len());
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// A Message-ID we can repeat in In-Reply-To and References: no spaces, no control
+/// characters, no longer than a header line.
+fn clean_id(id: &str) -> Option<String> {
+    let id = id.trim();
+    (!id.is_empty()
+        && id.len() <= MESSAGE_ID_BYTES
+        && !id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>'))
+    .then(|| id.to_string())
 }
 
 fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
     value
         .as_text_list()
-        .map(|l| {
-            l.iter()
-                .map(|id| id.trim().to_string())
-                .filter(|id| !id.is_empty())
-                .collect()
-        })
+        .map(|l| l.iter().filter_map(|id| clean_id(id)).collect())
         .unwrap_or_default()
 }
 
