@@ -1,8 +1,12 @@
 //! What each subcommand does, over the library. Output for people goes to stdout;
 //! logs go to stderr.
 
+mod messages;
+pub mod quarantine;
 mod report;
 mod timeline;
+
+pub use messages::messages;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

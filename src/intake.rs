@@ -12,9 +12,11 @@ mod customer;
 mod department;
 mod identity;
 mod outgoing;
+mod release;
 pub mod screen;
 
 pub use identity::dedup_key;
+pub use release::Released;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, Utc};
@@ -250,30 +252,7 @@ impl Intake {
         let token_key = crate::outgoing::reply_key(&tx)?;
         let mut reports = Vec::with_capacity(batch.len());
         for inc in batch {
-            let key = dedup_key(inc);
-            let report = {
-                let sp = tx.savepoint()?;
-                let step = Step {
-                    conn: &sp,
-                    src,
-                    inc,
-                    dedup_key: &key,
-                    now,
-                    token_key: &token_key,
-                };
-                match self.take_in(&step) {
-                    Ok(r) => {
-                        sp.commit()?;
-                        r
-                    }
-                    Err(e) => {
-                        drop(sp); // rolls back this message's partial work
-                        let reason = format!("could not be processed: {e:#}");
-                        tracing::error!(uid = ?inc.uid, "Message quarantined after an error: {reason}");
-                        quarantine(&tx, src, inc, &key, None, &reason, now)?
-                    }
-                }
-            };
+            let report = self.take_in_one(&mut tx, src, inc, &token_key, now)?;
             if let (Some(uidvalidity), Some(uid), Some(target)) =
                 (src.uidvalidity, inc.uid, report.target(&self.config))
             {
@@ -293,6 +272,43 @@ impl Intake {
         }
         tx.commit().context("Cannot commit the intake batch")?;
         Ok(reports)
+    }
+
+    /// One message in its own savepoint: taken in, or quarantined with the error
+    /// that stopped it. The one path for mail from the mailbox and for a release
+    /// from the quarantine.
+    fn take_in_one(
+        &self,
+        tx: &mut rusqlite::Transaction<'_>,
+        src: &Source,
+        inc: &Incoming,
+        token_key: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Report> {
+        let key = dedup_key(inc);
+        let sp = tx.savepoint()?;
+        let step = Step {
+            conn: &sp,
+            src,
+            inc,
+            dedup_key: &key,
+            now,
+            token_key,
+        };
+        match self.take_in(&step) {
+            Ok(r) => {
+                sp.commit()?;
+                Ok(r)
+            }
+            Err(e) => {
+                drop(sp); // rolls back this message's partial work
+                let reason = format!("could not be processed: {e:#}");
+                tracing::error!(uid = ?inc.uid, "Message quarantined after an error: {reason}");
+                // Who sent it and its Message-ID still belong in the ledger.
+                let msg = Message::parse(&inc.raw).ok();
+                quarantine(tx, src, inc, &key, msg.as_ref(), &reason, now)
+            }
+        }
     }
 
     fn take_in(&self, step: &Step<'_>) -> Result<Report> {
@@ -322,7 +338,11 @@ impl Intake {
         let msg = match Message::parse(&inc.raw) {
             Ok(m) => m,
             Err(reason) => {
-                let reason = format!("unreadable: {reason}");
+                let reason = if reason.starts_with("over a limit") {
+                    reason
+                } else {
+                    format!("unreadable: {reason}")
+                };
                 return quarantine(conn, step.src, inc, step.dedup_key, None, &reason, step.now);
             }
         };

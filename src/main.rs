@@ -78,6 +78,41 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Every message ever taken in: its outcome, its case, and why it was ignored or
+    /// quarantined.
+    Messages {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One JSON object per message instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Messages that could not be taken in: list them, or take one in again after a fix.
+    Quarantine {
+        /// Required; may come before or after the action.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: QuarantineAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineAction {
+    /// The quarantined messages with their reasons.
+    List,
+    /// Run intake again on a quarantined message's stored bytes (after changing the
+    /// rules, the templates or a limit). Exit status 1 if it is still quarantined.
+    Release {
+        /// The message's ID, as `list` or `switchboard messages` show it.
+        id: i64,
+        /// Take it in as at this RFC 3339 time instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +164,17 @@ fn main() -> ExitCode {
             now,
         } => commands::report(&config, &from, &to, csv, now.as_deref()),
         Command::Outbox { config } => commands::outbox(&config),
+        Command::Messages { config, json } => commands::messages(&config, json),
+        Command::Quarantine {
+            config,
+            json,
+            action,
+        } => with_config(config, |c| match &action {
+            QuarantineAction::List => commands::quarantine::list(c, json),
+            QuarantineAction::Release { id, now } => {
+                commands::quarantine::release(c, *id, json, now.as_deref())
+            }
+        }),
     };
     match result {
         Ok(code) => code,

@@ -132,3 +132,64 @@ pub fn count_by_outcome(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// One ledger row with its bytes: what a release from the quarantine takes in again.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub dedup_key: String,
+    pub mailbox: String,
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    pub received_at: i64,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<StoredMessage>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, dedup_key, mailbox, uidvalidity, uid, received_at, outcome, reason, raw
+             FROM messages WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(StoredMessage {
+                id: r.get(0)?,
+                dedup_key: r.get(1)?,
+                mailbox: r.get(2)?,
+                uidvalidity: r.get(3)?,
+                uid: r.get(4)?,
+                received_at: r.get(5)?,
+                outcome: r.get(6)?,
+                reason: r.get(7)?,
+                raw: r.get(8)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The ledger id of the message with this key.
+pub fn id_by_key(conn: &Connection, dedup_key: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM messages WHERE dedup_key = ?1")?
+        .query_row([dedup_key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Removes a row; only a release does this, inside its transaction, before the same
+/// bytes are taken in again (or, for a message of which only the header was kept,
+/// so that the whole message is taken in when it is put back in the inbox).
+pub fn delete(conn: &Connection, id: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Gives the row written by a release the id and time of the row it replaces, so that
+/// the ledger keeps one row per message, in the order the messages came.
+pub fn take_place_of(conn: &Connection, new_id: i64, old_id: i64, received_at: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET id = ?2, received_at = ?3 WHERE id = ?1")?
+        .execute(params![new_id, old_id, received_at])?;
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! `switchboard messages`: every message ever taken in and what became of it — the
+//! accounting that "nothing lost" is checked with.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::DateTime;
+
+use crate::store::messages::{self, MessageRow};
+
+pub fn messages(config: &Path, json: bool) -> Result<ExitCode> {
+    let (config, db) = super::open_store(config)?;
+    let rows = db.blocking(|c| messages::list(c, None))?;
+    print(&config, &rows, json, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One JSON object per line, or a table with each reason under its message.
+pub fn print(
+    config: &crate::config::Config,
+    rows: &[MessageRow],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    if json {
+        for row in rows {
+            writeln!(out, "{}", serde_json::to_string(row)?)?;
+        }
+        return Ok(());
+    }
+    let tz = config.calendar.tz();
+    writeln!(
+        out,
+        "{:<6} {:<12} {:<8} {:<16} {:<16} {:<32} SUBJECT",
+        "ID", "OUTCOME", "UID", "RECEIVED", "CASE", "SENDER"
+    )?;
+    for r in rows {
+        let received = DateTime::from_timestamp(r.received_at, 0)
+            .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<6} {:<12} {:<8} {:<16} {:<16} {:<32} {}",
+            r.id,
+            r.outcome,
+            r.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+            received,
+            r.case.as_deref().unwrap_or("-"),
+            r.sender.as_deref().unwrap_or("?"),
+            r.subject.as_deref().unwrap_or(""),
+        )?;
+        if let Some(reason) = &r.reason {
+            writeln!(out, "       reason: {reason}")?;
+        }
+    }
+    let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
+    writeln!(
+        out,
+        "{} message(s): {} case, {} follow-up, {} ignored, {} quarantined",
+        rows.len(),
+        count("case"),
+        count("follow_up"),
+        count("ignored"),
+        count("quarantined")
+    )?;
+    Ok(())
+}
