@@ -56,11 +56,30 @@ impl Clockwork<'_> {
     /// starts the milestones it starts, and what follows from it (the survey after the
     /// result, nothing more after closing).
     pub fn event(&self, case: &CaseRow, event: Event, detail: &str) -> Result<()> {
+        self.event_by(case, event, detail, None)
+    }
+
+    /// A verified reply from `department`: it meets that department's deadlines that
+    /// a reply meets (on a collaboration request, each department confirms its own).
+    pub fn department_replied(&self, case: &CaseRow, department: &str, detail: &str) -> Result<()> {
+        self.event_by(case, Event::DepartmentReplied, detail, Some(department))
+    }
+
+    fn event_by(
+        &self,
+        case: &CaseRow,
+        event: Event,
+        detail: &str,
+        department: Option<&str>,
+    ) -> Result<()> {
         let conn = self.mailer.conn;
         let now = self.now();
         cases::add_event(conn, case.id, now, event.as_str(), detail)?;
         let policy = self.policy(case);
         for d in rows::open_for_case(conn, case.id)? {
+            if department.is_some_and(|dep| dep != d.department) {
+                continue;
+            }
             let met = if let Some(m) = policy.and_then(|p| p.milestone(&d.milestone)) {
                 m.met_by.contains(&event)
             } else {
@@ -133,41 +152,55 @@ impl Clockwork<'_> {
         Ok(())
     }
 
-    /// Opens a deadline for a milestone, unless one is already running.
+    /// Opens a deadline for a milestone, unless one is already running. A milestone a
+    /// department's reply meets, on a case that involves several departments, is one
+    /// deadline per department.
     fn start(&self, case: &CaseRow, policy: &Policy, m: &Milestone) -> Result<()> {
         let conn = self.mailer.conn;
-        if rows::open_for_case(conn, case.id)?
-            .iter()
-            .any(|d| d.milestone == m.name)
-        {
-            return Ok(());
-        }
+        let open = rows::open_for_case(conn, case.id)?;
+        let each = m.met_by.contains(&Event::DepartmentReplied) && !case.involved.is_empty();
+        let departments: Vec<&str> = if each {
+            case.departments().collect()
+        } else {
+            vec![case.department.as_str()]
+        };
         let calendar = &self.mailer.config.calendar;
         let due = calendar.add(self.mailer.now, m.within, m.clock);
-        let id = rows::insert(
-            conn,
-            &NewDeadline {
-                case_id: case.id,
-                milestone: &m.name,
-                label: &m.label,
-                department: &case.department,
-                started_at: self.now(),
-                due_at: due.timestamp(),
-            },
-        )?;
-        self.schedule(id, policy, m, &[])?;
-        cases::add_event(
-            conn,
-            case.id,
-            self.now(),
-            "deadline_started",
-            &format!(
-                "{} due {} ({})",
-                m.label,
-                crate::outgoing::local_time(self.mailer.config, due.timestamp()),
-                describe(m.within, m.clock)
-            ),
-        )?;
+        for department in departments {
+            if open
+                .iter()
+                .any(|d| d.milestone == m.name && (!each || d.department == department))
+            {
+                continue;
+            }
+            let label = match self.mailer.config.department(department) {
+                Some(dep) if each => format!("{} · {}", m.label, dep.name),
+                _ => m.label.clone(),
+            };
+            let id = rows::insert(
+                conn,
+                &NewDeadline {
+                    case_id: case.id,
+                    milestone: &m.name,
+                    label: &label,
+                    department,
+                    started_at: self.now(),
+                    due_at: due.timestamp(),
+                },
+            )?;
+            self.schedule(id, policy, m, &[])?;
+            cases::add_event(
+                conn,
+                case.id,
+                self.now(),
+                "deadline_started",
+                &format!(
+                    "{label} due {} ({})",
+                    crate::outgoing::local_time(self.mailer.config, due.timestamp()),
+                    describe(m.within, m.clock)
+                ),
+            )?;
+        }
         Ok(())
     }
 
@@ -242,13 +275,24 @@ impl Clockwork<'_> {
                 continue;
             };
             let due = due.with_timezone(&Utc);
+            // "渠道清单 12月15日 提交（销售部）" is the sales department's milestone.
+            let department = case
+                .departments()
+                .find(|id| {
+                    self.mailer.config.department(id).is_some_and(|d| {
+                        d.name
+                            .split_whitespace()
+                            .any(|part| part.chars().count() >= 2 && label.contains(part))
+                    })
+                })
+                .unwrap_or(&case.department);
             let id = rows::insert(
                 conn,
                 &NewDeadline {
                     case_id: case.id,
                     milestone: &format!("{DATED}{}", i + 1),
                     label,
-                    department: &case.department,
+                    department,
                     started_at: self.now(),
                     due_at: due.timestamp(),
                 },

@@ -200,13 +200,16 @@ impl Intake {
     }
 
     pub fn classify(&self, msg: &Message) -> Classification {
-        let ctx = rules::Context {
+        self.rules.classify(msg, &self.rules_context())
+    }
+
+    fn rules_context(&self) -> rules::Context<'_> {
+        rules::Context {
             departments: &self.departments,
             internal_domains: &self.config.intake.internal_domains,
             vip_customers: &self.config.intake.vip_customers,
             triage_department: &self.config.intake.triage_department,
-        };
-        self.rules.classify(msg, &ctx)
+        }
     }
 
     /// Why this message gets no acknowledgement, leaving aside the hourly limit.
@@ -461,6 +464,19 @@ impl Intake {
                 class.rules.join(", ")
             }
         );
+        // A collaboration request asks several departments: each gets the case record
+        // and its own clocks; the lead is the one the rules chose.
+        let mut involved = Vec::new();
+        if class.category == crate::case::Category::CollaborationRequest && parent.is_none() {
+            for id in rules::departments_asked(msg, &self.rules_context()) {
+                if id != department.id
+                    && let Some(d) = self.config.department(&id)
+                {
+                    store::cases::add_involved(conn, case_id, &d.id)?;
+                    involved.push(d);
+                }
+            }
+        }
         let case = store::cases::get(conn, case_id)?.context("The case just opened is missing")?;
         let work = self.clockwork(step);
         work.event(&case, Event::Received, &detail)?;
@@ -470,8 +486,10 @@ impl Intake {
             work.dated_milestones(&case, &dates)?;
         }
         let change = self.change(step, &case, msg);
-        change.route(department)?;
-        store::cases::add_event(conn, case_id, now.timestamp(), "routed", &department.id)?;
+        for d in std::iter::once(department).chain(involved) {
+            change.route(d)?;
+            store::cases::add_event(conn, case_id, now.timestamp(), "routed", &d.id)?;
+        }
 
         let no_ack = match self.no_ack_reason(msg) {
             Some(why) => Some(why),

@@ -19,6 +19,7 @@ mod compile;
 mod department;
 mod file;
 mod pattern;
+mod scan;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests;
@@ -59,6 +60,12 @@ pub struct Classification {
     /// The rules that decided it: the winner first, then the priority rules that
     /// raised the priority above the winner's, then `vip-customer` if that raised it.
     pub rules: Vec<String>,
+}
+
+/// Every department a message asks (a collaboration request asks several), the one
+/// `department = "named"` picks first; never the sender's own.
+pub fn departments_asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
+    department::asked(msg, ctx)
 }
 
 #[derive(Debug)]

@@ -636,8 +636,8 @@ fn the_friday_digest_lists_collaboration_milestones_and_late_delay_notices() {
         "市场部 陈静 <chenjing@example.com>",
         "跨部门协作申请：季度新品推广项目",
         "collab@example.com",
-        "",
-        "各位好，\r\n\r\n市场部发起“季度新品推广项目”，请设计部协作：\r\n1. 宣传海报初稿 2026-12-03 提交\r\n2. 渠道清单 2026-12-15 提交\r\n\r\n请设计部确认职责与时间节点。\r\n\r\n陈静 市场部",
+        "Cc: design@example.com, sales@example.com\r\n",
+        "各位好，\r\n\r\n市场部发起“季度新品推广项目”，请设计部和销售部协作：\r\n1. 宣传海报初稿 2026-12-03 提交（设计部）\r\n2. 渠道清单 2026-12-15 提交（销售部）\r\n\r\n请各部门确认职责与时间节点。\r\n\r\n陈静 市场部",
     ))
     .unwrap();
     f.run_at("2026-11-30T10:00:00+08:00").unwrap();
@@ -645,7 +645,9 @@ fn the_friday_digest_lists_collaboration_milestones_and_late_delay_notices() {
     let show = f.show(&case, "2026-11-30T10:00:00+08:00").unwrap();
     assert_eq!(show["case"]["category"], "collaboration_request");
     assert_eq!(show["case"]["department"], "design");
+    assert_eq!(show["case"]["involved"], serde_json::json!(["sales"]));
     let routed = inbox(&f, "design@example.com", 1).remove(0);
+    inbox(&f, "sales@example.com", 1); // sales gets the case record too
     // Tuesday: design confirms, and says the poster will be late — less than 3 days
     // before it is due.
     f.deliver(&reply(
@@ -657,9 +659,25 @@ fn the_friday_digest_lists_collaboration_milestones_and_late_delay_notices() {
     .unwrap();
     f.run_at("2026-12-01T11:00:00+08:00").unwrap();
     let show = f.show(&case, "2026-12-01T11:00:00+08:00").unwrap();
-    assert_eq!(deadline(&show, "duties-confirmed")["state"], "met");
+    let duties: Vec<&Value> = show["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["milestone"] == "duties-confirmed")
+        .collect();
+    assert_eq!(duties.len(), 2, "one per department: {duties:#?}");
+    let state_of =
+        |dept: &str| duties.iter().find(|d| d["department"] == dept).unwrap()["state"].clone();
+    assert_eq!(state_of("design"), "met");
+    assert_eq!(state_of("sales"), "pending", "sales has not confirmed");
     let poster = deadline(&show, "date-1");
     assert_eq!(poster["delay_late"], true, "{poster:#}");
+    assert_eq!(poster["department"], "design");
+    assert_eq!(
+        deadline(&show, "date-2")["department"],
+        "sales",
+        "the line names sales"
+    );
 
     // Friday 4 December 15:00: the digest, to the initiator and the design head.
     f.run_at("2026-12-04T14:59:00+08:00").unwrap();
@@ -673,7 +691,13 @@ fn the_friday_digest_lists_collaboration_milestones_and_late_delay_notices() {
     f.run_at("2026-12-04T15:00:00+08:00").unwrap();
     f.run_at("2026-12-04T15:05:00+08:00").unwrap();
     // The initiator has the acknowledgement and the relayed answer before it.
-    for (who, count) in [("chenjing@example.com", 3), ("design-head@example.com", 1)] {
+    // Sales never confirmed: its head heard of it at the breach (Wednesday 10:00)
+    // before the digest.
+    for (who, count) in [
+        ("chenjing@example.com", 3),
+        ("design-head@example.com", 1),
+        ("sales-head@example.com", 2),
+    ] {
         let digests: Vec<Message> = inbox(&f, who, count)
             .into_iter()
             .filter(|m| m.subject.contains("digest"))

@@ -52,14 +52,20 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
             .cloned()
             .collect();
         let department = config.department(&case.department);
+        let names: Vec<&str> = case
+            .departments()
+            .map(|id| config.department(id).map_or(id, |d| d.name.as_str()))
+            .collect();
         let entry = json!({
             "case": outgoing::case_context(config, case),
             "department": department.map(outgoing::department_context).unwrap_or(Value::Null),
+            "departments": names,
             "milestones": milestones,
             "overdue": overdue,
         });
+        // The initiator and the heads of every department involved.
         let mut recipients = vec![case.sender.clone()];
-        if let Some(dep) = department {
+        for dep in case.departments().filter_map(|id| config.department(id)) {
             if dep.managers.is_empty() {
                 recipients.push(dep.address.clone());
             } else {

@@ -70,7 +70,7 @@ impl Intake {
                             answer: None,
                         };
                     }
-                    if department.id != case.department {
+                    if !case.departments().any(|d| d == department.id) {
                         return Verdict::Refused {
                             reason: format!(
                                 "the case has moved to department \"{}\"; only its replies may change it",
@@ -167,7 +167,7 @@ impl Intake {
             ));
         }
         let work = self.clockwork(step);
-        work.event(case, Event::DepartmentReplied, &msg.from.email)?;
+        work.department_replied(case, &department.id, &msg.from.email)?;
         let mut internal = false;
         let mut done = Vec::new();
         for c in &parsed.commands {
@@ -219,7 +219,7 @@ impl Intake {
                 }
                 Command::Internal(yes) => internal = *yes,
                 Command::Delay(reason) => {
-                    done.push(self.delay(step, &case, reason)?);
+                    done.push(self.delay(step, &case, &department.id, reason)?);
                 }
             }
         }
@@ -262,12 +262,24 @@ impl Intake {
         })
     }
 
-    /// `Delay: reason` concerns the next open milestone by due date; a notice less
-    /// than 3 days before it is flagged late (the handbook asks for 3 days' notice).
-    fn delay(&self, step: &Step<'_>, case: &CaseRow, reason: &str) -> Result<String> {
+    /// `Delay: reason` concerns the writing department's next open milestone by due
+    /// date (any department's if it has none); a notice less than 3 days before it is
+    /// flagged late (the handbook asks for 3 days' notice).
+    fn delay(
+        &self,
+        step: &Step<'_>,
+        case: &CaseRow,
+        department: &str,
+        reason: &str,
+    ) -> Result<String> {
         let now = step.now.timestamp();
         let open = store::deadlines::open_for_case(step.conn, case.id)?;
-        let Some(d) = open.iter().min_by_key(|d| d.due_at) else {
+        let next = open
+            .iter()
+            .filter(|d| d.department == department)
+            .min_by_key(|d| d.due_at)
+            .or_else(|| open.iter().min_by_key(|d| d.due_at));
+        let Some(d) = next else {
             cases::add_event(step.conn, case.id, now, "delay", reason)?;
             return Ok("delay noted (no open milestone)".into());
         };

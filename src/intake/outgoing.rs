@@ -265,6 +265,7 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
         parent: None,
         resolved_at: None,
         satisfaction: None,
+        involved: vec![],
     };
     let mut ctx = context(config, &case, &msg, department, now);
     let deadline = json!({ "label": "初步分析 initial analysis", "milestone": "analysis",
@@ -284,6 +285,7 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
     let digest = json!({ "date": "2026-11-27 15:00", "count": 1, "requests": [{
         "case": ctx.get("case").cloned().unwrap_or_default(),
         "department": ctx.get("department").cloned().unwrap_or_default(),
+        "departments": ["设计部 Design", "销售部 Sales"],
         "milestones": [deadline.clone()],
         "overdue": [deadline],
     }]});

@@ -42,6 +42,13 @@ const QUOTE_MARKERS: &[&str] = &[
 
 /// The id of the department the message names, if any but the sender's own.
 pub(crate) fn named(msg: &Message, ctx: &Context<'_>) -> Option<String> {
+    asked(msg, ctx).into_iter().next()
+}
+
+/// Every department the message asks, but the sender's own: the one [`named`] picks
+/// first, then the others it addresses in To/Cc or names, in order. A collaboration
+/// request usually asks several ("需设计部完成海报，销售部提供渠道清单").
+pub(crate) fn asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
     let deps = ctx.departments;
     let sender_name = msg.from.name.as_deref().unwrap_or("").to_lowercase();
     let mut own: Vec<bool> = deps
@@ -82,6 +89,7 @@ pub(crate) fn named(msg: &Message, ctx: &Context<'_>) -> Option<String> {
             addressed.push(i);
         }
     }
+    let mut asked: Vec<usize> = Vec::new();
     if addressed.len() > 1
         && let Some(i) = addressed
             .iter()
@@ -96,18 +104,21 @@ pub(crate) fn named(msg: &Message, ctx: &Context<'_>) -> Option<String> {
             .min()
             .map(|(_, i)| i)
     {
-        return deps.get(i).map(|d| d.id.clone());
+        asked.push(i);
     }
-    if let Some(&i) = addressed.first() {
-        return deps.get(i).map(|d| d.id.clone());
-    }
-
+    asked.extend(addressed);
     for text in [subject.as_str(), body.as_str()] {
-        if let Some(i) = first_mention(text, deps, &mut own) {
-            return deps.get(i).map(|d| d.id.clone());
+        asked.extend(mentions(text, deps, &mut own));
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for i in asked {
+        if let Some(d) = deps.get(i)
+            && !ids.contains(&d.id)
+        {
+            ids.push(d.id.clone());
         }
     }
-    None
+    ids
 }
 
 /// Where in `text` (lower-cased) the department is first named right after a request
@@ -138,8 +149,8 @@ fn asked_at(text: &str, d: &DepartmentRef) -> Option<usize> {
 
 /// The index of the earliest department mentioned in `text` (lower-cased) that is not
 /// the sender's own; mentions that show a department to be the initiator mark it as
-/// the sender's own from then on.
-fn first_mention(text: &str, deps: &[DepartmentRef], own: &mut [bool]) -> Option<usize> {
+/// the sender's own from then on. Every such department, in order of first mention.
+fn mentions(text: &str, deps: &[DepartmentRef], own: &mut [bool]) -> Vec<usize> {
     let mut mentions: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, department)
     for (i, d) in deps.iter().enumerate() {
         for name in &d.names {
@@ -166,7 +177,8 @@ fn first_mention(text: &str, deps: &[DepartmentRef], own: &mut [bool]) -> Option
     mentions
         .iter()
         .map(|&(_, _, i)| i)
-        .find(|&i| !own.get(i).copied().unwrap_or(true))
+        .filter(|&i| !own.get(i).copied().unwrap_or(true))
+        .collect()
 }
 
 /// The first place at or after `from` where `name` occurs in `text` as a name: an

@@ -40,6 +40,15 @@ pub struct CaseRow {
     pub parent: Option<String>,
     pub resolved_at: Option<i64>,
     pub satisfaction: Option<String>,
+    /// Other departments the case involves besides `department`, the lead.
+    pub involved: Vec<String>,
+}
+
+impl CaseRow {
+    /// The lead department and the involved ones.
+    pub fn departments(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.department.as_str()).chain(self.involved.iter().map(String::as_str))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,13 +162,20 @@ fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result
                 parent: r.get(13)?,
                 resolved_at: r.get(14)?,
                 satisfaction: r.get(15)?,
+                involved: Vec::new(),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut ids = conn
         .prepare_cached("SELECT message_id FROM message_ids WHERE case_id = ?1 ORDER BY rowid")?;
+    let mut involved = conn.prepare_cached(
+        "SELECT department FROM case_departments WHERE case_id = ?1 ORDER BY rowid",
+    )?;
     for case in &mut cases {
         case.message_ids = ids
+            .query_map([case.id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        case.involved = involved
             .query_map([case.id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
     }
@@ -206,6 +222,14 @@ pub fn set_department(conn: &Connection, id: i64, department: &str) -> Result<()
 pub fn set_satisfaction(conn: &Connection, id: i64, answer: Option<&str>) -> Result<()> {
     conn.prepare_cached("UPDATE cases SET satisfaction = ?2 WHERE id = ?1")?
         .execute(params![id, answer])?;
+    Ok(())
+}
+
+pub fn add_involved(conn: &Connection, id: i64, department: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO case_departments (case_id, department) VALUES (?1, ?2)",
+    )?
+    .execute(params![id, department])?;
     Ok(())
 }
 

@@ -172,6 +172,15 @@ const MIGRATIONS: &[&str] = &[
         reason  TEXT NOT NULL
     ) STRICT;
     "#,
+    // 4: the other departments a case involves (a collaboration request asks several);
+    // the lead is cases.department.
+    r#"
+    CREATE TABLE case_departments (
+        case_id    INTEGER NOT NULL REFERENCES cases(id),
+        department TEXT NOT NULL,
+        PRIMARY KEY (case_id, department)
+    ) STRICT;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
