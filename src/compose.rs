@@ -150,3 +150,53 @@ mod tests {
         assert_eq!(ensure_tag("Re: [SB-1] late", "[SB-1]"), "Re: [SB-1] late");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod injection {
+    use super::*;
+
+    fn draft_with(subject: &str, to_name: &str) -> Vec<u8> {
+        let from: Mailbox = "Support <support@example.com>".parse().unwrap();
+        build(&Draft {
+            from: &from,
+            to: crate::outgoing::mailbox(to_name, "eve@client.com").unwrap(),
+            reply_to: None,
+            subject,
+            body: "body\n",
+            message_id: "ack.1@example.com",
+            in_reply_to: None,
+            references: &[],
+            auto_submitted: AutoSubmitted::AutoReplied,
+            case_number: "SB-2026-000001",
+            date: SystemTime::UNIX_EPOCH,
+            original: None,
+        })
+        .unwrap()
+    }
+
+    /// Whatever reaches the builder — a subject or name stored before the message view
+    /// cleaned them, a template variable — no control character makes a header.
+    #[test]
+    fn control_characters_never_make_a_header() {
+        for (subject, name) in [
+            ("late\r\nX-Injected: subject", "Eve"),
+            ("late\rX-Injected: bare-cr", "Eve"),
+            ("late\0X-Injected: nul", "Eve"),
+            ("late", "Eve\r\nX-Injected: name"),
+            ("late", "Eve\0\nX-Injected: nul-name"),
+        ] {
+            let raw = draft_with(subject, name);
+            let text = String::from_utf8_lossy(&raw);
+            let head = text.split("\r\n\r\n").next().unwrap();
+            assert!(
+                !head
+                    .lines()
+                    .any(|l| l.to_ascii_lowercase().starts_with("x-injected")),
+                "{subject:?} / {name:?}:\n{head}"
+            );
+            assert!(!head.contains('\0'), "{head}");
+            assert!(!head.replace("\r\n", "").contains(['\r', '\n']), "{head}");
+        }
+    }
+}

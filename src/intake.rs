@@ -346,7 +346,17 @@ impl Intake {
                 } else {
                     format!("unreadable: {reason}")
                 };
-                return quarantine(conn, step.src, inc, step.dedup_key, None, &reason, step.now);
+                // The header alone may still say whose it is.
+                let msg = Message::parse_header(&inc.raw).ok();
+                return quarantine(
+                    conn,
+                    step.src,
+                    inc,
+                    step.dedup_key,
+                    msg.as_ref(),
+                    &reason,
+                    step.now,
+                );
             }
         };
         let mut report = Report::new(inc.uid, "");

@@ -19,10 +19,10 @@ use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 /// How much body text the rules look at. Complaints say what they are about early;
 /// bounding the text bounds the cost of one message whatever its size.
 const BODY_TEXT_LIMIT: usize = 64 * 1024;
-/// A subject longer than this is cut (with "…"): it goes into case lists and the
-/// subjects of our own mail.
+/// A subject longer than this loses its middle (see `clean_text`): it goes into case
+/// lists and the subjects of our own mail.
 const SUBJECT_CHARS: usize = 1000;
-/// Display names longer than this are cut.
+/// Display names longer than this lose their middle.
 const NAME_CHARS: usize = 200;
 /// RFC 5322 §2.1.1: no line over 998 characters, so no Message-ID either.
 const MESSAGE_ID_BYTES: usize = 998;
@@ -190,6 +190,20 @@ impl Message {
         })
     }
 
+    /// The message as its header block alone says (at most the header limit of it):
+    /// who sent it and what about, for the ledger row of a message that is quarantined
+    /// before its body is read.
+    pub fn parse_header(raw: &[u8]) -> Result<Message, String> {
+        // Room for the empty line that ends it, within the limit.
+        let head = raw.get(..limits::HEADER_BLOCK_BYTES - 4).unwrap_or(raw);
+        let mut header = head
+            .get(..limits::header_end(head))
+            .unwrap_or(head)
+            .to_vec();
+        header.extend_from_slice(b"\r\n");
+        Message::parse(&header)
+    }
+
     /// The decoded value of the first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -244,10 +258,11 @@ fn convert_addr(addr: &mail_parser::Addr<'_>) -> Option<Address> {
 }
 
 /// Text from a header made safe for any header of ours: control characters (CR, LF,
-/// NUL, ESC…) become spaces, runs of spaces one, and at most `max` characters.
+/// NUL, ESC…) become spaces, runs of spaces one, and at most about `max` characters.
+/// A longer text keeps its start and its end (where case tags and "Re:" live) around
+/// a " … ".
 pub fn clean_text(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max * 4));
-    let mut chars = 0;
+    let mut out: Vec<char> = Vec::with_capacity(text.len().min(max * 4));
     let mut space = false;
     for c in text.trim().chars() {
         let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
@@ -263,16 +278,15 @@ pub fn clean_text(text: &str, max: usize) -> String {
         } else {
             space = false;
         }
-        if chars == max {
-            out.truncate(out.trim_end().len());
-            out.push('…');
-            return out;
-        }
         out.push(c);
-        chars += 1;
     }
-    out.truncate(out.trim_end().len());
-    out
+    if out.len() <= max {
+        return out.into_iter().collect::<String>().trim_end().to_string();
+    }
+    let tail = (max / 10).max(1);
+    let head: String = out.iter().take(max.saturating_sub(tail)).collect();
+    let end: String = out.iter().skip(out.len() - tail).collect();
+    format!("{} … {}", head.trim_end(), end.trim_start())
 }
 
 /// A Message-ID we can repeat in In-Reply-To and References: no spaces, no control

@@ -246,9 +246,8 @@ pub fn mailbox(name: &str, email: &str) -> Result<Mailbox> {
     let address: lettre::Address = email
         .parse()
         .with_context(|| format!("\"{email}\" is not an address we can send to"))?;
-    let name = name.trim();
-    Ok(Mailbox::new(
-        (!name.is_empty()).then(|| name.to_string()),
-        address,
-    ))
+    // lettre panics on CR or LF in a display name and passes NUL through: a name
+    // stored before message.rs cleaned names, or one from the config, is cleaned here.
+    let name = crate::message::clean_text(name, 200);
+    Ok(Mailbox::new((!name.is_empty()).then_some(name), address))
 }

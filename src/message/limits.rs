@@ -77,10 +77,6 @@ pub fn shape(message: &mail_parser::Message<'_>) -> (usize, usize) {
         };
         parts += 1;
         deepest = deepest.max(depth);
-        if parts > MIME_PARTS * 4 {
-            // Far over the limit already: no need to count the rest.
-            break;
-        }
         match &part.body {
             PartType::Multipart(children) => {
                 // A malformed tree could name a part twice or itself; ids only go
