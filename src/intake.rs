@@ -223,6 +223,11 @@ impl Intake {
                 return Some(format!("{addr} is one of our own addresses"));
             }
         }
+        // An address our SMTP library cannot write (found in real list and test mail:
+        // "bob@externbobby@extern", a bare "moderator"): the case opens all the same.
+        if reply.email.parse::<lettre::Address>().is_err() {
+            return Some(format!("{} is not an address we can answer", reply.email));
+        }
         None
     }
 

@@ -1,0 +1,183 @@
+//! A real-world corpus through the real intake: test mail of other mail software
+//! (mailing lists, spam, bounces, malformed MIME, many charsets), fetched by
+//! `scripts/fetch-corpus.sh` into a cache folder outside git. Every message must end
+//! as a case, a follow-up, or an ignored or quarantined message with its reason —
+//! one ledger row each — and none may panic. The corpus missing is a failure, never a
+//! silent pass.
+//!
+//! The corpus is about parsing, not the servers: intake runs on the demo's setup
+//! (Maildir in and out) with the store in memory, one transaction per message as the
+//! daemon would take a batch of one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use switchboard::config::Config;
+use switchboard::intake::{Incoming, Intake, Source};
+use switchboard::store::Db;
+
+fn corpus_root() -> PathBuf {
+    match std::env::var_os("SWITCHBOARD_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+            .join(".cache/switchboard-corpus"),
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn intake() -> Intake {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("sb-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(repo.join("examples/demo/switchboard.toml"))
+        .unwrap()
+        .replace("\"../../", &format!("\"{}/", repo.display()));
+    let file = dir.join("switchboard.toml");
+    std::fs::write(&file, text).unwrap();
+    let (config, _) = Config::load(&file).unwrap();
+    Intake::new(config).unwrap()
+}
+
+#[test]
+fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
+    let root = corpus_root().join("messages");
+    assert!(
+        root.is_dir(),
+        "the real-world corpus is missing at {}: run scripts/fetch-corpus.sh (scripts/test.sh does)",
+        root.display()
+    );
+    let files = files(&root);
+    assert!(
+        files.len() >= 900,
+        "the corpus at {} holds only {} messages: run scripts/fetch-corpus.sh again",
+        root.display(),
+        files.len()
+    );
+    let intake = intake();
+    let db = Db::open(Path::new(":memory:")).unwrap();
+    let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+    let src = Source {
+        mailbox: "maildir:corpus".into(),
+        uidvalidity: None,
+    };
+    // Silence the per-message error logs of quarantined mail; panics still print.
+    let mut panics = Vec::new();
+    let mut bad = Vec::new();
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut by_source: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut slowest = (Duration::ZERO, PathBuf::new());
+    let started = Instant::now();
+    for file in &files {
+        let raw = std::fs::read(file).unwrap();
+        let source = file
+            .strip_prefix(&root)
+            .unwrap()
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let inc = Incoming {
+            uid: None,
+            raw,
+            too_large: None,
+        };
+        let start = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            db.blocking(|c| intake.take_in_batch(c, &src, std::slice::from_ref(&inc), None, now))
+        }));
+        let took = start.elapsed();
+        if took > slowest.0 {
+            slowest = (took, file.clone());
+        }
+        let report = match result {
+            Err(_) => {
+                panics.push(file.display().to_string());
+                continue;
+            }
+            Ok(Err(e)) => {
+                bad.push(format!("{}: intake failed: {e:#}", file.display()));
+                continue;
+            }
+            Ok(Ok(mut r)) => r.pop().unwrap(),
+        };
+        let ok = match report.outcome {
+            "case" | "follow_up" => report.case.is_some(),
+            "ignored" | "quarantined" => report.reason.as_deref().is_some_and(|r| !r.is_empty()),
+            // The same message in two packages' test data: seen before, no new row.
+            "duplicate" => true,
+            _ => false,
+        };
+        if !ok {
+            bad.push(format!("{}: {report:?}", file.display()));
+        }
+        if let ("quarantined", Some(reason)) = (report.outcome, &report.reason) {
+            // The reason without its details: how many for each kind.
+            let kind: String = reason
+                .chars()
+                .take_while(|&c| c != '(' && c != ':')
+                .collect();
+            let detail: String = reason.chars().skip(kind.len()).take(60).collect();
+            *reasons.entry(format!("{kind}{detail}")).or_default() += 1;
+        }
+        *outcomes.entry(report.outcome).or_default() += 1;
+        *by_source
+            .entry(source)
+            .or_default()
+            .entry(report.outcome)
+            .or_default() += 1;
+    }
+    let elapsed = started.elapsed();
+    let rows: i64 = db
+        .blocking(|c| Ok(c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?))
+        .unwrap();
+    let summary = format!(
+        "{} messages in {elapsed:.1?} (slowest {:.1?}: {}); outcomes {outcomes:?}; quarantined for {reasons:#?}; by source {by_source:#?}",
+        files.len(),
+        slowest.0,
+        slowest.1.display()
+    );
+    eprintln!("{summary}");
+    assert!(panics.is_empty(), "panicked on:\n{}", panics.join("\n"));
+    assert!(bad.is_empty(), "{}\n{summary}", bad.join("\n"));
+    // Quarantined because of the message itself, never because intake failed on it.
+    let internal: Vec<&String> = reasons
+        .keys()
+        .filter(|r| r.starts_with("could not be processed"))
+        .collect();
+    assert!(
+        internal.is_empty(),
+        "intake failed on real mail: {internal:#?}\n{summary}"
+    );
+    let duplicates = outcomes.get("duplicate").copied().unwrap_or(0);
+    assert_eq!(
+        rows as usize + duplicates,
+        files.len(),
+        "one ledger row per message (and none for a message seen before)\n{summary}"
+    );
+    assert!(
+        slowest.0 < Duration::from_secs(10),
+        "one message took {:?}: {}",
+        slowest.0,
+        slowest.1.display()
+    );
+}
