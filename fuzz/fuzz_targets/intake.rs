@@ -70,12 +70,18 @@ fuzz_target!(|data: &[u8]| {
     let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
     let reports = guard
         .0
-        .blocking(|c| w.intake.take_in_batch(c, &src, std::slice::from_ref(&inc), Some(1), now))
+        .blocking(|c| {
+            w.intake
+                .take_in_batch(c, &src, std::slice::from_ref(&inc), Some(1), now)
+        })
         .unwrap();
     assert_eq!(reports.len(), 1);
     let outcome = reports[0].outcome;
     assert!(
-        matches!(outcome, "case" | "follow_up" | "ignored" | "quarantined" | "duplicate"),
+        matches!(
+            outcome,
+            "case" | "follow_up" | "ignored" | "quarantined" | "duplicate"
+        ),
         "{outcome}"
     );
     if matches!(outcome, "ignored" | "quarantined") {

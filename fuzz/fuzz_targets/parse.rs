@@ -43,8 +43,16 @@ fuzz_target!(|data: &[u8]| {
         {
             assert!(!text.chars().any(char::is_control), "{text:?}");
         }
-        for id in msg.message_id.iter().chain(&msg.in_reply_to).chain(&msg.references) {
-            assert!(!id.chars().any(|c| c.is_control() || c.is_whitespace()), "{id:?}");
+        for id in msg
+            .message_id
+            .iter()
+            .chain(&msg.in_reply_to)
+            .chain(&msg.references)
+        {
+            assert!(
+                !id.chars().any(|c| c.is_control() || c.is_whitespace()),
+                "{id:?}"
+            );
         }
     }
     let _ = intake::dedup_key(&Incoming {
