@@ -337,6 +337,11 @@ fn a_50_mb_attachment_is_quarantined_from_its_header_in_bounded_memory() {
     drop(raw);
 
     let (peak, took) = run_once_measuring(&f);
+    eprintln!(
+        "a {} MB message: peak resident memory {} MB, {took:.1?}",
+        size / 1024 / 1024,
+        peak / 1024 / 1024
+    );
     let rows = ledger(&f);
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
