@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use crate::clock::Clock;
 use crate::deadlines;
 use crate::intake::{Intake, Report};
-use crate::mailbox::Mailbox;
+use crate::mailbox::{self, Mailbox};
 use crate::sender::Sender;
 use crate::store::{self, Db, outbox};
 
@@ -108,6 +108,8 @@ impl Daemon {
     }
 }
 
+/// Takes in what is waiting until a pass finds nothing, then waits for new mail
+/// (IMAP IDLE where the server offers it, else `poll_interval`) or the stop signal.
 async fn intake_loop(
     intake: Arc<Intake>,
     db: Db,
@@ -121,29 +123,35 @@ async fn intake_loop(
     let mut failures: u32 = 0;
     while !*stop.borrow() {
         let mut log = |r: &Report| log_report(r);
-        let wait = match mailbox.pass(&intake, &db, &clock, &mut log).await {
+        match mailbox.pass(&intake, &db, &clock, &mut log).await {
             Ok(n) => {
                 failures = 0;
                 if n > 0 {
                     wake_sender.notify_one();
                     wake_clock.notify_one();
-                    Duration::ZERO
-                } else {
-                    poll
+                    // A pass reads up to what the folder held when it began.
+                    continue;
+                }
+                match mailbox.wait(poll, &mut stop).await {
+                    Ok(wake) => tracing::debug!(?wake, "Mailbox wait over"),
+                    Err(e) => {
+                        // The session is gone; the next pass opens a new one. Waiting
+                        // `poll` first keeps a server whose IDLE always fails from
+                        // being asked in a busy loop.
+                        tracing::warn!(retry_in = ?poll, "Waiting for new mail failed: {e:#}");
+                        mailbox::sleep(poll, &mut stop).await;
+                    }
                 }
             }
             Err(e) => {
                 failures += 1;
                 let wait = error_backoff(failures);
                 tracing::error!(attempt = failures, retry_in = ?wait, "Mailbox check failed: {e:#}");
-                wait
+                mailbox::sleep(wait, &mut stop).await;
             }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
         }
     }
+    mailbox.close().await;
 }
 
 /// Recomputes deadlines if the policies changed, then fires what is due.

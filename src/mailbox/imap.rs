@@ -6,10 +6,20 @@
 //! checkpoint with their sizes, fetch bodies with `BODY.PEEK[]` (never touching
 //! \Seen) in batches, commit each batch with its checkpoint, then do the moves that
 //! the commit planned. Everything that changes the server is in `apply_moves`.
+//!
+//! Between passes the session waits in IDLE (RFC 2177) where the server offers it,
+//! see [`ImapMailbox::wait`].
+
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::imap_proto::{MailboxDatum, Response};
+use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
+use tokio::sync::watch;
 
+use super::Wake;
 use super::connect::{self, Session};
 use crate::clock::Clock;
 use crate::config::Server;
@@ -20,9 +30,26 @@ use crate::store::{Db, mailbox_state};
 /// with max_message_bytes for a single message that is larger).
 const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
+/// RFC 2177 §3 asks clients to re-issue IDLE at least every 29 minutes. Five also
+/// stays under the idle timeouts of common NAT gateways (AWS: 350 s) for servers that
+/// stay silent while idling; each renewal costs one DONE and an empty pass.
+const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
+
+/// How long DONE and LOGOUT may take before the session is given up.
+const GOODBYE: Duration = Duration::from_secs(2);
+
+/// What the server said it can do, asked once per session.
+#[derive(Debug, Clone, Copy, Default)]
+struct Capabilities {
+    idle: bool,
+    r#move: bool,
+    uidplus: bool,
+}
+
 pub struct ImapMailbox {
     server: Server,
     session: Option<Session>,
+    caps: Capabilities,
     folders_ensured: bool,
 }
 
@@ -31,7 +58,70 @@ impl ImapMailbox {
         ImapMailbox {
             server,
             session: None,
+            caps: Capabilities::default(),
             folders_ensured: false,
+        }
+    }
+
+    /// Waits for new mail after a pass that found none: in IDLE when the server
+    /// offers it (up to IDLE_RENEW), else by sleeping `poll`. Returns early when
+    /// `stop` changes. An error means the session is gone; the next pass reconnects.
+    ///
+    /// Nothing that arrives meanwhile is missed: a pass that took nothing in began
+    /// with SELECT, which showed the folder as it was; whatever a later command's
+    /// response announced (EXISTS) is checked here before idling; and the server
+    /// reports at the start of IDLE what arrived since its last response (Dovecot
+    /// 2.3 does; RFC 2177 allows it to wait for the next change, which IDLE_RENEW
+    /// bounds).
+    pub async fn wait(&mut self, poll: Duration, stop: &mut watch::Receiver<bool>) -> Result<Wake> {
+        let Some(mut session) = self.session.take() else {
+            return Ok(super::sleep(poll, stop).await);
+        };
+        if !self.caps.idle {
+            self.session = Some(session);
+            return Ok(super::sleep(poll, stop).await);
+        }
+        if drain_unsolicited(&mut session) {
+            self.session = Some(session);
+            return Ok(Wake::NewMail);
+        }
+        let mut handle = session.idle();
+        handle.init().await.context("Cannot start IMAP IDLE")?;
+        tracing::debug!(host = self.server.host, "IMAP IDLE started");
+        let deadline = tokio::time::Instant::now() + IDLE_RENEW;
+        let wake = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break Wake::Timeout;
+            }
+            let (idle, _interrupt) = handle.wait_with_timeout(left);
+            let response = tokio::select! {
+                r = idle => r.context("IMAP IDLE failed")?,
+                _ = stop.changed() => break Wake::Stop,
+            };
+            match response {
+                IdleResponse::NewData(data) if announces_mail(data.parsed()) => {
+                    break Wake::NewMail;
+                }
+                // Flags or expunges from other clients: nothing for us.
+                IdleResponse::NewData(_) => continue,
+                IdleResponse::Timeout => break Wake::Timeout,
+                // The stream ended: DONE below fails and the session is dropped.
+                IdleResponse::ManualInterrupt => break Wake::NewMail,
+            }
+        };
+        let session = tokio::time::timeout(GOODBYE, handle.done())
+            .await
+            .map_err(|_| anyhow!("The IMAP server did not end IDLE within {GOODBYE:?}"))?
+            .context("Cannot end IMAP IDLE")?;
+        self.session = Some(session);
+        Ok(wake)
+    }
+
+    /// Logs out, for the end of a run.
+    pub async fn close(&mut self) {
+        if let Some(mut s) = self.session.take() {
+            let _ = tokio::time::timeout(GOODBYE, s.logout()).await;
         }
     }
 
@@ -53,7 +143,7 @@ impl ImapMailbox {
             && let Some(mut s) = self.session.take()
         {
             // Best effort: the connection may already be gone.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
+            let _ = tokio::time::timeout(GOODBYE, s.logout()).await;
         }
         result
     }
@@ -68,17 +158,31 @@ impl ImapMailbox {
         let config = &intake.config;
         let folder = config.mailbox.folder.clone();
         if self.session.is_none() {
-            self.session = Some(connect::login(&self.server).await?);
+            let mut session = connect::login(&self.server).await?;
+            let caps = session
+                .capabilities()
+                .await
+                .context("Cannot read capabilities")?;
+            self.caps = Capabilities {
+                idle: caps.has_str("IDLE"),
+                r#move: caps.has_str("MOVE"),
+                uidplus: caps.has_str("UIDPLUS"),
+            };
+            self.session = Some(session);
             tracing::info!(
                 host = self.server.host,
                 port = self.server.port,
+                idle = self.caps.idle,
                 "IMAP session opened"
             );
         }
+        let caps = self.caps;
         let session = self
             .session
             .as_mut()
             .ok_or_else(|| anyhow!("no IMAP session"))?;
+        // What the server announced before this pass is seen by the SELECT below.
+        drain_unsolicited(session);
         if !self.folders_ensured {
             for target in [
                 &config.mailbox.processed_folder,
@@ -121,7 +225,7 @@ impl ImapMailbox {
             None => 0,
         };
         // Moves a crash left undone come first.
-        apply_moves(session, db, &mailbox_key, uidvalidity).await?;
+        apply_moves(session, caps, db, &mailbox_key, uidvalidity).await?;
 
         if selected
             .uid_next
@@ -149,69 +253,96 @@ impl ImapMailbox {
             .collect();
         let mut listing = listing;
         listing.sort_unstable();
-        let mut taken = 0;
         let max = config.intake.max_message_bytes;
-        for batch in batches(&listing, config.mailbox.batch_size as usize, max) {
-            let Some(&(batch_last, _)) = batch.last() else {
-                continue;
-            };
-            let mut incoming = Vec::with_capacity(batch.len());
-            let small: Vec<u32> = batch
-                .iter()
-                .filter(|(_, s)| *s <= max)
-                .map(|(u, _)| *u)
-                .collect();
-            let large: Vec<(u32, u64)> = batch.iter().filter(|(_, s)| *s > max).copied().collect();
-            if !small.is_empty() {
-                let fetched: Vec<(u32, Vec<u8>)> = session
-                    .uid_fetch(uid_set(&small), "(UID BODY.PEEK[])")
-                    .await
-                    .context("Cannot fetch messages")?
-                    .try_filter_map(|f| async move {
-                        Ok(f.uid
-                            .map(|uid| (uid, f.body().unwrap_or_default().to_vec())))
-                    })
-                    .try_collect()
-                    .await
-                    .context("Cannot fetch messages")?;
-                incoming.extend(fetched.into_iter().map(|(uid, raw)| Incoming {
-                    uid: Some(uid),
-                    raw,
-                    too_large: None,
-                }));
-            }
-            for (uid, size) in large {
-                let header: Vec<Vec<u8>> = session
-                    .uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])")
-                    .await
-                    .context("Cannot fetch a header")?
-                    .try_filter_map(|f| async move { Ok(f.header().map(<[u8]>::to_vec)) })
-                    .try_collect()
-                    .await?;
-                incoming.push(Incoming {
-                    uid: Some(uid),
-                    raw: header.concat(),
-                    too_large: Some(size),
-                });
-            }
-            // A message deleted by a person between the listing and the fetch is simply
-            // absent; the checkpoint still moves past it.
-            incoming.sort_by_key(|i| i.uid);
-            let source = Source {
-                mailbox: mailbox_key.clone(),
-                uidvalidity: Some(uidvalidity),
-            };
+        let batches = batches(&listing, config.mailbox.batch_size as usize, max);
+        let source = || Source {
+            mailbox: mailbox_key.clone(),
+            uidvalidity: Some(uidvalidity),
+        };
+        let mut taken = 0;
+        for batch in &batches {
+            let (incoming, batch_last) = fetch_batch(session, batch, max).await?;
             let reports = intake
-                .commit_batch(db, source, incoming, Some(batch_last), clock.now())
+                .commit_batch(db, source(), incoming, Some(batch_last), clock.now())
                 .await?;
             taken += reports.len();
             for r in &reports {
                 on_report(r);
             }
-            apply_moves(session, db, &mailbox_key, uidvalidity).await?;
+            apply_moves(session, caps, db, &mailbox_key, uidvalidity).await?;
         }
         Ok(taken)
     }
+}
+
+/// Fetches one batch: bodies of the messages within `max_message_bytes` in one UID
+/// FETCH (`BODY.PEEK[]`, so \Seen stays as it was), only the header of larger ones.
+/// Returns the messages in UID order and the batch's last UID, which the checkpoint
+/// moves to even when a message was deleted between the listing and the fetch.
+async fn fetch_batch(
+    session: &mut Session,
+    batch: &[(u32, u64)],
+    max: u64,
+) -> Result<(Vec<Incoming>, u32)> {
+    let &(batch_last, _) = batch.last().context("an empty batch")?;
+    let mut incoming = Vec::with_capacity(batch.len());
+    let small: Vec<u32> = batch
+        .iter()
+        .filter(|(_, s)| *s <= max)
+        .map(|(u, _)| *u)
+        .collect();
+    if !small.is_empty() {
+        let mut stream = session
+            .uid_fetch(uid_set(&small), "(UID BODY.PEEK[])")
+            .await
+            .context("Cannot fetch messages")?;
+        while let Some(f) = stream.try_next().await.context("Cannot fetch messages")? {
+            if let Some(uid) = f.uid {
+                incoming.push(Incoming {
+                    uid: Some(uid),
+                    raw: f.body().unwrap_or_default().to_vec(),
+                    too_large: None,
+                });
+            }
+        }
+    }
+    for &(uid, size) in batch.iter().filter(|(_, s)| *s > max) {
+        let header: Vec<Vec<u8>> = session
+            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])")
+            .await
+            .context("Cannot fetch a header")?
+            .try_filter_map(|f| async move { Ok(f.header().map(<[u8]>::to_vec)) })
+            .try_collect()
+            .await?;
+        incoming.push(Incoming {
+            uid: Some(uid),
+            raw: header.concat(),
+            too_large: Some(size),
+        });
+    }
+    incoming.sort_by_key(|i| i.uid);
+    Ok((incoming, batch_last))
+}
+
+/// Empties the channel of responses the server sent unasked; true if one of them
+/// announced new mail.
+fn drain_unsolicited(session: &mut Session) -> bool {
+    let mut new_mail = false;
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        new_mail |= matches!(
+            r,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    new_mail
+}
+
+/// EXISTS (and RECENT) is how a server says that mail arrived (RFC 3501 §7.3.1).
+fn announces_mail(response: &Response<'_>) -> bool {
+    matches!(
+        response,
+        Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_))
+    )
 }
 
 /// Groups the listing into batches of at most `count` messages and about BATCH_BYTES.
@@ -279,6 +410,7 @@ async fn ensure_folder(session: &mut Session, folder: &str) -> Result<()> {
 /// move, grouped by target, and forgets each plan once the server has done it.
 async fn apply_moves(
     session: &mut Session,
+    caps: Capabilities,
     db: &Db,
     mailbox_key: &str,
     uidvalidity: u32,
@@ -290,12 +422,7 @@ async fn apply_moves(
     if pending.is_empty() {
         return Ok(());
     }
-    let caps = session
-        .capabilities()
-        .await
-        .context("Cannot read capabilities")?;
-    let has_move = caps.has_str("MOVE");
-    let has_uidplus = caps.has_str("UIDPLUS");
+    let (has_move, has_uidplus) = (caps.r#move, caps.uidplus);
     let mut targets: Vec<&str> = pending.iter().map(|m| m.target.as_str()).collect();
     targets.dedup();
     for target in targets {
