@@ -19,7 +19,6 @@ mod compile;
 mod department;
 mod file;
 mod pattern;
-mod scan;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests;
