@@ -181,6 +181,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (case_id, department)
     ) STRICT;
     "#,
+    // 5: a case's Message-IDs by case: cases::get reads them for every case it loads.
+    "CREATE INDEX message_ids_case ON message_ids(case_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
