@@ -45,6 +45,25 @@ const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
 /// How long DONE and LOGOUT may take before the session is given up.
 const GOODBYE: Duration = Duration::from_secs(2);
 
+/// How long any other exchange with the server (login, SELECT, a listing, one
+/// batch's FETCH, the moves) may take. A server that stops answering without closing
+/// the connection — a crashed process on a half-open TCP connection, a network that
+/// drops packets — would otherwise stall intake silently; this turns it into an
+/// error, and the next pass reconnects with backoff. A batch is at most BATCH_BYTES
+/// (or one message up to max_message_bytes), far below two minutes on any link.
+const EXCHANGE: Duration = Duration::from_secs(120);
+
+/// `fut`, or an error naming `what` when the server takes longer than EXCHANGE.
+async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(EXCHANGE, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow!(
+            "The IMAP server did not finish {what} within {} s",
+            EXCHANGE.as_secs()
+        )),
+    }
+}
+
 /// What the server said it can do, asked once per session.
 #[derive(Debug, Clone, Copy, Default)]
 struct Capabilities {
@@ -165,11 +184,14 @@ impl ImapMailbox {
         let config = &intake.config;
         let folder = config.mailbox.folder.clone();
         if self.session.is_none() {
-            let mut session = connect::login(&self.server).await?;
-            let caps = session
-                .capabilities()
-                .await
-                .context("Cannot read capabilities")?;
+            let mut session = bounded("the login", connect::login(&self.server)).await?;
+            let caps = bounded("CAPABILITY", async {
+                session
+                    .capabilities()
+                    .await
+                    .context("Cannot read capabilities")
+            })
+            .await?;
             self.caps = Capabilities {
                 idle: caps.has_str("IDLE"),
                 r#move: caps.has_str("MOVE"),
@@ -198,14 +220,17 @@ impl ImapMailbox {
             .into_iter()
             .flatten()
             {
-                ensure_folder(session, target).await?;
+                bounded("creating a folder", ensure_folder(session, target)).await?;
             }
             self.folders_ensured = true;
         }
-        let selected = session
-            .select(&folder)
-            .await
-            .with_context(|| format!("Cannot select the folder {folder}"))?;
+        let selected = bounded("SELECT", async {
+            session
+                .select(&folder)
+                .await
+                .with_context(|| format!("Cannot select the folder {folder}"))
+        })
+        .await?;
         let uidvalidity = selected.uid_validity.ok_or_else(|| {
             anyhow!("The server gave no UIDVALIDITY for {folder}; Switchboard needs UIDs")
         })?;
@@ -232,7 +257,11 @@ impl ImapMailbox {
             None => 0,
         };
         // Moves a crash left undone come first.
-        apply_moves(session, caps, db, &mailbox_key, uidvalidity).await?;
+        bounded(
+            "the moves",
+            apply_moves(session, caps, db, &mailbox_key, uidvalidity),
+        )
+        .await?;
 
         if selected
             .uid_next
@@ -242,22 +271,25 @@ impl ImapMailbox {
         }
         // `n:*` always includes the highest UID even when it is below n (RFC 3501 §6.4.8),
         // hence the filter.
-        let listing: Vec<(u32, u64)> = session
-            .uid_fetch(
-                format!("{}:*", last_uid.saturating_add(1)),
-                "(UID RFC822.SIZE)",
-            )
-            .await
-            .context("Cannot list new messages")?
-            .try_filter_map(|f| async move {
-                Ok(f.uid.map(|uid| (uid, u64::from(f.size.unwrap_or(0)))))
-            })
-            .try_collect::<Vec<_>>()
-            .await
-            .context("Cannot list new messages")?
-            .into_iter()
-            .filter(|(uid, _)| *uid > last_uid)
-            .collect();
+        let listing: Vec<(u32, u64)> = bounded("the listing of new messages", async {
+            session
+                .uid_fetch(
+                    format!("{}:*", last_uid.saturating_add(1)),
+                    "(UID RFC822.SIZE)",
+                )
+                .await
+                .context("Cannot list new messages")?
+                .try_filter_map(|f| async move {
+                    Ok(f.uid.map(|uid| (uid, u64::from(f.size.unwrap_or(0)))))
+                })
+                .try_collect::<Vec<_>>()
+                .await
+                .context("Cannot list new messages")
+        })
+        .await?
+        .into_iter()
+        .filter(|(uid, _)| *uid > last_uid)
+        .collect();
         let mut listing = listing;
         listing.sort_unstable();
         let max = config.intake.max_message_bytes;
@@ -268,7 +300,7 @@ impl ImapMailbox {
         };
         let mut taken = 0;
         let mut next = match batches.first() {
-            Some(b) => Some(fetch_batch(session, b, max).await?),
+            Some(b) => Some(bounded("a batch's FETCH", fetch_batch(session, b, max)).await?),
             None => None,
         };
         let mut i = 0;
@@ -278,7 +310,9 @@ impl ImapMailbox {
             let commit = intake.commit_batch(db, source(), incoming, Some(batch_last), clock.now());
             let prefetch = async {
                 match batches.get(i) {
-                    Some(b) => fetch_batch(session, b, max).await.map(Some),
+                    Some(b) => bounded("a batch's FETCH", fetch_batch(session, b, max))
+                        .await
+                        .map(Some),
                     None => Ok(None),
                 }
             };
@@ -289,7 +323,11 @@ impl ImapMailbox {
                 on_report(r);
             }
             next = fetched?;
-            apply_moves(session, caps, db, &mailbox_key, uidvalidity).await?;
+            bounded(
+                "the moves",
+                apply_moves(session, caps, db, &mailbox_key, uidvalidity),
+            )
+            .await?;
         }
         Ok(taken)
     }
