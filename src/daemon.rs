@@ -1,9 +1,16 @@
 //! The running daemon: an intake loop, a clock loop and a sender loop, each "work,
 //! then wait for due-or-interrupt", sharing the store. `--once` does one of each and
 //! returns.
+//!
+//! SIGTERM/SIGINT stop it (the batch in hand commits or rolls back); SIGHUP reloads
+//! the rules, templates and SLA policies — validated first: a broken file keeps the
+//! old ones and the log says why. Under systemd it reports READY and pings the
+//! watchdog (`systemd`). When the mailbox has not been read successfully for
+//! `[alerts] mailbox_silence`, the administrator gets one alert, and another only
+//! after it recovered and failed again.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::{Notify, watch};
@@ -14,6 +21,7 @@ use crate::intake::{Intake, Report};
 use crate::mailbox::{self, Mailbox};
 use crate::sender::Sender;
 use crate::store::{self, Db, outbox};
+use crate::{alerts, systemd};
 
 pub struct Daemon {
     pub intake: Arc<Intake>,
@@ -67,13 +75,14 @@ impl Daemon {
         Ok(summary)
     }
 
-    /// Runs until SIGTERM or SIGINT.
+    /// Runs until SIGTERM or SIGINT; SIGHUP reloads rules, templates and policies.
     pub async fn run(self) -> Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (intake_tx, intake_rx) = watch::channel(self.intake.clone());
         let wake_sender = Arc::new(Notify::new());
         let wake_clock = Arc::new(Notify::new());
         let intake_task = tokio::spawn(intake_loop(
-            self.intake.clone(),
+            intake_rx.clone(),
             self.db.clone(),
             self.clock,
             wake_sender.clone(),
@@ -81,7 +90,7 @@ impl Daemon {
             stop_rx.clone(),
         ));
         let clock_task = tokio::spawn(clock_loop(
-            self.intake.clone(),
+            intake_rx,
             self.db.clone(),
             self.clock,
             wake_clock.clone(),
@@ -97,7 +106,24 @@ impl Daemon {
             stop_rx,
         ));
         tracing::info!(config = %self.intake.config.file.display(), "Switchboard running");
-        shutdown_signal().await;
+        systemd::notify("READY=1");
+        let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
+        let mut signals = Signals::new()?;
+        loop {
+            tokio::select! {
+                signal = signals.next() => match signal {
+                    Signal::Reload => reload(&intake_tx),
+                    Signal::Stop => break,
+                },
+                _ = async {
+                    match watchdog.as_mut() {
+                        Some(w) => { w.tick().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => systemd::notify("WATCHDOG=1"),
+            }
+        }
+        systemd::notify("STOPPING=1");
         tracing::info!("Stopping: finishing the batch in hand");
         let _ = stop_tx.send(true);
         let _ = intake_task.await;
@@ -108,24 +134,60 @@ impl Daemon {
     }
 }
 
+/// Loads the rules, templates and policies again with the running config; the loops
+/// pick the new set up at their next pass. A problem keeps the old set.
+fn reload(intake_tx: &watch::Sender<Arc<Intake>>) {
+    let current = intake_tx.borrow().clone();
+    systemd::notify("RELOADING=1");
+    match Intake::new(current.config.clone()) {
+        Ok(new) => {
+            let rules = new.rules().len();
+            let policies = new.policies().policies.len();
+            intake_tx.send_replace(Arc::new(new));
+            tracing::info!(
+                rules,
+                policies,
+                "Reloaded on SIGHUP: {rules} rules, {policies} SLA policies, templates"
+            );
+        }
+        Err(e) => {
+            tracing::error!("Reload on SIGHUP refused, the old rules and templates stay: {e:#}")
+        }
+    }
+    systemd::notify("READY=1");
+}
+
 /// Takes in what is waiting until a pass finds nothing, then waits for new mail
 /// (IMAP IDLE where the server offers it, else `poll_interval`) or the stop signal.
 async fn intake_loop(
-    intake: Arc<Intake>,
+    intakes: watch::Receiver<Arc<Intake>>,
     db: Db,
     clock: Clock,
     wake_sender: Arc<Notify>,
     wake_clock: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut mailbox = Mailbox::from_config(&intake.config.mailbox.kind);
-    let poll = intake.config.mailbox.poll_interval;
+    let first = intakes.borrow().clone();
+    let mut mailbox = Mailbox::from_config(&first.config.mailbox.kind);
+    let poll = first.config.mailbox.poll_interval;
+    let silence = first.config.alerts.mailbox_silence;
     let mut failures: u32 = 0;
+    let mut last_ok = Instant::now();
+    let mut alerted = false;
     while !*stop.borrow() {
+        let intake = intakes.borrow().clone();
         let mut log = |r: &Report| log_report(r);
         match mailbox.pass(&intake, &db, &clock, &mut log).await {
             Ok(n) => {
                 failures = 0;
+                last_ok = Instant::now();
+                if alerted {
+                    alerted = false;
+                    let now = clock.unix();
+                    if let Err(e) = db.call(move |c| alerts::clear(c, MAILBOX_ALERT, now)).await {
+                        tracing::error!("Cannot clear the mailbox alert: {e:#}");
+                    }
+                }
                 if n > 0 {
                     wake_sender.notify_one();
                     wake_clock.notify_one();
@@ -147,11 +209,68 @@ async fn intake_loop(
                 failures += 1;
                 let wait = error_backoff(failures);
                 tracing::error!(attempt = failures, retry_in = ?wait, "Mailbox check failed: {e:#}");
+                if !alerted && last_ok.elapsed() >= silence {
+                    let detail = format!(
+                        "The shared mailbox has not been read for {} s ({failures} failed attempts). The last error: {e:#}. Mail waits on the server and is taken in when it is back; nothing is lost.",
+                        last_ok.elapsed().as_secs()
+                    );
+                    match raise_alert(
+                        &intake,
+                        &db,
+                        &clock,
+                        MAILBOX_ALERT,
+                        "The mailbox cannot be read",
+                        detail,
+                    )
+                    .await
+                    {
+                        Ok(()) => {
+                            alerted = true;
+                            wake_sender.notify_one();
+                        }
+                        Err(e) => tracing::error!("Cannot raise the mailbox alert: {e:#}"),
+                    }
+                }
                 mailbox::sleep(wait, &mut stop).await;
             }
         }
     }
     mailbox.close().await;
+}
+
+const MAILBOX_ALERT: &str = "mailbox";
+
+/// Raises an alert in its own transaction (the outbox carries it to the administrator).
+async fn raise_alert(
+    intake: &Arc<Intake>,
+    db: &Db,
+    clock: &Clock,
+    key: &'static str,
+    title: &'static str,
+    detail: String,
+) -> Result<()> {
+    let intake = intake.clone();
+    let now = clock.now();
+    db.call(move |c| {
+        deadlines::in_transaction(
+            c,
+            &intake.config,
+            intake.templates(),
+            intake.policies(),
+            now,
+            |work| {
+                alerts::raise(
+                    &work.mailer,
+                    key,
+                    title,
+                    &detail,
+                    alerts::Repeat::AfterClear,
+                )
+            },
+        )?;
+        Ok(())
+    })
+    .await
 }
 
 /// Recomputes deadlines if the policies changed, then fires what is due.
@@ -180,7 +299,7 @@ async fn clock_pass(intake: &Arc<Intake>, db: &Db, clock: &Clock) -> Result<usiz
 /// Fires due timers, then sleeps until the next one is due (an indexed lookup) or
 /// intake says something happened.
 async fn clock_loop(
-    intake: Arc<Intake>,
+    mut intakes: watch::Receiver<Arc<Intake>>,
     db: Db,
     clock: Clock,
     wake: Arc<Notify>,
@@ -190,7 +309,11 @@ async fn clock_loop(
     let mut failures: u32 = 0;
     let mut started = false;
     while !*stop.borrow() {
-        let intake2 = intake.clone();
+        // After a reload the policies may have changed: recompute as at start.
+        if intakes.has_changed().unwrap_or(false) {
+            started = false;
+        }
+        let intake2 = intakes.borrow_and_update().clone();
         let now = clock.now();
         let first = !started;
         let pass = db
@@ -309,24 +432,33 @@ pub fn log_report(r: &Report) {
     );
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGTERM and SIGINT stop the daemon; SIGHUP reloads.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }

@@ -24,6 +24,7 @@ pub mod secret;
 pub mod sender;
 pub mod sla;
 pub mod store;
+pub mod systemd;
 pub mod templates;
 pub mod thread;
 pub mod tls;

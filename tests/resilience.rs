@@ -243,3 +243,163 @@ fn a_folder_of_fifty_thousand_messages_is_read_in_bounded_ranges_and_memory() {
     assert!(peak < 200 * 1024, "peak RSS {} MB", peak / 1024);
     assert!(f.stack.messages(SUPPORT, "INBOX").unwrap().is_empty());
 }
+
+#[test]
+fn a_mailbox_that_cannot_be_read_alerts_once_until_it_recovers() {
+    let f = Fixture::start().unwrap();
+    f.edit_config(|c| {
+        c.replace(
+            &format!("to = [\"{}\"]", fixture::ADMIN),
+            &format!("to = [\"{}\"]\nmailbox_silence = \"2s\"", fixture::ADMIN),
+        )
+    })
+    .unwrap();
+    let mut child = Some(daemon(&f));
+    let alerts_sent = |f: &Fixture| {
+        f.count("SELECT count(*) FROM outbox WHERE kind = 'alert' AND sent_at IS NOT NULL")
+            .unwrap_or(0)
+    };
+    for round in 1..=2 {
+        f.stack.stop_dovecot().unwrap();
+        wait_for(&mut child, "the alert", Duration::from_secs(60), || {
+            alerts_sent(&f) >= round
+        });
+        // Still down a while longer: no second alert.
+        std::thread::sleep(Duration::from_secs(6));
+        assert_eq!(alerts_sent(&f), round, "one alert per outage");
+        f.stack.start_dovecot().unwrap();
+        wait_for(&mut child, "the recovery", Duration::from_secs(60), || {
+            f.count("SELECT count(*) FROM alerts WHERE cleared_at IS NOT NULL")
+                .unwrap_or(0)
+                >= round
+        });
+    }
+    let log = stop(child.unwrap());
+    assert!(log.contains("Recovered"), "{log}");
+    let alerts = f
+        .stack
+        .wait_for_messages(fixture::ADMIN, "INBOX", 2, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(alerts.len(), 2);
+}
+
+#[test]
+fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
+    let f = Fixture::start().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let rules = f.dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    for entry in std::fs::read_dir(&repo).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), rules.join(entry.file_name())).unwrap();
+    }
+    f.edit_config(|c| {
+        c.replace(
+            &format!("rules = \"{}\"", repo.display()),
+            "rules = \"rules\"",
+        )
+    })
+    .unwrap();
+    let mut child = Some(daemon(&f));
+    let hup = |child: &Option<Child>| {
+        let pid = child.as_ref().unwrap().id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let zzqx = |i: usize| {
+        mail(
+            &format!("z{i}@client.example"),
+            "zzqx",
+            &format!("zzqx-{i}@client.example"),
+            "",
+            "zzqx zzqx",
+        )
+    };
+
+    // Running (signal handlers in place) once the first message is a case.
+    f.deliver(&zzqx(0)).unwrap();
+    wait_for(
+        &mut child,
+        "the first case",
+        Duration::from_secs(120),
+        || f.count("SELECT count(*) FROM cases").unwrap_or(0) >= 1,
+    );
+    std::fs::write(rules.join("99-test.toml"), "[[rule]]\nname = ").unwrap();
+    hup(&child);
+    f.deliver(&zzqx(1)).unwrap();
+    wait_for(
+        &mut child,
+        "the second case",
+        Duration::from_secs(60),
+        || f.count("SELECT count(*) FROM cases").unwrap_or(0) >= 2,
+    );
+    std::fs::write(
+        rules.join("99-test.toml"),
+        "[[rule]]\nname = \"Test: zzqx\"\ncategory = \"complaint\"\ndepartment = \"legal\"\nweight = 100\n  [[rule.match]]\n  any = [\"zzqx\"]\n",
+    )
+    .unwrap();
+    hup(&child);
+    f.deliver(&zzqx(2)).unwrap();
+    wait_for(
+        &mut child,
+        "the third case",
+        Duration::from_secs(60),
+        || f.count("SELECT count(*) FROM cases").unwrap_or(0) >= 3,
+    );
+    let log = stop(child.unwrap());
+    assert!(log.contains("Reload on SIGHUP refused"), "{log}");
+    assert!(
+        log.contains("99-test.toml"),
+        "the log names the broken file: {log}"
+    );
+    assert!(log.contains("Reloaded on SIGHUP"), "{log}");
+    let cases = f.cases().unwrap();
+    assert_ne!(
+        cases[1]["department"], "legal",
+        "the broken file changed nothing"
+    );
+    assert_eq!(cases[2]["department"], "legal", "the fixed file is in use");
+}
+
+#[test]
+fn under_systemd_it_says_ready_pings_the_watchdog_and_says_stopping() {
+    let f = Fixture::start().unwrap();
+    let socket_path = f.dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let child = f
+        .command()
+        .args(["run", "--config"])
+        .arg(&f.config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let mut next = || {
+        let n = socket.recv(&mut buf).expect("a notification within 30 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next(), "READY=1");
+    assert_eq!(next(), "WATCHDOG=1");
+    assert_eq!(next(), "WATCHDOG=1", "pings keep coming (every 0.5 s)");
+    let log = stop(child);
+    let mut rest = Vec::new();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    while let Ok(n) = socket.recv(&mut buf) {
+        rest.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(rest.iter().any(|m| m == "STOPPING=1"), "{rest:?}\n{log}");
+}
