@@ -3,10 +3,10 @@
 //!
 //! The files are written by department heads, not programmers, so the format is
 //! words in lists (see `rules/README.md`); the loader is strict and reports every
-//! problem as `file:line: reason` (`file`), words become regexes (`pattern`), all
-//! words of a field are compiled into one `RegexSet` run once per message, and rules
-//! are boolean logic over the hits (`compile`). `department = "named"` is resolved
-//! per message (`department`).
+//! problem as `file:line: reason` (`file`), words become literals or regexes
+//! (`pattern`), the words of every field are found in one pass over each field of a
+//! message (`scan`), and rules are boolean logic over the hits (`compile`).
+//! `department = "named"` is resolved per message (`department`).
 //!
 //! Deciding, in order: the matching rule with the highest weight gives category,
 //! department and priority (ties: the earlier file by name, then the earlier rule in
@@ -19,6 +19,7 @@ mod compile;
 mod department;
 mod file;
 mod pattern;
+mod scan;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests;

@@ -5,27 +5,14 @@
 //! once, with the rules that decided it. Run with `--nocapture` to see the accuracy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "classify/workload.rs"]
+mod workload;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use switchboard::message::Message;
-use switchboard::rules::{Classification, Context, DepartmentRef, RuleSet};
-
-const DEPARTMENTS: &[(&str, &str, &str)] = &[
-    ("customer-service", "客服部", "Customer Service"),
-    ("logistics", "物流部", "Logistics"),
-    ("production", "生产部", "Production"),
-    ("quality", "质量部", "Quality"),
-    ("procurement", "采购部", "Procurement"),
-    ("sales", "销售部", "Sales"),
-    ("marketing", "市场部", "Marketing"),
-    ("design", "设计部", "Design"),
-    ("rnd", "研发部", "R&D"),
-    ("finance", "财务部", "Finance"),
-    ("admin", "行政部", "Admin"),
-    ("legal", "法务部", "Legal"),
-];
+use switchboard::rules::{Classification, RuleSet};
+use workload::{World, ids, root};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,14 +26,6 @@ struct Expected {
     note: Option<String>,
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ids() -> Vec<&'static str> {
-    DEPARTMENTS.iter().map(|(id, _, _)| *id).collect()
-}
-
 fn shipped_rules() -> RuleSet {
     match RuleSet::load_dir(&root().join("rules"), &ids()) {
         Ok(r) => r,
@@ -54,41 +33,14 @@ fn shipped_rules() -> RuleSet {
     }
 }
 
-fn departments() -> Vec<DepartmentRef> {
-    DEPARTMENTS
-        .iter()
-        .map(|(id, zh, en)| DepartmentRef {
-            id: (*id).to_string(),
-            address: format!("{id}@example.com"),
-            names: vec![(*zh).to_string(), (*en).to_string()],
-        })
-        .collect()
-}
-
-fn classify_all(rules: &RuleSet, dir: &Path) -> Vec<(String, Classification)> {
-    let deps = departments();
-    let internal = vec!["example.com".to_string()];
-    let vip = vec!["bigclient.com".to_string()];
-    let ctx = Context {
-        departments: &deps,
-        internal_domains: &internal,
-        vip_customers: &vip,
-        triage_department: "customer-service",
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|path| {
-            let raw = std::fs::read(path).unwrap();
-            let msg = Message::parse(&raw)
-                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, rules.classify(&msg, &ctx))
+fn classify_all(rules: &RuleSet, dir: &std::path::Path) -> Vec<(String, Classification)> {
+    let world = World::new();
+    let ctx = world.context();
+    workload::corpus(dir)
+        .into_iter()
+        .map(|(name, msg)| {
+            let c = rules.classify(&msg, &ctx);
+            (name, c)
         })
         .collect()
 }
@@ -223,76 +175,126 @@ fn a_broken_rules_dir_is_refused_with_file_and_line() {
 }
 
 /// Messages per second over the corpus, with the shipped rules and with 1,000 more
-/// generated rules (the target is ≥ 20,000/s per core, and at most 5× slower with
-/// 1,000 rules). Timing is meaningless in a debug build, so this only runs on request:
-/// `cargo test --release --test classify -- --ignored --nocapture`.
+/// generated rules (`workload::generated_rules`; the target is ≥ 20,000/s per core,
+/// and at most 5× slower with 1,000 rules). Timing is meaningless in a debug build,
+/// so this only runs on request:
+/// `cargo test --release --test classify -- --ignored throughput --nocapture`
+/// (`cargo bench --bench classify` measures the same, longer).
 #[test]
 #[ignore]
 fn throughput() {
-    let dir = root().join("tests/classify");
-    let deps = departments();
-    let internal = vec!["example.com".to_string()];
-    let vip = vec!["bigclient.com".to_string()];
-    let ctx = Context {
-        departments: &deps,
-        internal_domains: &internal,
-        vip_customers: &vip,
-        triage_department: "customer-service",
-    };
-    let mut messages = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "eml") {
-            messages.push(Message::parse(&std::fs::read(&path).unwrap()).unwrap());
-        }
-    }
-
-    let mut sources: Vec<(String, String)> = Vec::new();
-    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            sources.push((name, std::fs::read_to_string(&path).unwrap()));
-        }
-    }
-    sources.sort();
-    let mut extra = String::new();
-    for i in 0..1000 {
-        extra.push_str(&format!(
-            "[[rule]]\nname = \"generated {i}\"\ncategory = \"complaint\"\ndepartment = \"quality\"\n\
-             weight = {}\nsender = \"external\"\n  [[rule.match]]\n  any = [\"型号{i}故障\", \"model-{i} failure\", \"part{i}*\", \"/SN{i}-\\\\d{{4}}/\"]\n\
-             \x20 [[rule.match]]\n  in = [\"subject\", \"body\", \"from\"]\n  any = [\"客户{i}\", \"customer{i}\", \"list:complaint\"]\n  none = [\"测试{i}\", \"test{i}\"]\n\n",
-            i % 50
-        ));
-    }
+    let world = World::new();
+    let ctx = world.context();
+    let messages: Vec<_> = workload::corpus(&root().join("tests/classify"))
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert!(!messages.is_empty(), "the corpus is empty");
     let ids = ids();
     let run = |label: &str, sources: &[(String, String)]| -> f64 {
-        let refs: Vec<(&str, &str)> = sources
-            .iter()
-            .map(|(n, t)| (n.as_str(), t.as_str()))
-            .collect();
+        let refs = workload::as_refs(sources);
         let started = std::time::Instant::now();
         let rules = RuleSet::from_sources(&refs, &ids).unwrap();
         let load = started.elapsed();
         for m in &messages {
             rules.classify(m, &ctx); // warm the lazy DFA caches
         }
-        let rounds = 200;
         let started = std::time::Instant::now();
-        for _ in 0..rounds {
+        let mut done = 0;
+        while started.elapsed() < std::time::Duration::from_secs(1) {
             for m in &messages {
                 std::hint::black_box(rules.classify(std::hint::black_box(m), &ctx));
             }
+            done += messages.len();
         }
-        let rate = (rounds * messages.len()) as f64 / started.elapsed().as_secs_f64();
+        let rate = done as f64 / started.elapsed().as_secs_f64();
         println!(
             "{label}: {} rules, loaded in {load:.2?}, {rate:.0} messages/s",
             rules.len()
         );
         rate
     };
+    let mut sources = workload::shipped_sources();
     let base = run("shipped rules", &sources);
-    sources.push(("99-generated.toml".into(), extra));
+    sources.push(("99-generated.toml".into(), workload::generated_rules(1000)));
     let big = run("shipped + 1000 rules", &sources);
     println!("slowdown with 1000 more rules: {:.2}x", base / big);
+}
+
+/// The rules the throughput figures are measured with: 1,000 rules that load,
+/// each with words of its own, with a mix of what rules use.
+#[test]
+fn generated_rules_load_and_are_distinct() {
+    let generated = workload::generated_rules(1000);
+    let mut sources = workload::shipped_sources();
+    sources.push(("99-generated.toml".into(), generated.clone()));
+    let rules = match RuleSet::from_sources(&workload::as_refs(&sources), &ids()) {
+        Ok(r) => r,
+        Err(e) => panic!("the generated rules do not load:\n{}", e.join("\n")),
+    };
+    assert!(
+        rules.len() >= shipped_rules().len() + 1000,
+        "{} rules",
+        rules.len()
+    );
+
+    let table: toml::Table = toml::from_str(&generated).unwrap();
+    let generated_rules = table["rule"].as_array().unwrap();
+    assert_eq!(generated_rules.len(), 1000);
+    // Every word of each rule, the blocks under `match` and the shorthand together.
+    let words = |rule: &toml::Value, key: &str| -> Vec<String> {
+        let rule = rule.as_table().unwrap();
+        let blocks = rule
+            .get("match")
+            .and_then(|m| m.as_array())
+            .cloned()
+            .unwrap_or_else(|| vec![toml::Value::Table(rule.clone())]);
+        blocks
+            .iter()
+            .filter_map(|b| b.get(key).and_then(|w| w.as_array()))
+            .flatten()
+            .filter_map(|w| w.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut users: BTreeMap<String, usize> = BTreeMap::new();
+    for rule in generated_rules {
+        let mut own: Vec<String> = ["any", "all", "none"]
+            .iter()
+            .flat_map(|k| words(rule, k))
+            .collect();
+        own.sort();
+        own.dedup();
+        for w in own {
+            *users.entry(w).or_default() += 1;
+        }
+    }
+    let count =
+        |what: &dyn Fn(&toml::Value) -> bool| generated_rules.iter().filter(|r| what(r)).count();
+    let own_words = count(&|r| {
+        ["any", "all"]
+            .iter()
+            .flat_map(|k| words(r, k))
+            .any(|w| users[&w] == 1)
+    });
+    let with_all = count(&|r| !words(r, "all").is_empty());
+    let with_none = count(&|r| !words(r, "none").is_empty());
+    let with_regex = count(&|r| words(r, "any").iter().any(|w| w.starts_with('/')));
+    let with_list = count(&|r| words(r, "any").iter().any(|w| w.starts_with("list:")));
+    let internal = count(&|r| r.get("sender").and_then(|s| s.as_str()) == Some("internal"));
+    println!(
+        "1000 generated rules: {own_words} with words of their own, {with_all} with `all`, \
+         {with_none} with `none`, {with_regex} with regexes, {with_list} with a shipped list, \
+         {internal} for internal mail; {} distinct words",
+        users.len()
+    );
+    assert_eq!(own_words, 1000, "every rule has a word no other rule has");
+    for (what, n) in [
+        ("all", with_all),
+        ("none", with_none),
+        ("regexes", with_regex),
+        ("a shipped list", with_list),
+        ("internal", internal),
+    ] {
+        assert!(n >= 100, "only {n} rules with {what}");
+    }
 }

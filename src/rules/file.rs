@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::pattern;
+use super::pattern::{self, Pattern};
 use crate::case::{Category, Priority};
 
 /// One rule file's name (as shown in messages) and text.
@@ -53,13 +53,13 @@ pub(crate) enum Target {
     Triage,
 }
 
-/// One `[[rule.match]]` block; the words are already regex patterns.
+/// One `[[rule.match]]` block; the words are already patterns.
 #[derive(Debug, Clone)]
 pub(crate) struct BlockDef {
     pub fields: Vec<Field>,
-    pub any: Vec<String>,
-    pub all: Vec<String>,
-    pub none: Vec<String>,
+    pub any: Vec<Pattern>,
+    pub all: Vec<Pattern>,
+    pub none: Vec<Pattern>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,7 +141,7 @@ pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs,
     }
 
     // Word lists first: any file may use a list defined in any other.
-    let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+    let mut lists: HashMap<String, Vec<Pattern>> = HashMap::new();
     let mut list_origin: HashMap<String, String> = HashMap::new();
     let mut reports: Vec<FileReport<'_>> = Vec::new();
     for (_, src, tree) in &trees {
@@ -202,7 +202,9 @@ pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs,
 /// The problems found in one file, reported in line order.
 struct FileReport<'a> {
     name: &'a str,
-    text: &'a str,
+    /// Where each line but the first starts, for `line` (a file of a thousand rules
+    /// would otherwise be counted through once per rule).
+    line_starts: Vec<usize>,
     problems: Vec<(usize, String)>,
     /// Some file could not be read as TOML, so its word lists are missing: an unknown
     /// list is then not reported (it is most likely defined there).
@@ -221,7 +223,13 @@ impl<'a> FileReport<'a> {
     fn new(src: &'a Source, lists_incomplete: bool) -> FileReport<'a> {
         FileReport {
             name: &src.name,
-            text: &src.text,
+            line_starts: src
+                .text
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1)
+                .collect(),
             problems: Vec::new(),
             lists_incomplete,
         }
@@ -232,9 +240,9 @@ impl<'a> FileReport<'a> {
         self.problems.push((line, msg));
     }
 
+    /// The 1-based line of byte offset `at`.
     fn line(&self, at: usize) -> usize {
-        let before = self.text.get(..at).unwrap_or(self.text);
-        before.bytes().filter(|&b| b == b'\n').count() + 1
+        self.line_starts.partition_point(|&start| start <= at) + 1
     }
 
     fn finish(mut self) -> Vec<String> {
@@ -315,7 +323,7 @@ impl<'a> FileReport<'a> {
     fn lists(
         &mut self,
         value: &Spanned<DeValue<'_>>,
-        lists: &mut HashMap<String, Vec<String>>,
+        lists: &mut HashMap<String, Vec<Pattern>>,
         origin: &mut HashMap<String, String>,
     ) {
         let DeValue::Table(table) = value.get_ref() else {
@@ -346,7 +354,7 @@ impl<'a> FileReport<'a> {
         &mut self,
         item: &Spanned<DeValue<'_>>,
         department_ids: &[&str],
-        lists: &HashMap<String, Vec<String>>,
+        lists: &HashMap<String, Vec<Pattern>>,
     ) -> Option<RuleDef> {
         let at = item.span().start;
         let table = item.get_ref().as_table()?;
@@ -464,7 +472,7 @@ impl<'a> FileReport<'a> {
     fn raise(
         &mut self,
         item: &Spanned<DeValue<'_>>,
-        lists: &HashMap<String, Vec<String>>,
+        lists: &HashMap<String, Vec<Pattern>>,
     ) -> Option<RaiseDef> {
         let at = item.span().start;
         let table = item.get_ref().as_table()?;
@@ -506,7 +514,7 @@ impl<'a> FileReport<'a> {
         at: usize,
         allowed: &[&str],
         what: &str,
-        lists: &HashMap<String, Vec<String>>,
+        lists: &HashMap<String, Vec<Pattern>>,
     ) -> Common {
         for key in table.keys() {
             if !allowed.contains(&key.get_ref().as_ref()) {
@@ -610,7 +618,7 @@ impl<'a> FileReport<'a> {
         &mut self,
         table: &DeTable<'_>,
         at: usize,
-        lists: &HashMap<String, Vec<String>>,
+        lists: &HashMap<String, Vec<Pattern>>,
     ) -> Option<BlockDef> {
         let before = self.problems.len();
         let fields = match table.get("in") {
@@ -669,9 +677,9 @@ impl<'a> FileReport<'a> {
         &mut self,
         value: &Spanned<DeValue<'_>>,
         key: &str,
-        lists: &HashMap<String, Vec<String>>,
+        lists: &HashMap<String, Vec<Pattern>>,
         use_lists: bool,
-    ) -> Vec<String> {
+    ) -> Vec<Pattern> {
         let mut out = Vec::new();
         for (word, at) in self.strings(value, key) {
             if let Some(list) = word.trim().strip_prefix(LIST_PREFIX) {
@@ -707,19 +715,8 @@ impl<'a> FileReport<'a> {
                 );
                 continue;
             }
-            match pattern::translate(&word) {
-                Ok(p) => {
-                    if pattern::is_regex(&word)
-                        && let Err(e) = regex::RegexBuilder::new(&p).size_limit(1 << 20).build()
-                    {
-                        self.problem(
-                            at,
-                            format!("bad regular expression {word}: {}", regex_reason(&e)),
-                        );
-                    } else {
-                        out.push(p);
-                    }
-                }
+            match pattern::parse(&word) {
+                Ok(p) => out.push(p),
                 Err(e) => self.problem(at, e),
             }
         }
@@ -842,15 +839,4 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev.last().copied().unwrap_or(0)
-}
-
-/// The one line of a regex error that says what is wrong (the rest draws a caret
-/// under a pattern the user never wrote, since ours wraps theirs).
-fn regex_reason(e: &regex::Error) -> String {
-    let text = e.to_string();
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| l.trim().trim_start_matches("error:").trim().to_string())
-        .unwrap_or(text)
 }
