@@ -112,7 +112,10 @@ impl ImapMailbox {
             return Ok(Wake::NewMail);
         }
         let mut handle = session.idle();
-        handle.init().await.context("Cannot start IMAP IDLE")?;
+        bounded("IDLE", async {
+            handle.init().await.context("Cannot start IMAP IDLE")
+        })
+        .await?;
         tracing::debug!(host = self.server.host, "IMAP IDLE started");
         let deadline = tokio::time::Instant::now() + IDLE_RENEW;
         let wake = loop {
