@@ -39,7 +39,7 @@ enum Kind {
 
 fn kind_of(i: usize) -> Kind {
     match i % 50 {
-        0 | 1 | 2 => Kind::AutoReply,
+        0..=2 => Kind::AutoReply,
         3 => Kind::Garbage,
         _ => Kind::Complaint,
     }
