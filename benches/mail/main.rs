@@ -193,6 +193,7 @@ fn run() -> Result<()> {
                 intake::compare(&bench, &corpus, n, bench.args.runs, bench.args.imapfilter)?;
             rows.extend(result.rows("1", "full mix"));
             store = result.last_store;
+            rows.push(intake::pinned_threshold(&bench, &corpus, n)?);
         }
         if bench.args.wants("send") {
             let store = match store {
