@@ -1,22 +1,22 @@
 //! Delivering the outbox: SMTP over a small pool of kept-open connections (see
 //! `smtp`), or files in a Maildir for the demo.
 //!
-//! The pool sends a batch of due rows over [`CONNECTIONS`] connections at once, each
-//! connection taking the next row when it is free. Rows are still marked one by
-//! one, right after their own "250 OK". Postfix does not pipeline-read from
-//! lettre (lettre has no PIPELINING), so parallel connections are what lets the
-//! server's per-message work (smtpd, cleanup, queue file) run on every core.
+//! The pool sends due rows over [`CONNECTIONS`] connections at once, each connection
+//! taking the next row when it is free and reading more when none is left; MAIL,
+//! RCPT and DATA go out in one write where the server offers PIPELINING (see
+//! `smtp`). Rows are still marked one by one, right after their own "250 OK", so a
+//! crash can resend at most one message per connection.
 //!
 //! Each row is sent as committed and marked sent right after the server accepts it;
 //! the only duplicate possible is a crash between the server's "250 OK" and that
-//! mark. Failures are asked, not string-matched (lettre's `is_permanent` /
-//! `is_transient`): a 5xx ends the row as failed with the reason; a 4xx retries the
-//! row with backoff; a server we cannot reach is nobody's fault but the network's,
-//! so rows stay due and the pass stops until the next one.
+//! mark (one per connection in flight). Failures are asked, not string-matched
+//! (lettre's `is_permanent` / `is_transient`): a 5xx ends the row as failed with the
+//! reason; a 4xx retries the row with backoff; a server we cannot reach is nobody's
+//! fault but the network's, so rows stay due and the pass stops until the next one.
 
 mod smtp;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,10 +40,10 @@ const MAX_ATTEMPTS: i64 = 30;
 /// four: 406). A server with more cores gains more from the pool.
 pub const CONNECTIONS: usize = 4;
 
-/// Rows read from the outbox per round: a few per connection, so that no connection
-/// waits long for the slowest at the end of a round, and few enough that a round of
+/// Rows read from the outbox at a time: a few per connection (the next read starts
+/// when these are taken, while they are being sent), and few enough that a read of
 /// case records with large originals attached stays small in memory.
-const ROUND: u32 = 8 * CONNECTIONS as u32;
+const ROUND: u32 = 4 * CONNECTIONS as u32;
 
 pub enum Sender {
     /// One client per connection of the pool; each opens its connection when it
@@ -82,85 +82,142 @@ impl Sender {
         }
     }
 
-    /// Sends what is due now, in rounds, until nothing is due or the server is gone.
+    /// Sends what is due now until nothing is due or the server is gone.
     pub async fn deliver_due(&mut self, db: &Db, clock: &Clock) -> Result<Pass> {
+        let work = Work::default();
+        let lanes: Vec<Lane<'_>> = match self {
+            Sender::Maildir(dir) => vec![Lane::Maildir(dir)],
+            Sender::Smtp(pool) => pool.iter_mut().map(Lane::Smtp).collect(),
+        };
+        let results =
+            futures::future::join_all(lanes.into_iter().map(|lane| lane.run(&work, db, clock)))
+                .await;
         let mut pass = Pass::default();
-        loop {
-            let now = clock.unix();
-            let rows = db.call(move |c| outbox::due(c, now, ROUND)).await?;
-            if rows.is_empty() {
-                return Ok(pass);
-            }
-            let queue = Mutex::new(VecDeque::from(rows));
-            let unreachable = AtomicBool::new(false);
-            let lanes: Vec<Lane<'_>> = match self {
-                Sender::Maildir(dir) => vec![Lane::Maildir(dir)],
-                Sender::Smtp(pool) => pool.iter_mut().map(Lane::Smtp).collect(),
-            };
-            let results = futures::future::join_all(
-                lanes
-                    .into_iter()
-                    .map(|lane| lane.run(&queue, &unreachable, db, now)),
-            )
-            .await;
-            for lane in results {
-                let lane = lane?;
-                pass.sent += lane.sent;
-                pass.retried += lane.retried;
-                pass.failed += lane.failed;
-            }
-            if unreachable.load(Ordering::Relaxed) {
-                pass.unreachable = true;
-                return Ok(pass);
-            }
+        for lane in results {
+            let lane = lane?;
+            pass.sent += lane.sent;
+            pass.retried += lane.retried;
+            pass.failed += lane.failed;
         }
+        pass.unreachable = work.unreachable.load(Ordering::Relaxed);
+        Ok(pass)
     }
 }
 
-/// One connection of the pool (or the Maildir), taking rows from the round's queue
-/// until it is empty or the server turned out to be unreachable.
+/// What the connections of one pass share: the rows read and not yet taken, the
+/// rows being sent, and whether to go on.
+#[derive(Default)]
+struct Work {
+    rows: Mutex<Rows>,
+    /// One connection at a time reads more rows; the others wait for it.
+    refill: tokio::sync::Mutex<()>,
+    unreachable: AtomicBool,
+    /// The last read found nothing that is not already being sent.
+    done: AtomicBool,
+}
+
+#[derive(Default)]
+struct Rows {
+    queue: VecDeque<OutboxRow>,
+    /// Taken and not yet marked: still due in the store, so a read returns them
+    /// again and must leave them out.
+    in_flight: HashSet<i64>,
+}
+
+impl Work {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Rows>> {
+        self.rows
+            .lock()
+            .map_err(|_| anyhow::anyhow!("The outbox queue lock is poisoned"))
+    }
+
+    /// The next row to send, marked as in flight in the same step.
+    fn take(&self) -> Result<Option<OutboxRow>> {
+        let mut rows = self.lock()?;
+        let row = rows.queue.pop_front();
+        if let Some(r) = &row {
+            rows.in_flight.insert(r.id);
+        }
+        Ok(row)
+    }
+
+    fn finished(&self, id: i64) -> Result<()> {
+        self.lock()?.in_flight.remove(&id);
+        Ok(())
+    }
+
+    /// Reads the next ROUND due rows while the other connections are still sending
+    /// theirs (so that none waits for the slowest at the end of a round). Rows in
+    /// flight are still due in the store and come back first; they are read again
+    /// and dropped (at most one per connection), since the store cannot skip them.
+    /// Returns false when nothing new is due.
+    async fn refill(&self, db: &Db, clock: &Clock) -> Result<bool> {
+        let _one_at_a_time = self.refill.lock().await;
+        let in_flight = {
+            let rows = self.lock()?;
+            if !rows.queue.is_empty() {
+                return Ok(true);
+            }
+            rows.in_flight.clone()
+        };
+        if self.done.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let now = clock.unix();
+        let limit = ROUND + in_flight.len() as u32;
+        let read = db.call(move |c| outbox::due(c, now, limit)).await?;
+        let new: Vec<OutboxRow> = read
+            .into_iter()
+            .filter(|r| !in_flight.contains(&r.id))
+            .collect();
+        if new.is_empty() {
+            self.done.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        self.lock()?.queue.extend(new);
+        Ok(true)
+    }
+}
+
+/// One connection of the pool (or the Maildir), taking the next due row whenever
+/// it is free, until nothing is due or the server turned out to be unreachable.
 enum Lane<'a> {
     Smtp(&'a mut smtp::SmtpClient),
     Maildir(&'a Path),
 }
 
 impl Lane<'_> {
-    async fn run(
-        mut self,
-        queue: &Mutex<VecDeque<OutboxRow>>,
-        unreachable: &AtomicBool,
-        db: &Db,
-        now: i64,
-    ) -> Result<Pass> {
+    async fn run(mut self, work: &Work, db: &Db, clock: &Clock) -> Result<Pass> {
         let mut pass = Pass::default();
-        while !unreachable.load(Ordering::Relaxed) {
-            let next = match queue.lock() {
-                Ok(mut q) => q.pop_front(),
-                Err(_) => anyhow::bail!("The outbox queue lock is poisoned"),
-            };
-            let Some(row) = next else {
+        while !work.unreachable.load(Ordering::Relaxed) {
+            let Some(row) = work.take()? else {
+                if work.refill(db, clock).await? {
+                    continue;
+                }
                 break;
             };
-            match self.send(&row).await {
+            let now = clock.unix();
+            let outcome = self.send(&row).await;
+            let id = row.id;
+            match outcome {
                 Ok(()) => {
-                    let id = row.id;
                     db.call(move |c| outbox::mark_sent(c, id, now)).await?;
                     tracing::info!(kind = row.kind, to = %row.recipients.join(","), message_id = row.message_id, "Mail sent");
                     pass.sent += 1;
                 }
                 Err(Failure::Unreachable(e)) => {
                     tracing::warn!("SMTP server unreachable, mail waits in the outbox: {e:#}");
-                    unreachable.store(true, Ordering::Relaxed);
+                    work.unreachable.store(true, Ordering::Relaxed);
                 }
                 Err(Failure::Permanent(e)) => {
-                    let (id, error) = (row.id, format!("{e:#}"));
+                    let error = format!("{e:#}");
                     tracing::error!(kind = row.kind, to = %row.recipients.join(","), "Mail refused for good: {error}");
                     db.call(move |c| outbox::mark_failed(c, id, now, &error))
                         .await?;
                     pass.failed += 1;
                 }
                 Err(Failure::Temporary(e)) => {
-                    let (id, error) = (row.id, format!("{e:#}"));
+                    let error = format!("{e:#}");
                     if row.attempts + 1 >= MAX_ATTEMPTS {
                         tracing::error!(kind = row.kind, to = %row.recipients.join(","), "Mail given up after {MAX_ATTEMPTS} attempts: {error}");
                         db.call(move |c| outbox::mark_failed(c, id, now, &error))
@@ -175,6 +232,7 @@ impl Lane<'_> {
                     }
                 }
             }
+            work.finished(id)?;
         }
         Ok(pass)
     }
