@@ -138,19 +138,12 @@ pub fn compare(
             "intake",
         )?;
         let name = format!("switchboard-{n}-{run}");
-        // BENCH_WRAP (for profiling) runs Switchboard under another program, e.g.
-        // "perf record -e cpu-clock -g -o /work/perf/intake.data".
-        let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
-        let mut words: Vec<&str> = wrap.split_whitespace().collect();
-        let program = match words.first() {
-            Some(_) => PathBuf::from(words.remove(0)),
-            None => bench.switchboard.clone(),
-        };
-        if !wrap.is_empty() {
-            words.push(bench.switchboard.to_str().unwrap());
-        }
-        words.extend(["run", "--once", "--config", cfg.to_str().unwrap()]);
-        let m = process::measure(&program, &words, &bench.logs(), &name)?;
+        let m = process::measure_switchboard(
+            &bench.switchboard,
+            &["run", "--once", "--config", cfg.to_str().unwrap()],
+            &bench.logs(),
+            &name,
+        )?;
         let taken = taken_in(&m.stdout)?;
         if taken != n {
             bail!("switchboard took in {taken} messages, expected {n}");

@@ -82,6 +82,37 @@ pub fn measure_env(
     })
 }
 
+/// Runs Switchboard (`program`) with `args` as [`measure`] does; BENCH_WRAP, when
+/// set, runs it under another program for profiling, e.g.
+/// `BENCH_WRAP="perf record -e cpu-clock -g -o /work/perf/run.data"`.
+pub fn measure_switchboard(
+    program: &Path,
+    args: &[&str],
+    logs: &Path,
+    name: &str,
+) -> Result<Measured> {
+    let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+    let mut words: Vec<&str> = wrap.split_whitespace().collect();
+    if words.is_empty() {
+        return measure(program, args, logs, name);
+    }
+    let wrapper = std::path::PathBuf::from(words.remove(0));
+    let data;
+    if let Some(o) = words.iter().position(|w| *w == "-o") {
+        // One output file per run: `<given>.<name>`.
+        data = format!(
+            "{}.{name}",
+            words.get(o + 1).copied().unwrap_or("perf.data")
+        );
+        if let Some(w) = words.get_mut(o + 1) {
+            *w = &data;
+        }
+    }
+    words.push(program.to_str().unwrap_or_default());
+    words.extend(args);
+    measure(&wrapper, &words, logs, name)
+}
+
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -85,7 +85,7 @@ pub fn compare(bench: &Bench, store: &Path) -> Result<Vec<Row>> {
         )?;
         let cfg = config_for(&run_store, "send")?;
         let log_before = bench.stack.postfix_log().len();
-        let m = process::measure(
+        let m = process::measure_switchboard(
             &bench.switchboard,
             &["run", "--once", "--config", cfg.to_str().unwrap()],
             &bench.logs(),
