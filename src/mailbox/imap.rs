@@ -358,12 +358,20 @@ async fn fetch_batch(
             .await
             .context("Cannot fetch messages")?;
         while let Some(f) = stream.try_next().await.context("Cannot fetch messages")? {
-            if let Some(uid) = f.uid {
-                incoming.push(Incoming {
+            let Some(uid) = f.uid else { continue };
+            match f.body() {
+                Some(raw) if !raw.is_empty() => incoming.push(Incoming {
                     uid: Some(uid),
-                    raw: f.body().unwrap_or_default().to_vec(),
+                    raw: raw.to_vec(),
                     too_large: None,
-                });
+                }),
+                // No message is empty. Dovecot answers so for a message whose file
+                // was deleted by hand after the listing: it is gone, not broken, so
+                // it is not taken in (or quarantined as unreadable).
+                _ => tracing::warn!(
+                    uid,
+                    "The server had no content for a message: deleted while it was fetched; skipped"
+                ),
             }
         }
     }
