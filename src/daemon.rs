@@ -67,7 +67,7 @@ impl Daemon {
             }
         }
         summary.timers = clock_pass(&self.intake, &self.db, &self.clock).await?;
-        let pass = sender.deliver_due(&self.db, &self.clock).await?;
+        let pass = sender.deliver_due(&self.db, &self.clock, None).await?;
         sender.close().await;
         summary.sent = pass.sent;
         summary.failed = pass.failed;
@@ -373,7 +373,7 @@ async fn sender_loop(
 ) {
     let mut failures: u32 = 0;
     while !*stop.borrow() {
-        let wait = match sender.deliver_due(&db, &clock).await {
+        let wait = match sender.deliver_due(&db, &clock, Some(&stop)).await {
             Ok(pass) if pass.unreachable => {
                 failures += 1;
                 error_backoff(failures)

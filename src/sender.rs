@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use lettre::address::Envelope;
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::{Config, Transport};
@@ -82,16 +83,27 @@ impl Sender {
         }
     }
 
-    /// Sends what is due now until nothing is due or the server is gone.
-    pub async fn deliver_due(&mut self, db: &Db, clock: &Clock) -> Result<Pass> {
+    /// Sends what is due now until nothing is due or the server is gone, or, once
+    /// `stop` says so, until the messages in hand are done: the rest stays due in the
+    /// outbox for the next start, so that SIGTERM is not kept waiting by a backlog.
+    pub async fn deliver_due(
+        &mut self,
+        db: &Db,
+        clock: &Clock,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<Pass> {
         let work = Work::default();
         let lanes: Vec<Lane<'_>> = match self {
             Sender::Maildir(dir) => vec![Lane::Maildir(dir)],
             Sender::Smtp(pool) => pool.iter_mut().map(Lane::Smtp).collect(),
         };
-        let results =
-            futures::future::join_all(lanes.into_iter().map(|lane| lane.run(&work, db, clock)))
-                .await;
+        let stopping = || stop.is_some_and(|s| *s.borrow());
+        let results = futures::future::join_all(
+            lanes
+                .into_iter()
+                .map(|lane| lane.run(&work, db, clock, &stopping)),
+        )
+        .await;
         let mut pass = Pass::default();
         for lane in results {
             let lane = lane?;
@@ -187,9 +199,15 @@ enum Lane<'a> {
 }
 
 impl Lane<'_> {
-    async fn run(mut self, work: &Work, db: &Db, clock: &Clock) -> Result<Pass> {
+    async fn run(
+        mut self,
+        work: &Work,
+        db: &Db,
+        clock: &Clock,
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Pass> {
         let mut pass = Pass::default();
-        while !work.unreachable.load(Ordering::Relaxed) {
+        while !work.unreachable.load(Ordering::Relaxed) && !stopping() {
             let Some(row) = work.take()? else {
                 if work.refill(db, clock).await? {
                     continue;
