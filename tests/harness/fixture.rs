@@ -7,7 +7,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -135,6 +136,20 @@ to = ["{ADMIN}"]
         cmd
     }
 
+    /// `switchboard run` in the background; `configure` may add environment variables.
+    pub fn spawn_daemon(&self, configure: impl FnOnce(&mut Command)) -> Result<Daemon> {
+        let n = std::fs::read_dir(&self.dir)?.count();
+        let log = self.dir.join(format!("daemon-{n}.log"));
+        let mut cmd = self.command();
+        cmd.args(["run", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?);
+        configure(&mut cmd);
+        let child = cmd.spawn().context("Cannot start switchboard run")?;
+        Ok(Daemon { child, log })
+    }
+
     /// `switchboard run --once`, which must succeed.
     pub fn run_once(&self) -> Result<Output> {
         let out = self
@@ -228,13 +243,22 @@ to = ["{ADMIN}"]
     /// (which creates the Maildir), the rest as files in its `new/`, as a local
     /// delivery agent would — one APPEND each would take a minute for a backlog.
     pub fn deliver_bulk(&self, raws: &[Vec<u8>]) -> Result<()> {
-        let Some((first, rest)) = raws.split_first() else {
-            return Ok(());
-        };
-        self.deliver(first)?;
         let new = self.stack.maildir_path(SUPPORT, "INBOX")?.join("new");
+        let rest = if new.is_dir() {
+            raws
+        } else {
+            // The first through Dovecot, which creates the Maildir.
+            let Some((first, rest)) = raws.split_first() else {
+                return Ok(());
+            };
+            self.deliver(first)?;
+            rest
+        };
         let tmp = new.with_file_name("tmp");
-        for (i, raw) in rest.iter().enumerate() {
+        // Unique across calls, as a delivery agent's names are.
+        static DELIVERED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for raw in rest {
+            let i = DELIVERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let name = format!("{}.bulk{i:06}.switchboard-test", 1_700_000_000 + i);
             std::fs::write(tmp.join(&name), raw)?;
             // Dovecot handles mail as the `mail` user (uid/gid 8), see the harness.
@@ -301,4 +325,59 @@ pub fn subjects(messages: &[Vec<u8>]) -> Vec<String> {
         .filter_map(|m| switchboard::message::Message::parse(m).ok())
         .map(|m| m.subject)
         .collect()
+}
+
+/// A `switchboard run` started by [`Fixture::spawn_daemon`]. Its log goes to a file,
+/// never to a pipe: a pipe that nobody reads fills at 64 KB, and the daemon's next
+/// log line then blocks the thread that writes it — which once looked exactly like a
+/// daemon that stalls and ignores SIGTERM after a few hundred messages.
+pub struct Daemon {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and returns the log once the daemon has exited; panics, with the
+    /// log, when it has not exited within 10 s, or exited with an error.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+            }
+        };
+        let log = self.log();
+        match status {
+            Some(s) if s.success() => log,
+            Some(s) => panic!("switchboard run exited with {s} after SIGTERM; the log:\n{log}"),
+            None => panic!("no exit within 10 s of SIGTERM; the log:\n{log}"),
+        }
+    }
+
+    /// Ends the daemon with SIGKILL, as a crash would.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log()
+    }
 }
