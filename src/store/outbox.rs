@@ -122,6 +122,65 @@ pub fn mark_failed(conn: &Connection, id: i64, at: i64, error: &str) -> Result<(
     Ok(())
 }
 
+/// An outgoing mail that failed for good and that the administrator has not yet been
+/// told about.
+#[derive(Debug, Clone)]
+pub struct Unreported {
+    pub id: i64,
+    pub kind: String,
+    pub recipients: String,
+    /// The case it was about, if any: its number and subject (cheaper to read than
+    /// the mail itself, which may carry a large original).
+    pub case: Option<(String, String)>,
+    pub failed_at: i64,
+    pub error: Option<String>,
+}
+
+/// Failed mail not yet reported to the administrator, oldest first, at most `limit` of
+/// them, and how many there are in all. Alerts are left out: a failed alert is never
+/// itself alerted about, or one refused address would make a loop.
+pub fn unreported_failures(conn: &Connection, limit: u32) -> Result<(Vec<Unreported>, i64)> {
+    let total = conn
+        .prepare_cached(
+            "SELECT count(*) FROM outbox
+             WHERE failed_at IS NOT NULL AND reported_at IS NULL AND kind <> 'alert'",
+        )?
+        .query_row([], |r| r.get(0))?;
+    if total == 0 {
+        return Ok((Vec::new(), 0));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.id, o.kind, o.recipients, c.number, c.subject, o.failed_at, o.last_error
+         FROM outbox o LEFT JOIN cases c ON c.id = o.case_id
+         WHERE o.failed_at IS NOT NULL AND o.reported_at IS NULL AND o.kind <> 'alert'
+         ORDER BY o.failed_at, o.id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        let number: Option<String> = r.get(3)?;
+        let subject: Option<String> = r.get(4)?;
+        Ok(Unreported {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            recipients: r.get(2)?,
+            case: number.map(|n| (n, subject.unwrap_or_default())),
+            failed_at: r.get(5)?,
+            error: r.get(6)?,
+        })
+    })?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+/// Marks every failed mail not yet reported (alerts aside, as above) as reported at
+/// `at`; called in the transaction that raises the alert naming them. Returns how many.
+pub fn mark_reported(conn: &Connection, at: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET reported_at = ?1
+             WHERE failed_at IS NOT NULL AND reported_at IS NULL AND kind <> 'alert'",
+        )?
+        .execute([at])?)
+}
+
 /// One line of `switchboard outbox`, and of a case's timeline.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxListing {

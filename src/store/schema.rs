@@ -183,6 +183,15 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 5: a case's Message-IDs by case: cases::get reads them for every case it loads.
     "CREATE INDEX message_ids_case ON message_ids(case_id);",
+    // 6: when the administrator was told that an outgoing mail failed for good (set in
+    // the transaction that raises that alert, so each failure is reported once).
+    // Failures from before this migration are reported too, at the first chance: the
+    // administrator never heard of them.
+    r#"
+    ALTER TABLE outbox ADD COLUMN reported_at INTEGER;
+    CREATE INDEX outbox_unreported ON outbox(failed_at)
+        WHERE failed_at IS NOT NULL AND reported_at IS NULL;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
