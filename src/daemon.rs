@@ -7,7 +7,9 @@
 //! old ones and the log says why. Under systemd it reports READY and pings the
 //! watchdog (`systemd`). When the mailbox has not been read successfully for
 //! `[alerts] mailbox_silence`, the administrator gets one alert, and another only
-//! after it recovered and failed again.
+//! after it recovered and failed again. Mail that fails for good is named to the
+//! administrator after the sender pass that failed it (and at start, for failures
+//! from before a crash), in one alert an hour at most (`alerts::report_failed_mail`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,9 +70,17 @@ impl Daemon {
         }
         summary.timers = clock_pass(&self.intake, &self.db, &self.clock).await?;
         let pass = sender.deliver_due(&self.db, &self.clock, None).await?;
-        sender.close().await;
         summary.sent = pass.sent;
         summary.failed = pass.failed;
+        // Mail that failed now, or in a run that crashed before saying so, goes to the
+        // administrator in one alert, sent in this run.
+        let reported = report_failed_mail(&self.intake, &self.db, &self.clock).await?;
+        if let alerts::Reported::Alerted(_) = reported {
+            let pass = sender.deliver_due(&self.db, &self.clock, None).await?;
+            summary.sent += pass.sent;
+            summary.failed += pass.failed;
+        }
+        sender.close().await;
         summary.waiting = self.db.call(|c| outbox::stats(c)).await?.pending;
         Ok(summary)
     }
@@ -90,7 +100,7 @@ impl Daemon {
             stop_rx.clone(),
         ));
         let clock_task = tokio::spawn(clock_loop(
-            intake_rx,
+            intake_rx.clone(),
             self.db.clone(),
             self.clock,
             wake_clock.clone(),
@@ -99,6 +109,7 @@ impl Daemon {
         ));
         let sender = Sender::from_config(&self.intake.config)?;
         let sender_task = tokio::spawn(sender_loop(
+            intake_rx,
             sender,
             self.db.clone(),
             self.clock,
@@ -273,6 +284,28 @@ async fn raise_alert(
     .await
 }
 
+/// Names the mail that failed for good and was not yet reported to the administrator,
+/// in one alert, in its own transaction (which also marks them reported).
+async fn report_failed_mail(
+    intake: &Arc<Intake>,
+    db: &Db,
+    clock: &Clock,
+) -> Result<alerts::Reported> {
+    let intake = intake.clone();
+    let now = clock.now();
+    db.call(move |c| {
+        deadlines::in_transaction(
+            c,
+            &intake.config,
+            intake.templates(),
+            intake.policies(),
+            now,
+            |work| alerts::report_failed_mail(&work.mailer),
+        )
+    })
+    .await
+}
+
 /// Recomputes deadlines if the policies changed, then fires what is due.
 async fn clock_pass(intake: &Arc<Intake>, db: &Db, clock: &Clock) -> Result<usize> {
     let intake = intake.clone();
@@ -364,7 +397,12 @@ async fn clock_loop(
     }
 }
 
+/// Sends what is due, then sleeps until the next row is due or intake and the clock
+/// queue more. After a pass that failed mail for good, and after the first pass (for
+/// failures from before a crash), the administrator is told (`report_failed_mail`);
+/// failures held back by the hourly limit are told when it allows.
 async fn sender_loop(
+    intakes: watch::Receiver<Arc<Intake>>,
     mut sender: Sender,
     db: Db,
     clock: Clock,
@@ -372,8 +410,29 @@ async fn sender_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failures: u32 = 0;
+    // When to tell the administrator about failed mail next, if there may be any.
+    let mut report_at = Some(i64::MIN);
     while !*stop.borrow() {
-        let wait = match sender.deliver_due(&db, &clock, Some(&stop)).await {
+        let pass = sender.deliver_due(&db, &clock, Some(&stop)).await;
+        let mut alerted = false;
+        // A pass that ended in an error may have failed rows before it.
+        let may_have_failed = pass.as_ref().map_or(true, |p| p.failed > 0);
+        if may_have_failed || report_at.is_some_and(|t| t <= clock.unix()) {
+            let intake = intakes.borrow().clone();
+            report_at = match report_failed_mail(&intake, &db, &clock).await {
+                Ok(alerts::Reported::Alerted(_)) => {
+                    alerted = true;
+                    None
+                }
+                Ok(alerts::Reported::Waiting(at)) => Some(at),
+                Ok(alerts::Reported::Nothing) => None,
+                Err(e) => {
+                    tracing::error!("Cannot report failed mail to the administrator: {e:#}");
+                    Some(clock.unix() + 60)
+                }
+            };
+        }
+        let wait = match pass {
             Ok(pass) if pass.unreachable => {
                 failures += 1;
                 error_backoff(failures)
@@ -397,6 +456,14 @@ async fn sender_loop(
                 tracing::error!(retry_in = ?wait, "Sending failed: {e:#}");
                 wait
             }
+        };
+        let wait = match report_at {
+            // The alert just queued goes out now, unless the server is away.
+            _ if alerted && failures == 0 => Duration::ZERO,
+            Some(at) => wait.min(Duration::from_secs(
+                (at - clock.unix()).clamp(1, 3600) as u64
+            )),
+            None => wait,
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
