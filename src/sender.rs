@@ -11,7 +11,8 @@
 //! the only duplicate possible is a crash between the server's "250 OK" and that
 //! mark (one per connection in flight). Failures are asked, not string-matched
 //! (lettre's `is_permanent` / `is_transient`): a 5xx ends the row as failed with the
-//! reason; a 4xx retries the row with backoff; a server we cannot reach is nobody's
+//! reason (the daemon then names it to the administrator, `alerts::report_failed_mail`);
+//! a 4xx retries the row with backoff; a server we cannot reach is nobody's
 //! fault but the network's, so rows stay due and the pass stops until the next one.
 
 mod smtp;
@@ -228,14 +229,14 @@ impl Lane<'_> {
                     work.unreachable.store(true, Ordering::Relaxed);
                 }
                 Err(Failure::Permanent(e)) => {
-                    let error = format!("{e:#}");
+                    let error = reason(&e);
                     tracing::error!(kind = row.kind, to = %row.recipients.join(","), "Mail refused for good: {error}");
                     db.call(move |c| outbox::mark_failed(c, id, now, &error))
                         .await?;
                     pass.failed += 1;
                 }
                 Err(Failure::Temporary(e)) => {
-                    let error = format!("{e:#}");
+                    let error = reason(&e);
                     if row.attempts + 1 >= MAX_ATTEMPTS {
                         tracing::error!(kind = row.kind, to = %row.recipients.join(","), "Mail given up after {MAX_ATTEMPTS} attempts: {error}");
                         db.call(move |c| outbox::mark_failed(c, id, now, &error))
@@ -285,6 +286,25 @@ pub enum Failure {
     Permanent(anyhow::Error),
 }
 
+/// An error with its causes on one line, each said once: lettre's SMTP errors quote
+/// the server's answer and also give it as their cause, so `{:#}` said it twice
+/// ("permanent error (550): 5.1.1 <a@b>: Recipient address rejected: 5.1.1 <a@b>: …")
+/// in the outbox, the log and the administrator's alert.
+fn reason(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(part.as_str()) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// 1, 2, 4 … minutes, at most an hour, with up to a fifth of jitter so that many
 /// deferred messages do not all come back at once.
 fn backoff(attempts: i64) -> Duration {
@@ -325,7 +345,19 @@ fn write_maildir(dir: &Path, row: &OutboxRow) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::{backoff, reason};
+
+    #[test]
+    fn a_reason_says_each_cause_once() {
+        let server = anyhow::anyhow!("5.1.1 <a@b>: Recipient address rejected");
+        let e = server.context("permanent error (550): 5.1.1 <a@b>: Recipient address rejected");
+        assert_eq!(
+            reason(&e),
+            "permanent error (550): 5.1.1 <a@b>: Recipient address rejected"
+        );
+        let e = anyhow::anyhow!("connection reset").context("cannot send");
+        assert_eq!(reason(&e), "cannot send: connection reset");
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
