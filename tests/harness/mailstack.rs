@@ -16,6 +16,9 @@
 //!   to Dovecot over LMTP (`lmtp:inet:127.0.0.1:<lmtp_port>`). Nothing can be
 //!   relayed off the machine: the local, relay and default transports are
 //!   `error:`.
+//! - But two: Postfix refuses every recipient at [`REFUSED_DOMAIN`] with
+//!   `550 5.1.1` and at [`DEFERRED_DOMAIN`] with `450 4.2.0`, at RCPT time
+//!   (`check_recipient_access inline:{…}`), for tests of SMTP failures.
 //! - Every user logs into IMAP with the password [`MailStack::PASSWORD`].
 //!   User names are full addresses (`support@example.com`), case-insensitive
 //!   (Dovecot lowercases them).
@@ -93,6 +96,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(10);
+
+/// Postfix refuses every recipient at this domain for good: `550 5.1.1` at RCPT.
+pub const REFUSED_DOMAIN: &str = "refused.example";
+/// Postfix refuses every recipient at this domain for now: `450 4.2.0` at RCPT.
+pub const DEFERRED_DOMAIN: &str = "deferred.example";
 
 /// Ports handed out by this process and not yet released, so that parallel
 /// stacks in one test binary never pick the same port.
@@ -824,7 +832,9 @@ recipient_delimiter = +
 smtputf8_enable = no
 smtpd_peername_lookup = no
 smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions =
+# Two domains the tests use to see SMTP refusals at RCPT time: a permanent one
+# (5xx) and a temporary one (4xx).
+smtpd_recipient_restrictions = check_recipient_access inline:{{ {{ {REFUSED_DOMAIN} = 550 5.1.1 No such mailbox here (mailstack test policy) }}, {{ {DEFERRED_DOMAIN} = 450 4.2.0 Mailbox busy (mailstack test policy) }} }}
 smtpd_error_sleep_time = 0
 local_header_rewrite_clients =
 in_flow_delay = 0
