@@ -6,6 +6,7 @@
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
+use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
@@ -51,7 +52,14 @@ pub struct Draft<'a> {
 }
 
 pub fn build(d: &Draft<'_>) -> Result<Vec<u8>> {
+    // The envelope is given, not left to lettre: it would read it back from the To
+    // header it wrote, and its header parser takes no domain literal ("a@[10.0.0.1]",
+    // spam's "zvfjenphuq@[1086695621]") that its address type accepts, so the mail
+    // could not be built at all. The sender sends to the outbox row's recipients.
+    let envelope = Envelope::new(Some(d.from.email.clone()), vec![d.to.email.clone()])
+        .context("Cannot make the envelope of the outgoing message")?;
     let mut builder = lettre::Message::builder()
+        .envelope(envelope)
         .from(d.from.clone())
         .to(d.to.clone())
         .subject(d.subject)
@@ -142,6 +150,31 @@ mod tests {
         assert_eq!(parsed.message_id.as_deref(), Some("ack.1@example.com"));
         assert!(parsed.body.contains("我们已收到"));
         assert!(String::from_utf8_lossy(&raw).contains("message/rfc822"));
+    }
+
+    /// A domain literal: lettre's address type takes it, its header parser does not.
+    /// Found in real spam (SpamAssassin's public corpus, spam_2/00135).
+    #[test]
+    fn builds_mail_to_a_domain_literal() {
+        let from: Mailbox = "Support <support@example.com>".parse().unwrap();
+        for to in ["zvfjenphuq@[1086695621]", "root@[127.0.0.1]"] {
+            let raw = build(&Draft {
+                from: &from,
+                to: crate::outgoing::mailbox("", to).unwrap(),
+                reply_to: None,
+                subject: "received",
+                body: "body\n",
+                message_id: "ack.1@example.com",
+                in_reply_to: None,
+                references: &[],
+                auto_submitted: AutoSubmitted::AutoReplied,
+                case_number: "SB-2026-000001",
+                date: SystemTime::UNIX_EPOCH,
+                original: None,
+            })
+            .unwrap();
+            assert!(String::from_utf8_lossy(&raw).contains(&format!("To: {to}\r\n")));
+        }
     }
 
     #[test]

@@ -152,6 +152,36 @@ fn fuzz_crash_inputs_stay_fixed() {
     }
 }
 
+/// Real-world corpus messages intake once failed on (tests/hostile/corpus): each ends
+/// as a ledger outcome, and none is quarantined because intake failed on it.
+#[test]
+fn corpus_regressions_are_taken_in() {
+    let dir = hostile().join("corpus");
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    assert!(!files.is_empty(), "the corpus regressions are missing");
+    let (intake, db) = library();
+    for file in &files {
+        let raw = std::fs::read(file).unwrap();
+        let report = take_in(&intake, &db, &raw);
+        let failed = report
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("could not be processed"));
+        assert!(
+            matches!(
+                report.outcome,
+                "case" | "follow_up" | "ignored" | "quarantined"
+            ) && !failed,
+            "{}: {report:?}",
+            file.display()
+        );
+    }
+}
+
 // ---------------------------------------------------------------- limits
 
 /// A header block of `size` bytes (many X-Padding lines) and a short body.
