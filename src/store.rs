@@ -47,7 +47,15 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Each message is taken in under a savepoint; its statement journal lives in
+        // memory instead of a temporary file (it was an eighth of intake's time, all
+        // pwrite(2) to /var/tmp). The savepoint is rolled back or released within the
+        // batch, so nothing durable depends on it.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Intake runs some forty distinct statements per message; rusqlite's default
+        // cache of 16 evicted them in turn, and re-preparing cost 7% of intake.
+        conn.set_prepared_statement_cache_capacity(128);
         schema::migrate(&mut conn)
             .with_context(|| format!("Cannot migrate the store {}", path.display()))?;
         Ok(Db {

@@ -60,31 +60,31 @@ pub struct EventRow {
 
 /// Opens a case with the next number of its year, `SB-2026-000123`.
 pub fn insert(conn: &Connection, new: &NewCase<'_>) -> Result<(i64, String)> {
-    let seq: i64 = conn.query_row(
-        "INSERT INTO case_numbers (year, last) VALUES (?1, 1)
-         ON CONFLICT (year) DO UPDATE SET last = last + 1
-         RETURNING last",
-        params![new.year,],
-        |r| r.get(0),
-    )?;
+    let seq: i64 = conn
+        .prepare_cached(
+            "INSERT INTO case_numbers (year, last) VALUES (?1, 1)
+             ON CONFLICT (year) DO UPDATE SET last = last + 1
+             RETURNING last",
+        )?
+        .query_row(params![new.year], |r| r.get(0))?;
     let number = format!("{}-{}-{seq:06}", new.prefix, new.year);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO cases (number, category, priority, department, status, sender, sender_name,
                             subject, language, rules, opened_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, 'new', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-        params![
-            number,
-            new.category,
-            new.priority,
-            new.department,
-            new.sender,
-            new.sender_name,
-            new.subject,
-            new.language,
-            serde_json::to_string(new.rules)?,
-            new.at,
-        ],
-    )
+    )?
+    .execute(params![
+        number,
+        new.category,
+        new.priority,
+        new.department,
+        new.sender,
+        new.sender_name,
+        new.subject,
+        new.language,
+        serde_json::to_string(new.rules)?,
+        new.at,
+    ])
     .with_context(|| format!("Cannot open case {number}"))?;
     Ok((conn.last_insert_rowid(), number))
 }
@@ -140,7 +140,7 @@ fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result
                 satisfaction
          FROM cases {filter} ORDER BY id"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut cases = stmt
         .query_map(args, |r| {
             let rules: String = r.get(10)?;
