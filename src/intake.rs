@@ -241,8 +241,13 @@ impl Intake {
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>> {
         let intake = self.clone();
-        db.call(move |c| intake.take_in_batch(c, &src, &batch, last_uid, now))
-            .await
+        db.call(move |c| {
+            let reports = intake.take_in_batch(c, &src, &batch, last_uid, now);
+            drop(batch);
+            crate::memory::release_free();
+            reports
+        })
+        .await
     }
 
     /// Takes in one batch in one transaction and, for an IMAP folder, moves its

@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod deadlines;
 pub mod intake;
 pub mod mailbox;
+pub mod memory;
 pub mod message;
 pub mod outgoing;
 pub mod reply;
