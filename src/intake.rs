@@ -43,6 +43,25 @@ pub struct Incoming {
     pub too_large: Option<u64>,
 }
 
+/// A message with what can be worked out without the store: its identity, the parse
+/// and the rules' verdict. The mailbox has a batch prepared ([`Intake::prepare_batch`])
+/// on another thread while the batch before it commits, so that this work — a quarter
+/// of intake's — runs beside the store's instead of before it.
+pub struct Prepared {
+    incoming: Incoming,
+    dedup_key: String,
+    /// For a message over the size limit, the parse of the header that was fetched.
+    parsed: Result<Message, String>,
+    /// Used only if the message opens a new case.
+    class: Option<Classification>,
+}
+
+impl Prepared {
+    pub fn incoming(&self) -> &Incoming {
+        &self.incoming
+    }
+}
+
 /// Where a batch came from, for the ledger and the checkpoint.
 pub struct Source {
     pub mailbox: String,
@@ -97,6 +116,8 @@ struct Step<'a> {
     src: &'a Source,
     inc: &'a Incoming,
     dedup_key: &'a str,
+    /// The rules' verdict, worked out beforehand (see [`Prepared`]).
+    class: Option<&'a Classification>,
     now: DateTime<Utc>,
     token_key: &'a [u8],
 }
@@ -231,18 +252,47 @@ impl Intake {
         None
     }
 
-    /// [`Intake::take_in_batch`] on the store's blocking pool.
+    /// The store-free part of taking a message in (see [`Prepared`]).
+    pub fn prepare(&self, incoming: Incoming) -> Prepared {
+        let dedup_key = dedup_key(&incoming);
+        let parsed = Message::parse(&incoming.raw);
+        let class = match &parsed {
+            Ok(msg) if incoming.too_large.is_none() => Some(self.classify(msg)),
+            _ => None,
+        };
+        Prepared {
+            incoming,
+            dedup_key,
+            parsed,
+            class,
+        }
+    }
+
+    /// [`Intake::prepare`] for a batch, on the blocking pool.
+    pub async fn prepare_batch(
+        self: &std::sync::Arc<Self>,
+        batch: Vec<Incoming>,
+    ) -> Result<Vec<Prepared>> {
+        let intake = self.clone();
+        tokio::task::spawn_blocking(move || {
+            batch.into_iter().map(|inc| intake.prepare(inc)).collect()
+        })
+        .await
+        .context("Preparing a batch failed")
+    }
+
+    /// [`Intake::take_in_prepared`] on the store's blocking pool.
     pub async fn commit_batch(
         self: &std::sync::Arc<Self>,
         db: &store::Db,
         src: Source,
-        batch: Vec<Incoming>,
+        batch: Vec<Prepared>,
         last_uid: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>> {
         let intake = self.clone();
         db.call(move |c| {
-            let reports = intake.take_in_batch(c, &src, &batch, last_uid, now);
+            let reports = intake.take_in_prepared(c, &src, &batch, last_uid, now);
             drop(batch);
             crate::memory::release_free();
             reports
@@ -250,9 +300,7 @@ impl Intake {
         .await
     }
 
-    /// Takes in one batch in one transaction and, for an IMAP folder, moves its
-    /// checkpoint to `last_uid` and plans the moves to the processed and quarantine
-    /// folders in that same transaction.
+    /// Prepares and takes in one batch on the calling thread: for tools and tests.
     pub fn take_in_batch(
         &self,
         conn: &mut Connection,
@@ -261,13 +309,37 @@ impl Intake {
         last_uid: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>> {
+        let prepared: Vec<Prepared> = batch
+            .iter()
+            .map(|inc| {
+                self.prepare(Incoming {
+                    uid: inc.uid,
+                    raw: inc.raw.clone(),
+                    too_large: inc.too_large,
+                })
+            })
+            .collect();
+        self.take_in_prepared(conn, src, &prepared, last_uid, now)
+    }
+
+    /// Takes in one batch in one transaction and, for an IMAP folder, moves its
+    /// checkpoint to `last_uid` and plans the moves to the processed and quarantine
+    /// folders in that same transaction.
+    pub fn take_in_prepared(
+        &self,
+        conn: &mut Connection,
+        src: &Source,
+        batch: &[Prepared],
+        last_uid: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Report>> {
         let mut tx = conn.transaction()?;
         let token_key = crate::outgoing::reply_key(&tx)?;
         let mut reports = Vec::with_capacity(batch.len());
-        for inc in batch {
-            let report = self.take_in_one(&mut tx, src, inc, &token_key, now)?;
+        for p in batch {
+            let report = self.take_in_one(&mut tx, src, p, &token_key, now)?;
             if let (Some(uidvalidity), Some(uid), Some(target)) =
-                (src.uidvalidity, inc.uid, report.target(&self.config))
+                (src.uidvalidity, p.incoming.uid, report.target(&self.config))
             {
                 mailbox_state::plan_move(&tx, &src.mailbox, uidvalidity, uid, target)?;
             }
@@ -294,21 +366,22 @@ impl Intake {
         &self,
         tx: &mut rusqlite::Transaction<'_>,
         src: &Source,
-        inc: &Incoming,
+        p: &Prepared,
         token_key: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Report> {
-        let key = dedup_key(inc);
+        let (inc, key) = (&p.incoming, &p.dedup_key);
         let sp = tx.savepoint()?;
         let step = Step {
             conn: &sp,
             src,
             inc,
-            dedup_key: &key,
+            dedup_key: key,
+            class: p.class.as_ref(),
             now,
             token_key,
         };
-        match self.take_in(&step) {
+        match self.take_in(&step, &p.parsed) {
             Ok(r) => {
                 sp.commit()?;
                 Ok(r)
@@ -318,13 +391,13 @@ impl Intake {
                 let reason = format!("could not be processed: {e:#}");
                 tracing::error!(uid = ?inc.uid, "Message quarantined after an error: {reason}");
                 // Who sent it and its Message-ID still belong in the ledger.
-                let msg = Message::parse(&inc.raw).ok();
-                quarantine(tx, src, inc, &key, msg.as_ref(), &reason, now)
+                quarantine(tx, src, inc, key, p.parsed.as_ref().ok(), &reason, now)
             }
         }
     }
 
-    fn take_in(&self, step: &Step<'_>) -> Result<Report> {
+    /// `parsed`: the message as parsed beforehand.
+    fn take_in(&self, step: &Step<'_>, parsed: &Result<Message, String>) -> Result<Report> {
         let conn = step.conn;
         let inc = step.inc;
         if messages::seen(conn, step.dedup_key)? {
@@ -337,20 +410,20 @@ impl Intake {
                 "too large: {size} bytes, the limit is {} (intake.max_message_bytes); only the header is kept here, the message stays in the quarantine folder",
                 self.config.intake.max_message_bytes
             );
-            let msg = Message::parse(&inc.raw).ok();
             return quarantine(
                 conn,
                 step.src,
                 inc,
                 step.dedup_key,
-                msg.as_ref(),
+                parsed.as_ref().ok(),
                 &reason,
                 step.now,
             );
         }
-        let msg = match Message::parse(&inc.raw) {
+        let msg = match parsed {
             Ok(m) => m,
             Err(reason) => {
+                let reason = reason.clone();
                 let reason = if reason.starts_with("over a limit") {
                     reason
                 } else {
@@ -376,13 +449,13 @@ impl Intake {
         if let Some(case_id) = thread::find_case(
             conn,
             &self.tags,
-            &msg,
+            msg,
             self.config.replies.subaddress_delimiter,
         )? {
-            return self.follow_up(step, case_id, &msg, report);
+            return self.follow_up(step, case_id, msg, report);
         }
         // Machines answering something, and our own mail come back, belong to no case.
-        let ignore = screen::automatic(&msg).or_else(|| {
+        let ignore = screen::automatic(msg).or_else(|| {
             (self.own_addresses.contains(&msg.from.email)
                 && msg.header("X-Switchboard-Case").is_some())
             .then(|| "our own mail, come back to the shared mailbox".to_string())
@@ -401,12 +474,12 @@ impl Intake {
                 );
                 tracing::warn!(address = %to, "Automatic mail paused: {reason}");
             }
-            step.record(&msg, Outcome::Ignored, None, Some(&why))?;
+            step.record(msg, Outcome::Ignored, None, Some(&why))?;
             report.outcome = Outcome::Ignored.as_str();
             report.reason = Some(why);
             return Ok(report);
         }
-        self.open_case(step, &msg, report, None)
+        self.open_case(step, msg, report, None)
     }
 
     /// Opens a case for a message; `parent`: the closed case it follows on from.
@@ -429,7 +502,10 @@ impl Intake {
                 department: p.department.clone(),
                 rules: vec![format!("follows {}", p.case)],
             },
-            None => self.classify(msg),
+            None => match step.class {
+                Some(class) => class.clone(),
+                None => self.classify(msg),
+            },
         };
         let department = self
             .config

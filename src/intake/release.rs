@@ -51,21 +51,21 @@ impl Intake {
             mailbox: row.mailbox.clone(),
             uidvalidity: row.uidvalidity,
         };
-        let inc = Incoming {
+        let prepared = self.prepare(Incoming {
             uid: row.uid,
             raw: row.raw,
             too_large,
-        };
+        });
         messages::delete(&tx, id)?;
         let token_key = crate::outgoing::reply_key(&tx)?;
-        let report = self.take_in_one(&mut tx, &src, &inc, &token_key, now)?;
+        let report = self.take_in_one(&mut tx, &src, &prepared, &token_key, now)?;
         if report.outcome == "duplicate" {
             // Another row has this message's identity: keep the ledger as it was.
             bail!(
                 "Message {id} was taken in since as another ledger row (same Message-ID and sender); nothing changed"
             );
         }
-        let new_id = messages::id_by_key(&tx, &dedup_key(&inc))?
+        let new_id = messages::id_by_key(&tx, &dedup_key(prepared.incoming()))?
             .context("The released message has no ledger row")?;
         messages::take_place_of(&tx, new_id, id, row.received_at)?;
         tx.commit()

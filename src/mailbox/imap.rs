@@ -27,7 +27,7 @@ use super::Wake;
 use super::connect::{self, Session};
 use crate::clock::Clock;
 use crate::config::Server;
-use crate::intake::{Incoming, Intake, Report, Source};
+use crate::intake::{Incoming, Intake, Prepared, Report, Source};
 use crate::store::{Db, mailbox_state};
 
 /// A batch holds at most this many bytes of message bodies (or one message, when a
@@ -303,19 +303,18 @@ impl ImapMailbox {
         };
         let mut taken = 0;
         let mut next = match batches.first() {
-            Some(b) => Some(bounded("a batch's FETCH", fetch_batch(session, b, max)).await?),
+            Some(b) => Some(fetch_and_prepare(session, b, max, intake).await?),
             None => None,
         };
         let mut i = 0;
-        while let Some((incoming, batch_last)) = next.take() {
+        while let Some((prepared, batch_last)) = next.take() {
             i += 1;
-            // Commit this batch on the store's thread while the next one is fetched.
-            let commit = intake.commit_batch(db, source(), incoming, Some(batch_last), clock.now());
+            // Commit this batch on the store's thread while the next one is fetched
+            // and prepared beside it.
+            let commit = intake.commit_batch(db, source(), prepared, Some(batch_last), clock.now());
             let prefetch = async {
                 match batches.get(i) {
-                    Some(b) => bounded("a batch's FETCH", fetch_batch(session, b, max))
-                        .await
-                        .map(Some),
+                    Some(b) => fetch_and_prepare(session, b, max, intake).await.map(Some),
                     None => Ok(None),
                 }
             };
@@ -334,6 +333,19 @@ impl ImapMailbox {
         }
         Ok(taken)
     }
+}
+
+/// Fetches one batch, then has it prepared (parsed and classified) on a thread of its
+/// own, see [`Intake::prepare_batch`].
+async fn fetch_and_prepare(
+    session: &mut Session,
+    batch: &[(u32, u64)],
+    max: u64,
+    intake: &std::sync::Arc<Intake>,
+) -> Result<(Vec<Prepared>, u32)> {
+    let (incoming, batch_last) =
+        bounded("a batch's FETCH", fetch_batch(session, batch, max)).await?;
+    Ok((intake.prepare_batch(incoming).await?, batch_last))
 }
 
 /// Fetches one batch: bodies of the messages within `max_message_bytes` in one UID

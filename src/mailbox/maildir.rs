@@ -63,6 +63,7 @@ impl MaildirMailbox {
                 mailbox: mailbox_key.clone(),
                 uidvalidity: None,
             };
+            let batch = intake.prepare_batch(batch).await?;
             let reports = intake
                 .commit_batch(db, source, batch, None, clock.now())
                 .await?;
