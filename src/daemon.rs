@@ -251,6 +251,29 @@ async fn intake_loop(
 
 const MAILBOX_ALERT: &str = "mailbox";
 
+/// Runs `f` with a mailer, in one transaction on the store's thread: what it queues,
+/// the outbox carries.
+async fn with_mailer<R: Send + 'static>(
+    intake: &Arc<Intake>,
+    db: &Db,
+    clock: &Clock,
+    f: impl FnOnce(&crate::outgoing::Mailer<'_>) -> Result<R> + Send + 'static,
+) -> Result<R> {
+    let intake = intake.clone();
+    let now = clock.now();
+    db.call(move |c| {
+        deadlines::in_transaction(
+            c,
+            &intake.config,
+            intake.templates(),
+            intake.policies(),
+            now,
+            |work| f(&work.mailer),
+        )
+    })
+    .await
+}
+
 /// Raises an alert in its own transaction (the outbox carries it to the administrator).
 async fn raise_alert(
     intake: &Arc<Intake>,
@@ -260,28 +283,11 @@ async fn raise_alert(
     title: &'static str,
     detail: String,
 ) -> Result<()> {
-    let intake = intake.clone();
-    let now = clock.now();
-    db.call(move |c| {
-        deadlines::in_transaction(
-            c,
-            &intake.config,
-            intake.templates(),
-            intake.policies(),
-            now,
-            |work| {
-                alerts::raise(
-                    &work.mailer,
-                    key,
-                    title,
-                    &detail,
-                    alerts::Repeat::AfterClear,
-                )
-            },
-        )?;
-        Ok(())
+    with_mailer(intake, db, clock, move |mailer| {
+        alerts::raise(mailer, key, title, &detail, alerts::Repeat::AfterClear)
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Names the mail that failed for good and was not yet reported to the administrator,
@@ -291,19 +297,7 @@ async fn report_failed_mail(
     db: &Db,
     clock: &Clock,
 ) -> Result<alerts::Reported> {
-    let intake = intake.clone();
-    let now = clock.now();
-    db.call(move |c| {
-        deadlines::in_transaction(
-            c,
-            &intake.config,
-            intake.templates(),
-            intake.policies(),
-            now,
-            |work| alerts::report_failed_mail(&work.mailer),
-        )
-    })
-    .await
+    with_mailer(intake, db, clock, alerts::report_failed_mail).await
 }
 
 /// Recomputes deadlines if the policies changed, then fires what is due.
