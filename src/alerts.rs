@@ -18,6 +18,31 @@ pub enum Repeat {
     After(i64),
 }
 
+impl Repeat {
+    /// When the same alert may come again, in Chinese and in English, for the mail.
+    fn describe(self) -> (String, String) {
+        match self {
+            Repeat::AfterClear => (
+                "在恢复之前不会重复提醒".to_string(),
+                "not alerted again until it has recovered".to_string(),
+            ),
+            Repeat::After(secs) if secs % 3600 == 0 => (
+                format!("{} 小时内不会重复提醒", secs / 3600),
+                format!(
+                    "not alerted again within {} hour{}",
+                    secs / 3600,
+                    if secs == 3600 { "" } else { "s" }
+                ),
+            ),
+            Repeat::After(secs) => (
+                // Whole minutes, rounded up.
+                format!("{} 分钟内不会重复提醒", (secs + 59) / 60),
+                format!("not alerted again within {} minutes", (secs + 59) / 60),
+            ),
+        }
+    }
+}
+
 /// Raises an alert unless one with this key is still standing. Returns whether it did.
 pub fn raise(
     mailer: &Mailer<'_>,
@@ -34,12 +59,15 @@ pub fn raise(
     let id = rows::insert(conn, key, now, title, detail)?;
     tracing::warn!(alert = key, "Alert: {title}: {detail}");
     let config = mailer.config;
+    let (repeat_zh, repeat_en) = repeat.describe();
     let ctx = json!({
         "alert": {
             "title": title,
             "detail": detail,
             "key": key,
             "raised_at": outgoing::local_time(config, now),
+            "repeat_zh": repeat_zh,
+            "repeat_en": repeat_en,
         },
         "company": outgoing::company_context(config),
     });
@@ -291,6 +319,11 @@ address = "cs@example.com"
         assert!(!mails[0].contains("c20@refused.example"), "{}", mails[0]);
         assert!(mails[0].contains("and 5 more"), "{}", mails[0]);
         assert!(mails[0].contains("550 5.1.1"), "{}", mails[0]);
+        assert!(
+            mails[0].contains("not alerted again within 1 hour;"),
+            "the mail says when the same alert may come again: {}",
+            mails[0]
+        );
         assert!(!mails[0].contains("admin@refused.example"), "{}", mails[0]);
 
         // Reported once: nothing new, nothing to say.

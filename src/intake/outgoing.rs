@@ -294,7 +294,9 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
         &mut ctx,
         "alert",
         json!({ "title": "Mailbox not read for 20 minutes", "detail": "IMAP: connection refused",
-                "key": "mailbox", "raised_at": "2026-11-27 09:30" }),
+                "key": "mailbox", "raised_at": "2026-11-27 09:30",
+                "repeat_zh": "在恢复之前不会重复提醒",
+                "repeat_en": "not alerted again until it has recovered" }),
     );
     let mut problems = Vec::new();
     for name in crate::templates::REQUIRED {
