@@ -11,6 +11,7 @@
 //! under 200 ms at startup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[allow(dead_code)] // shared with the benchmarks, which use more of it
 #[path = "../tests/classify/workload.rs"]
 mod workload;
 

@@ -10,6 +10,10 @@
 //! the wake-ups', not the building's. Prints rows of the benchmark table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[allow(dead_code)]
+#[path = "../tests/classify/workload.rs"]
+mod workload;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -121,25 +125,7 @@ fn repo() -> PathBuf {
 fn intake(dir: &Path) -> Result<Intake> {
     let repo = repo();
     let path = dir.join("clock.toml");
-    let mut departments = String::new();
-    for id in [
-        "customer-service",
-        "logistics",
-        "production",
-        "quality",
-        "procurement",
-        "sales",
-        "marketing",
-        "design",
-        "rnd",
-        "finance",
-        "admin",
-        "legal",
-    ] {
-        departments.push_str(&format!(
-            "\n[[department]]\nid = \"{id}\"\nname = \"{id}\"\naddress = \"{id}@example.com\"\nmanagers = [\"{id}-head@example.com\"]\n"
-        ));
-    }
+    let departments = workload::config_departments();
     std::fs::write(
         &path,
         format!(

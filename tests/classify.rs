@@ -5,6 +5,7 @@
 //! once, with the rules that decided it. Run with `--nocapture` to see the accuracy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[allow(dead_code)] // shared with the benchmarks, which use more of it
 #[path = "classify/workload.rs"]
 mod workload;
 

@@ -520,14 +520,7 @@ fn killing_the_daemon_mid_batch_loses_and_duplicates_nothing() {
         })
         .collect();
     f.deliver_bulk(&backlog).unwrap();
-    let mut child = f
-        .command()
-        .args(["run", "--once", "--config"])
-        .arg(&f.config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = f.spawn_once().unwrap();
     // Kill it once a part of the backlog is committed and the rest is not.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {

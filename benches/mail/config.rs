@@ -1,5 +1,5 @@
 //! Switchboard configs for the benchmark: the shipped rules, templates, SLA policies
-//! and calendar, the twelve departments of the test fixture, and the stack's ports.
+//! and calendar, the twelve departments of the rules' test workload, and the stack's ports.
 
 use std::path::{Path, PathBuf};
 
@@ -7,21 +7,6 @@ use anyhow::Result;
 
 use crate::mailbox::SUPPORT;
 use crate::mailstack::MailStack;
-
-const DEPARTMENTS: &[(&str, &str)] = &[
-    ("customer-service", "客服部 Customer Service"),
-    ("logistics", "物流部 Logistics"),
-    ("production", "生产部 Production"),
-    ("quality", "质量部 Quality"),
-    ("procurement", "采购部 Procurement"),
-    ("sales", "销售部 Sales"),
-    ("marketing", "市场部 Marketing"),
-    ("design", "设计部 Design"),
-    ("rnd", "研发部 R&D"),
-    ("finance", "财务部 Finance"),
-    ("admin", "行政部 Administration"),
-    ("legal", "法务部 Legal"),
-];
 
 pub enum In {
     /// The stack's IMAP INBOX of support@example.com.
@@ -86,12 +71,7 @@ pub fn write(setup: &Setup<'_>, name: &str) -> Result<PathBuf> {
             path.display()
         ),
     };
-    let mut departments = String::new();
-    for (id, name) in DEPARTMENTS {
-        departments.push_str(&format!(
-            "\n[[department]]\nid = \"{id}\"\nname = \"{name}\"\naddress = \"{id}@example.com\"\nmanagers = [\"{id}-head@example.com\"]\n"
-        ));
-    }
+    let departments = crate::workload::config_departments();
     let rules = setup
         .rules
         .map(Path::to_path_buf)

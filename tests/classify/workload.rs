@@ -30,6 +30,19 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The departments as `[[department]]` tables of a config file, each at
+/// `<id>@example.com` with a manager at `<id>-head@example.com`.
+pub fn config_departments() -> String {
+    DEPARTMENTS
+        .iter()
+        .map(|(id, zh, en)| {
+            format!(
+                "\n[[department]]\nid = \"{id}\"\nname = \"{zh} {en}\"\naddress = \"{id}@example.com\"\nmanagers = [\"{id}-head@example.com\"]\n"
+            )
+        })
+        .collect()
+}
+
 pub fn ids() -> Vec<&'static str> {
     DEPARTMENTS.iter().map(|(id, _, _)| *id).collect()
 }

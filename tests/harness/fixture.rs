@@ -150,6 +150,51 @@ to = ["{ADMIN}"]
         Ok(Daemon { child, log })
     }
 
+    /// `switchboard run --once` in the background, its output discarded: for tests
+    /// that kill it or watch it while it works.
+    pub fn spawn_once(&self) -> Result<Child> {
+        self.command()
+            .args(["run", "--once", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("Cannot start switchboard run --once")
+    }
+
+    /// `switchboard run --once`, which must succeed within `limit`, with its peak
+    /// resident memory (VmHWM, sampled from /proc while it runs) in bytes and the
+    /// time it took.
+    pub fn run_once_measuring(&self, limit: Duration) -> Result<(u64, Duration)> {
+        let start = Instant::now();
+        let mut child = self.spawn_once()?;
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kb = 0u64;
+        loop {
+            if let Ok(status) = std::fs::read_to_string(&status_file)
+                && let Some(kb) = status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+            if let Some(status) = child.try_wait()? {
+                if !status.success() {
+                    bail!("run --once failed: {status}");
+                }
+                return Ok((peak_kb * 1024, start.elapsed()));
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("run --once took over {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// `switchboard run --once`, which must succeed.
     pub fn run_once(&self) -> Result<Output> {
         let out = self
