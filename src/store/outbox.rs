@@ -126,7 +126,6 @@ pub fn mark_failed(conn: &Connection, id: i64, at: i64, error: &str) -> Result<(
 /// told about.
 #[derive(Debug, Clone)]
 pub struct Unreported {
-    pub id: i64,
     pub kind: String,
     pub recipients: String,
     /// The case it was about, if any: its number and subject (cheaper to read than
@@ -150,21 +149,20 @@ pub fn unreported_failures(conn: &Connection, limit: u32) -> Result<(Vec<Unrepor
         return Ok((Vec::new(), 0));
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.kind, o.recipients, c.number, c.subject, o.failed_at, o.last_error
+        "SELECT o.kind, o.recipients, c.number, c.subject, o.failed_at, o.last_error
          FROM outbox o LEFT JOIN cases c ON c.id = o.case_id
          WHERE o.failed_at IS NOT NULL AND o.reported_at IS NULL AND o.kind <> 'alert'
          ORDER BY o.failed_at, o.id LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
-        let number: Option<String> = r.get(3)?;
-        let subject: Option<String> = r.get(4)?;
+        let number: Option<String> = r.get(2)?;
+        let subject: Option<String> = r.get(3)?;
         Ok(Unreported {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            recipients: r.get(2)?,
+            kind: r.get(0)?,
+            recipients: r.get(1)?,
             case: number.map(|n| (n, subject.unwrap_or_default())),
-            failed_at: r.get(5)?,
-            error: r.get(6)?,
+            failed_at: r.get(4)?,
+            error: r.get(5)?,
         })
     })?;
     Ok((rows.collect::<rusqlite::Result<_>>()?, total))
