@@ -56,12 +56,6 @@ pub struct Prepared {
     class: Option<Classification>,
 }
 
-impl Prepared {
-    pub fn incoming(&self) -> &Incoming {
-        &self.incoming
-    }
-}
-
 /// Where a batch came from, for the ledger and the checkpoint.
 pub struct Source {
     pub mailbox: String,

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::{Incoming, Intake, Report, Source, dedup_key};
+use super::{Incoming, Intake, Report, Source};
 use crate::store::{Outcome, messages};
 
 /// What a release did.
@@ -65,7 +65,7 @@ impl Intake {
                 "Message {id} was taken in since as another ledger row (same Message-ID and sender); nothing changed"
             );
         }
-        let new_id = messages::id_by_key(&tx, &dedup_key(prepared.incoming()))?
+        let new_id = messages::id_by_key(&tx, &prepared.dedup_key)?
             .context("The released message has no ledger row")?;
         messages::take_place_of(&tx, new_id, id, row.received_at)?;
         tx.commit()
