@@ -87,6 +87,9 @@ impl Daemon {
 
     /// Runs until SIGTERM or SIGINT; SIGHUP reloads rules, templates and policies.
     pub async fn run(self) -> Result<()> {
+        // Before anything starts: a SIGTERM or SIGHUP that came between READY and the
+        // handlers would otherwise end the process with the default action.
+        let mut signals = Signals::new()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (intake_tx, intake_rx) = watch::channel(self.intake.clone());
         let wake_sender = Arc::new(Notify::new());
@@ -119,7 +122,6 @@ impl Daemon {
         tracing::info!(config = %self.intake.config.file.display(), "Switchboard running");
         systemd::notify("READY=1");
         let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
-        let mut signals = Signals::new()?;
         loop {
             tokio::select! {
                 signal = signals.next() => match signal {

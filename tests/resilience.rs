@@ -290,16 +290,27 @@ fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
     })
     .unwrap();
     let mut child = Some(daemon(&f));
-    let hup = |child: &Option<Daemon>| {
-        let pid = child.as_ref().unwrap().id().to_string();
+    // SIGHUP is handled asynchronously: wait for the daemon to say it has reloaded (or
+    // refused) before sending the mail the new rules are meant for.
+    let hup = |child: &mut Option<Daemon>| {
+        let reloads = |d: &Daemon| d.log().matches("Reload").count();
+        let daemon = child.as_ref().unwrap();
+        let before = reloads(daemon);
         assert!(
             std::process::Command::new("kill")
-                .args(["-HUP", &pid])
+                .args(["-HUP", &daemon.id().to_string()])
                 .status()
                 .unwrap()
                 .success()
         );
-        std::thread::sleep(Duration::from_secs(1));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reloads(daemon) == before {
+            if Instant::now() >= deadline {
+                let log = child.take().unwrap().stop();
+                panic!("no reload logged within 60 s of SIGHUP; the daemon's log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     };
     let zzqx = |i: usize| {
         mail(
@@ -311,7 +322,7 @@ fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
         )
     };
 
-    // Running (signal handlers in place) once the first message is a case.
+    // Signal handlers are in place before the daemon takes in its first message.
     f.deliver(&zzqx(0)).unwrap();
     wait_for(
         &mut child,
@@ -320,7 +331,7 @@ fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
         || f.count("SELECT count(*) FROM cases").unwrap_or(0) >= 1,
     );
     std::fs::write(rules.join("99-test.toml"), "[[rule]]\nname = ").unwrap();
-    hup(&child);
+    hup(&mut child);
     f.deliver(&zzqx(1)).unwrap();
     wait_for(
         &mut child,
@@ -333,7 +344,7 @@ fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
         "[[rule]]\nname = \"Test: zzqx\"\ncategory = \"complaint\"\ndepartment = \"legal\"\nweight = 100\n  [[rule.match]]\n  any = [\"zzqx\"]\n",
     )
     .unwrap();
-    hup(&child);
+    hup(&mut child);
     f.deliver(&zzqx(2)).unwrap();
     wait_for(
         &mut child,
