@@ -255,6 +255,7 @@ address = "cs@example.com"
                 envelope_from: "support@example.com",
                 recipients: &recipients,
                 content: b"Subject: x\r\n\r\nx\r\n",
+                original: None,
                 at,
             },
         )

@@ -2,7 +2,14 @@
 //! which gets header encoding (RFC 2047 for Chinese subjects and names) and body
 //! transfer encoding right. The bytes are built once, stored in the outbox, and sent
 //! as they are: a retry sends exactly what was committed, Message-ID and all.
+//!
+//! A case record carries the original message, which the store already keeps in its
+//! ledger. Where the original can go in as it is (7bit or 8bit), the outbox keeps the
+//! mail without it and the offset where it belongs, and the sender puts it in while
+//! sending ([`pieces`]): a 5 MB original is then written to the store once, not
+//! twice, and never copied while it is taken in.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
@@ -51,7 +58,15 @@ pub struct Draft<'a> {
     pub original: Option<&'a [u8]>,
 }
 
-pub fn build(d: &Draft<'_>) -> Result<Vec<u8>> {
+/// A built mail.
+pub struct Composed {
+    /// The whole mail; or, with `original_at`, the mail without its original.
+    pub bytes: Vec<u8>,
+    /// Where the original's bytes (line ends made CRLF) belong in `bytes`.
+    pub original_at: Option<usize>,
+}
+
+pub fn build(d: &Draft<'_>) -> Result<Composed> {
     // The envelope is given, not left to lettre: it would read it back from the To
     // header it wrote, and its header parser takes no domain literal ("a@[10.0.0.1]",
     // spam's "zvfjenphuq@[1086695621]") that its address type accepts, so the mail
@@ -91,24 +106,92 @@ pub fn build(d: &Draft<'_>) -> Result<Vec<u8>> {
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(d.body.to_string());
+    let as_is = d
+        .original
+        .and_then(|raw| as_is_encoding(raw).map(|e| (raw, e)));
     let message = match d.original {
         None => builder.singlepart(text),
         Some(raw) => {
-            builder.multipart(MultiPart::mixed().singlepart(text).singlepart(rfc822(raw)?))
+            let body = match as_is {
+                // Stands in for the original, which `pieces` puts back.
+                Some((_, encoding)) => {
+                    Body::dangerous_pre_encoded(ORIGINAL_MARK.to_vec(), encoding)
+                }
+                None => Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::Base64)
+                    .map_err(|_| anyhow::anyhow!("Cannot encode the original message"))?,
+            };
+            let content_type = ContentType::parse("message/rfc822").context("message/rfc822")?;
+            let part = Attachment::new("original.eml".to_string()).body(body, content_type);
+            builder.multipart(MultiPart::mixed().singlepart(text).singlepart(part))
         }
     }
     .context("Cannot build the outgoing message")?;
-    Ok(message.formatted())
+    let mut bytes = message.formatted();
+    let mut original_at = None;
+    if as_is.is_some() {
+        // The original is the last part: only the closing boundary follows it, so the
+        // last mark is ours even if a subject or the text repeated it.
+        let at = bytes
+            .windows(ORIGINAL_MARK.len())
+            .rposition(|w| w == ORIGINAL_MARK)
+            .context("The built message lost the place of its original")?;
+        bytes.drain(at..at + ORIGINAL_MARK.len());
+        original_at = Some(at);
+    }
+    Ok(Composed { bytes, original_at })
 }
 
-/// RFC 2046 §5.2.1 wants message/rfc822 in 7bit or 8bit; a message that is neither
-/// (NUL bytes, lines over 998 octets) goes as base64, which every common client reads.
-fn rfc822(raw: &[u8]) -> Result<SinglePart> {
-    let content_type = ContentType::parse("message/rfc822").context("message/rfc822")?;
-    let body = Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::EightBit)
-        .or_else(|raw| Body::new_with_encoding(raw, ContentTransferEncoding::Base64))
-        .map_err(|_| anyhow::anyhow!("Cannot encode the original message"))?;
-    Ok(Attachment::new("original.eml".to_string()).body(body, content_type))
+const ORIGINAL_MARK: &[u8] = b"[switchboard: the original message goes here]";
+
+/// RFC 2046 §5.2.1 wants message/rfc822 in 7bit or 8bit: lines of at most 998 octets,
+/// no NUL, CR only before LF. An original that is neither goes as base64, which
+/// every common client reads. (lettre's own choice sends anything with a line over
+/// 76 octets, or any 8-bit byte, as base64: a third larger, and not what the RFC
+/// asks.)
+fn as_is_encoding(raw: &[u8]) -> Option<ContentTransferEncoding> {
+    let fits = raw.split(|&b| b == b'\n').all(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line.len() <= 998 && !line.contains(&b'\r') && !line.contains(&0)
+    });
+    match (fits, raw.is_ascii()) {
+        (false, _) => None,
+        (true, true) => Some(ContentTransferEncoding::SevenBit),
+        (true, false) => Some(ContentTransferEncoding::EightBit),
+    }
+}
+
+/// A stored mail as it goes out: the bytes before the original, the original with
+/// its line ends made CRLF (SMTP wants nothing else; a Maildir-read original has bare
+/// LF), the bytes after. Without an original the whole mail is the first piece.
+/// `None`: `original_at` lies outside the stored bytes.
+pub fn pieces<'a>(
+    bytes: &'a [u8],
+    original: Option<(usize, &'a [u8])>,
+) -> Option<[Cow<'a, [u8]>; 3]> {
+    match original {
+        None => Some([Cow::Borrowed(bytes), Cow::Borrowed(&[]), Cow::Borrowed(&[])]),
+        Some((at, raw)) => {
+            let (head, tail) = (bytes.get(..at)?, bytes.get(at..)?);
+            Some([Cow::Borrowed(head), crlf(raw), Cow::Borrowed(tail)])
+        }
+    }
+}
+
+fn crlf(raw: &[u8]) -> Cow<'_, [u8]> {
+    // (previous byte, byte) pairs; the first byte has none before it.
+    let pairs = || std::iter::once(&0).chain(raw).zip(raw);
+    let bare_lf = |(&before, &b): (&u8, &u8)| b == b'\n' && before != b'\r';
+    if !pairs().any(bare_lf) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for pair in pairs() {
+        if bare_lf(pair) {
+            out.push(b'\r');
+        }
+        out.push(*pair.1);
+    }
+    Cow::Owned(out)
 }
 
 /// Puts the case tag at the front of a subject unless it is already in it.
@@ -141,8 +224,8 @@ mod tests {
             case_number: "SB-2026-000001",
             date: SystemTime::UNIX_EPOCH,
             original: Some(b"From: a@b\r\nSubject: x\r\n\r\nhello\r\n"),
-        })
-        .unwrap();
+        });
+        let raw = whole(&raw.unwrap(), b"From: a@b\r\nSubject: x\r\n\r\nhello\r\n");
         let parsed = crate::message::Message::parse(&raw).unwrap();
         assert_eq!(parsed.subject, "[SB-2026-000001] 已收到您的投诉");
         assert_eq!(parsed.header("Auto-Submitted"), Some("auto-replied"));
@@ -172,9 +255,104 @@ mod tests {
                 date: SystemTime::UNIX_EPOCH,
                 original: None,
             })
-            .unwrap();
+            .unwrap()
+            .bytes;
             assert!(String::from_utf8_lossy(&raw).contains(&format!("To: {to}\r\n")));
         }
+    }
+
+    /// The mail as the sender puts it together.
+    fn whole(c: &Composed, original: &[u8]) -> Vec<u8> {
+        pieces(&c.bytes, c.original_at.map(|at| (at, original)))
+            .unwrap()
+            .concat()
+    }
+
+    fn case_record(subject: &str, original: &[u8]) -> Composed {
+        let from: Mailbox = "Support <support@example.com>".parse().unwrap();
+        build(&Draft {
+            from: &from,
+            to: "Legal <legal@example.com>".parse().unwrap(),
+            reply_to: None,
+            subject,
+            body: "新案件\n",
+            message_id: "route.1@example.com",
+            in_reply_to: None,
+            references: &[],
+            auto_submitted: AutoSubmitted::AutoGenerated,
+            case_number: "SB-2026-000001",
+            date: SystemTime::UNIX_EPOCH,
+            original: Some(original),
+        })
+        .unwrap()
+    }
+
+    /// The attached original, as a mail reader finds it.
+    fn attached(mail: &[u8]) -> Vec<u8> {
+        let parsed = mail_parser::MessageParser::default().parse(mail).unwrap();
+        let part = parsed.attachment(0).unwrap();
+        part.message().unwrap().raw_message().to_vec()
+    }
+
+    #[test]
+    fn an_original_that_fits_is_kept_apart_and_comes_back_byte_for_byte() {
+        let gbk_8bit: &[u8] = b"From: a@b\r\nSubject: x\r\nContent-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\xc4\xe3\xba\xc3\r\n";
+        let long_ascii = format!("From: a@b\r\nSubject: x\r\n\r\n{}\r\n", "x".repeat(900));
+        for (original, encoding) in [
+            (&b"From: a@b\r\nSubject: x\r\n\r\nhello\r\n"[..], "7bit"),
+            (long_ascii.as_bytes(), "7bit"),
+            (gbk_8bit, "8bit"),
+        ] {
+            let c = case_record("[switchboard: the original message goes here]", original);
+            let at = c.original_at.expect("kept apart");
+            assert!(!c.bytes.windows(original.len()).any(|w| w == original));
+            let mail = whole(&c, original);
+            assert_eq!(&mail[at..at + original.len()], original);
+            assert!(
+                String::from_utf8_lossy(&mail)
+                    .contains(&format!("Content-Transfer-Encoding: {encoding}\r\n")),
+                "{}",
+                String::from_utf8_lossy(&mail)
+            );
+            assert_eq!(attached(&mail), original);
+            let parsed = crate::message::Message::parse(&mail).unwrap();
+            assert!(parsed.subject.contains("the original message goes here"));
+        }
+    }
+
+    #[test]
+    fn an_original_with_bare_line_feeds_goes_out_with_crlf() {
+        let original = b"From: a@b\nSubject: x\n\nhello\nagain\n";
+        let c = case_record("x", original);
+        let mail = whole(&c, original);
+        assert_eq!(
+            attached(&mail),
+            b"From: a@b\r\nSubject: x\r\n\r\nhello\r\nagain\r\n"
+        );
+        assert!(!mail.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
+    }
+
+    #[test]
+    fn an_original_that_does_not_fit_goes_in_as_base64() {
+        let too_long = format!("From: a@b\r\n\r\n{}\r\n", "x".repeat(999));
+        let nul = b"From: a@b\r\n\r\nnul \0 byte\r\n".to_vec();
+        let bare_cr = b"From: a@b\r\n\r\nbare\rcr\r\n".to_vec();
+        for original in [too_long.into_bytes(), nul, bare_cr] {
+            let c = case_record("x", &original);
+            assert_eq!(c.original_at, None);
+            let text = String::from_utf8_lossy(&c.bytes);
+            assert!(
+                text.contains("Content-Transfer-Encoding: base64\r\n"),
+                "{text}"
+            );
+            assert_eq!(attached(&c.bytes), original);
+        }
+    }
+
+    #[test]
+    fn a_stored_offset_outside_the_mail_is_refused() {
+        assert!(pieces(b"abc", Some((4, b"x"))).is_none());
+        assert!(pieces(b"abc", Some((3, b"x"))).is_some());
     }
 
     #[test]
@@ -206,6 +384,7 @@ mod injection {
             original: None,
         })
         .unwrap()
+        .bytes
     }
 
     /// Whatever reaches the builder — a subject or name stored before the message view

@@ -40,9 +40,18 @@ pub struct Letter<'a> {
     pub in_reply_to: Option<&'a str>,
     pub references: &'a [String],
     /// Attached as message/rfc822.
-    pub original: Option<&'a [u8]>,
+    pub original: Option<Original<'a>>,
     /// Mail to this department carries its reply token.
     pub department: Option<&'a str>,
+}
+
+/// An incoming message attached to the mail about it.
+#[derive(Clone, Copy)]
+pub struct Original<'a> {
+    pub raw: &'a [u8],
+    /// Its ledger key (`messages.dedup_key`), recorded in the same transaction: the
+    /// outbox names the ledger row instead of keeping the bytes a second time.
+    pub ledger_key: &'a str,
 }
 
 impl<'a> Letter<'a> {
@@ -136,7 +145,7 @@ impl Mailer<'_> {
                 (format!("{}.{what}.{unique}@{domain}", l.kind), shared)
             }
         };
-        let content = compose::build(&Draft {
+        let composed = compose::build(&Draft {
             from: &self.config.smtp.from,
             to: l.to.clone(),
             reply_to: Some(reply_to),
@@ -148,7 +157,7 @@ impl Mailer<'_> {
             auto_submitted: l.auto,
             case_number: number,
             date: self.now.into(),
-            original: l.original,
+            original: l.original.map(|o| o.raw),
         })
         .with_context(|| format!("Cannot compose the {} mail of case {number}", l.kind))?;
         // Our own Message-IDs belong to the case too: a reply that keeps only
@@ -165,7 +174,11 @@ impl Mailer<'_> {
                 message_id: &message_id,
                 envelope_from: self.config.smtp.from.email.as_ref(),
                 recipients: &[recipient],
-                content: &content,
+                content: &composed.bytes,
+                original: composed
+                    .original_at
+                    .zip(l.original)
+                    .map(|(at, o)| (o.ledger_key, at)),
                 at: self.now.timestamp(),
             },
         )

@@ -17,7 +17,9 @@
 
 mod smtp;
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -257,8 +259,9 @@ impl Lane<'_> {
     }
 
     async fn send(&mut self, row: &OutboxRow) -> Result<(), Failure> {
+        let pieces = row.pieces().map_err(Failure::Permanent)?;
         match self {
-            Lane::Maildir(dir) => write_maildir(dir, row).map_err(Failure::Unreachable),
+            Lane::Maildir(dir) => write_maildir(dir, &pieces).map_err(Failure::Unreachable),
             Lane::Smtp(client) => {
                 let from = row
                     .envelope_from
@@ -272,7 +275,7 @@ impl Lane<'_> {
                     .map_err(|e| Failure::Permanent(anyhow::anyhow!("bad recipient: {e}")))?;
                 let envelope =
                     Envelope::new(Some(from), to).map_err(|e| Failure::Permanent(e.into()))?;
-                client.send(&envelope, &row.content).await
+                client.send(&envelope, &pieces).await
             }
         }
     }
@@ -320,7 +323,7 @@ fn fastrand_u64() -> u64 {
 
 /// Maildir delivery (the demo): write into tmp/, then rename into new/ — the rename
 /// is atomic, so a reader never sees half a message.
-fn write_maildir(dir: &Path, row: &OutboxRow) -> Result<()> {
+fn write_maildir(dir: &Path, pieces: &[Cow<'_, [u8]>]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir_all(dir.join(sub))
@@ -336,8 +339,14 @@ fn write_maildir(dir: &Path, row: &OutboxRow) -> Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let tmp = dir.join("tmp").join(&name);
-    std::fs::write(&tmp, &row.content)
-        .with_context(|| format!("Cannot write {}", tmp.display()))?;
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        for piece in pieces {
+            file.write_all(piece)?;
+        }
+        Ok(())
+    };
+    write().with_context(|| format!("Cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, dir.join("new").join(&name))
         .with_context(|| format!("Cannot move {} into new/", tmp.display()))?;
     Ok(())

@@ -85,9 +85,26 @@ fn three_kinds_of_mail_are_routed_and_acknowledged() {
             fixture::SUPPORT,
             "answers come back to the shared mailbox"
         );
-        assert!(
-            String::from_utf8_lossy(&routed[0]).contains("message/rfc822"),
-            "the original is attached"
+        // The original is attached byte for byte as the ledger keeps it (the outbox
+        // keeps only its place; the sender puts it in).
+        let ledger: Vec<u8> = rusqlite::Connection::open(f.db_path())
+            .unwrap()
+            .query_row(
+                "SELECT raw FROM messages WHERE sender = ?1",
+                [sender],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&routed[0])
+            .unwrap();
+        let attached = parsed
+            .attachment(0)
+            .and_then(|a| a.message())
+            .expect("the original is attached as message/rfc822");
+        assert_eq!(
+            String::from_utf8_lossy(attached.raw_message()),
+            String::from_utf8_lossy(&ledger)
         );
 
         let acks = f.stack.wait_for_messages(sender, "INBOX", 1, WAIT).unwrap();

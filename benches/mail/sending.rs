@@ -166,7 +166,9 @@ pub fn backlog_outbox(bench: &Bench, store: &Path) -> Result<Vec<Row>> {
     // The last use of the intake store: it is sent from as it is.
     let copy = store.to_path_buf();
     let (rows, bytes): (i64, i64) = Connection::open(&copy)?.query_row(
-        "SELECT count(*), coalesce(sum(length(content)), 0) FROM outbox WHERE sent_at IS NULL",
+        "SELECT count(*), coalesce(sum(length(o.content) + coalesce(length(m.raw), 0)), 0)
+         FROM outbox o LEFT JOIN messages m ON m.dedup_key = o.original_key
+         WHERE o.sent_at IS NULL",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

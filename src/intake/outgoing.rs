@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::compose::AutoSubmitted;
 use crate::config::{Config, Department};
 use crate::message::Message;
-use crate::outgoing::{self, Letter, Mailer, local_time, set};
+use crate::outgoing::{self, Letter, Mailer, Original, local_time, set};
 use crate::store::{self, CaseRow};
 use crate::templates::Templates;
 
@@ -83,7 +83,10 @@ impl Change<'_> {
             cause: self.dedup_key,
             in_reply_to,
             references: &references,
-            original: attach.then_some(self.raw),
+            original: attach.then_some(Original {
+                raw: self.raw,
+                ledger_key: self.dedup_key,
+            }),
             department,
         })
     }

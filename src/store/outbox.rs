@@ -14,6 +14,10 @@ pub struct NewOutgoing<'a> {
     pub envelope_from: &'a str,
     pub recipients: &'a [String],
     pub content: &'a [u8],
+    /// The ledger key of an incoming message whose raw bytes belong in `content` at
+    /// this offset (see `compose::pieces`): the original of a case record is stored
+    /// once, in the ledger.
+    pub original: Option<(&'a str, usize)>,
     pub at: i64,
 }
 
@@ -25,7 +29,26 @@ pub struct OutboxRow {
     pub envelope_from: String,
     pub recipients: Vec<String>,
     pub content: Vec<u8>,
+    /// Where the original belongs in `content`, and the original from the ledger
+    /// (`None` if the ledger no longer has it).
+    pub original: Option<(usize, Option<Vec<u8>>)>,
     pub attempts: i64,
+}
+
+impl OutboxRow {
+    /// The mail as it goes out, in pieces (see `compose::pieces`).
+    pub fn pieces(&self) -> Result<[std::borrow::Cow<'_, [u8]>; 3]> {
+        let original = match &self.original {
+            None => None,
+            Some((at, Some(raw))) => Some((*at, raw.as_slice())),
+            Some((_, None)) => {
+                anyhow::bail!("the original message this mail carries is no longer in the store")
+            }
+        };
+        crate::compose::pieces(&self.content, original).ok_or_else(|| {
+            anyhow::anyhow!("the stored place of the original lies outside the mail")
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -41,8 +64,9 @@ pub fn insert(conn: &Connection, m: &NewOutgoing<'_>) -> Result<bool> {
     let n = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO outbox (case_id, kind, message_id, envelope_from, recipients,
-                                           content, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                                           content, original_key, original_at, created_at,
+                                           next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
         )?
         .execute(params![
             m.case_id,
@@ -51,6 +75,8 @@ pub fn insert(conn: &Connection, m: &NewOutgoing<'_>) -> Result<bool> {
             m.envelope_from,
             m.recipients.join(","),
             m.content,
+            m.original.map(|(key, _)| key),
+            m.original.map(|(_, at)| at as i64),
             m.at
         ])?;
     Ok(n == 1)
@@ -68,9 +94,11 @@ pub fn count_to_since(conn: &Connection, kind: &str, recipient: &str, since: i64
 /// Messages due at `now`, oldest first.
 pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, message_id, envelope_from, recipients, content, attempts FROM outbox
-         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
-         ORDER BY next_attempt_at, id LIMIT ?2",
+        "SELECT o.id, o.kind, o.message_id, o.envelope_from, o.recipients, o.content, o.attempts,
+                o.original_at, m.raw
+         FROM outbox o LEFT JOIN messages m ON m.dedup_key = o.original_key
+         WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ?1
+         ORDER BY o.next_attempt_at, o.id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit], |r| {
         let recipients: String = r.get(4)?;
@@ -85,6 +113,10 @@ pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
                 .map(str::to_string)
                 .collect(),
             content: r.get(5)?,
+            original: r
+                .get::<_, Option<i64>>(7)?
+                .map(|at| Ok::<_, rusqlite::Error>((at as usize, r.get(8)?)))
+                .transpose()?,
             attempts: r.get(6)?,
         })
     })?;

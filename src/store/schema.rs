@@ -192,6 +192,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_unreported ON outbox(failed_at)
         WHERE failed_at IS NOT NULL AND reported_at IS NULL;
     "#,
+    // 7: a case record's original is kept once, in the ledger: the outbox row names it
+    // (messages.dedup_key) and the offset in `content` where its bytes go when sent.
+    // Rows from before keep the whole mail in `content`.
+    r#"
+    ALTER TABLE outbox ADD COLUMN original_key TEXT;
+    ALTER TABLE outbox ADD COLUMN original_at INTEGER;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
