@@ -149,15 +149,32 @@ const ORIGINAL_MARK: &[u8] = b"[switchboard: the original message goes here]";
 /// 76 octets, or any 8-bit byte, as base64: a third larger, and not what the RFC
 /// asks.)
 fn as_is_encoding(raw: &[u8]) -> Option<ContentTransferEncoding> {
-    let fits = raw.split(|&b| b == b'\n').all(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        line.len() <= 998 && !line.contains(&b'\r') && !line.contains(&0)
-    });
-    match (fits, raw.is_ascii()) {
-        (false, _) => None,
-        (true, true) => Some(ContentTransferEncoding::SevenBit),
-        (true, false) => Some(ContentTransferEncoding::EightBit),
+    // memchr: a byte loop over a 5 MB original was 11% of intake (perf, benches/run.sh).
+    if memchr::memchr(0, raw).is_some() {
+        return None;
     }
+    let mut line_start = 0;
+    for i in memchr::memchr2_iter(b'\r', b'\n', raw) {
+        if raw.get(i) == Some(&b'\r') {
+            if raw.get(i + 1) != Some(&b'\n') {
+                return None;
+            }
+        } else {
+            let cr = usize::from(i > line_start && raw.get(i - 1) == Some(&b'\r'));
+            if i - line_start - cr > 998 {
+                return None;
+            }
+            line_start = i + 1;
+        }
+    }
+    if raw.len() - line_start > 998 {
+        return None;
+    }
+    Some(if raw.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    })
 }
 
 /// A stored mail as it goes out: the bytes before the original, the original with
@@ -297,7 +314,7 @@ mod tests {
     #[test]
     fn an_original_that_fits_is_kept_apart_and_comes_back_byte_for_byte() {
         let gbk_8bit: &[u8] = b"From: a@b\r\nSubject: x\r\nContent-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\xc4\xe3\xba\xc3\r\n";
-        let long_ascii = format!("From: a@b\r\nSubject: x\r\n\r\n{}\r\n", "x".repeat(900));
+        let long_ascii = format!("From: a@b\r\nSubject: x\r\n\r\n{}\r\n", "x".repeat(998));
         for (original, encoding) in [
             (&b"From: a@b\r\nSubject: x\r\n\r\nhello\r\n"[..], "7bit"),
             (long_ascii.as_bytes(), "7bit"),
