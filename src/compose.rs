@@ -106,17 +106,13 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(d.body.to_string());
-    let as_is = d
-        .original
-        .and_then(|raw| as_is_encoding(raw).map(|e| (raw, e)));
+    let as_is = d.original.and_then(as_is_encoding);
     let message = match d.original {
         None => builder.singlepart(text),
         Some(raw) => {
             let body = match as_is {
                 // Stands in for the original, which `pieces` puts back.
-                Some((_, encoding)) => {
-                    Body::dangerous_pre_encoded(ORIGINAL_MARK.to_vec(), encoding)
-                }
+                Some(encoding) => Body::dangerous_pre_encoded(ORIGINAL_MARK.to_vec(), encoding),
                 None => Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::Base64)
                     .map_err(|_| anyhow::anyhow!("Cannot encode the original message"))?,
             };
