@@ -275,20 +275,7 @@ fn a_mailbox_that_cannot_be_read_alerts_once_until_it_recovers() {
 #[test]
 fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
     let f = Fixture::start().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let rules = f.dir.join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    for entry in std::fs::read_dir(&repo).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), rules.join(entry.file_name())).unwrap();
-    }
-    f.edit_config(|c| {
-        c.replace(
-            &format!("rules = \"{}\"", repo.display()),
-            "rules = \"rules\"",
-        )
-    })
-    .unwrap();
+    let rules = f.own_rules().unwrap();
     let mut child = Some(daemon(&f));
     // SIGHUP is handled asynchronously: wait for the daemon to say it has reloaded (or
     // refused) before sending the mail the new rules are meant for.

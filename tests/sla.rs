@@ -714,20 +714,7 @@ fn the_friday_digest_lists_collaboration_milestones_and_late_delay_notices() {
 #[test]
 fn a_changed_policy_file_recomputes_open_deadlines_and_says_so() {
     let f = Fixture::start().unwrap();
-    let rules = f.dir.join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    for entry in std::fs::read_dir(&repo).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), rules.join(entry.file_name())).unwrap();
-    }
-    f.edit_config(|c| {
-        c.replace(
-            &format!("rules = \"{}\"", repo.display()),
-            "rules = \"rules\"",
-        )
-    })
-    .unwrap();
+    let rules = f.own_rules().unwrap();
     f.deliver(&complaint("policy@keji-tech.cn")).unwrap();
     f.run_at("2026-11-30T10:00:00+08:00").unwrap();
     let case = the_case(&f);

@@ -130,6 +130,25 @@ to = ["{ADMIN}"]
         Ok(())
     }
 
+    /// Gives this fixture its own copy of the shipped rules, to edit, and points the
+    /// config at it; returns the folder.
+    pub fn own_rules(&self) -> Result<PathBuf> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let rules = self.dir.join("rules");
+        std::fs::create_dir_all(&rules)?;
+        for entry in std::fs::read_dir(&repo)? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), rules.join(entry.file_name()))?;
+        }
+        self.edit_config(|c| {
+            c.replace(
+                &format!("rules = \"{}\"", repo.display()),
+                "rules = \"rules\"",
+            )
+        })?;
+        Ok(rules)
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         cmd.env("SWITCHBOARD_LOG", "info");
