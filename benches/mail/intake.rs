@@ -125,18 +125,7 @@ pub fn compare(
         {
             std::fs::remove_dir_all(parent).ok();
         }
-        let cfg = config::write(
-            &Setup {
-                stack: &bench.stack,
-                dir: &dir,
-                store: &store,
-                input: In::Imap { poll: "30s" },
-                // Sending is measured on its own (section 2): here the outbox fills.
-                output: Out::Nowhere(config::dead_port()?),
-                rules: None,
-            },
-            "intake",
-        )?;
+        let cfg = intake_config(bench, &dir, &store)?;
         let name = format!("switchboard-{n}-{run}");
         let m = process::measure_switchboard(
             &bench.switchboard,
@@ -164,6 +153,22 @@ pub fn compare(
     Ok(c)
 }
 
+/// The config of an intake run: the bench's IMAP mailbox in, the store at `store`.
+/// Sending is measured on its own (section 2): here the outbox fills.
+fn intake_config(bench: &Bench, dir: &Path, store: &Path) -> Result<PathBuf> {
+    config::write(
+        &Setup {
+            stack: &bench.stack,
+            dir,
+            store,
+            input: In::Imap { poll: "30s" },
+            output: Out::Nowhere(config::dead_port()?),
+            rules: None,
+        },
+        "intake",
+    )
+}
+
 /// One more intake run with glibc's mmap threshold pinned at 1 MB: how much of the
 /// peak RSS is the allocator keeping freed message buffers in its arenas (glibc
 /// raises the threshold to the largest block freed, up to 32 MB, so multi-megabyte
@@ -173,17 +178,7 @@ pub fn pinned_threshold(bench: &Bench, corpus: &Corpus, n: usize) -> Result<Row>
     std::fs::remove_dir_all(&dir).ok();
     mailbox::fill(&bench.stack, SUPPORT, corpus, n)?;
     let store = dir.join("store/switchboard.db");
-    let cfg = config::write(
-        &Setup {
-            stack: &bench.stack,
-            dir: &dir,
-            store: &store,
-            input: In::Imap { poll: "30s" },
-            output: Out::Nowhere(config::dead_port()?),
-            rules: None,
-        },
-        "intake",
-    )?;
+    let cfg = intake_config(bench, &dir, &store)?;
     let m = process::measure_env(
         &bench.switchboard,
         &["run", "--once", "--config", cfg.to_str().unwrap()],
