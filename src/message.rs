@@ -13,8 +13,11 @@
 
 pub mod charset;
 pub mod limits;
+pub mod skeleton;
 
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+
+use skeleton::Skeleton;
 
 /// How much body text the rules look at. Complaints say what they are about early;
 /// bounding the text bounds the cost of one message whatever its size.
@@ -26,6 +29,18 @@ const SUBJECT_CHARS: usize = 1000;
 const NAME_CHARS: usize = 200;
 /// RFC 5322 §2.1.1: no line over 998 characters, so no Message-ID either.
 const MESSAGE_ID_BYTES: usize = 998;
+/// Mail at least this large is parsed without its attachments' bodies (see
+/// [`skeleton`]); below it the walk would cost more than the decoding it saves.
+const SKELETON_FROM_BYTES: usize = 32 * 1024;
+
+/// Which bodies the parser reads. The view is the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bodies {
+    /// Every body, decoded.
+    All,
+    /// Base64 attachments left out where the MIME structure allows (see [`skeleton`]).
+    TextOnly,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -90,19 +105,49 @@ impl Message {
     /// Parses raw RFC 5322 bytes. Fails only when there is nothing a person could act
     /// on, or when the message is over one of the [`limits`].
     pub fn parse(raw: &[u8]) -> Result<Message, String> {
+        let bodies = if raw.len() >= SKELETON_FROM_BYTES {
+            Bodies::TextOnly
+        } else {
+            Bodies::All
+        };
+        Message::parse_reading(raw, bodies)
+    }
+
+    /// [`Message::parse`], told which bodies to read.
+    pub fn parse_reading(raw: &[u8], bodies: Bodies) -> Result<Message, String> {
         let header_len = limits::check_header(raw)?;
+        if let Some(skeleton) = (bodies == Bodies::TextOnly)
+            .then(|| Skeleton::of(raw))
+            .flatten()
+        {
+            let parsed = MessageParser::default().parse(&skeleton.bytes);
+            if let Some(parsed) = parsed.filter(|p| skeleton.confirms(p)) {
+                return Message::from_parsed(&skeleton.bytes, &parsed, header_len, raw.len());
+            }
+        }
         let parsed = MessageParser::default()
             .parse(raw)
             .ok_or_else(|| "not a mail message: no header block could be read".to_string())?;
-        limits::check_tree(&parsed)?;
+        Message::from_parsed(raw, &parsed, header_len, raw.len())
+    }
+
+    /// The view of a parsed message. `raw` is what was parsed: the message or its
+    /// skeleton, whose header block is the same; `size` is the message's own.
+    fn from_parsed(
+        raw: &[u8],
+        parsed: &mail_parser::Message<'_>,
+        header_len: usize,
+        size: usize,
+    ) -> Result<Message, String> {
+        limits::check_tree(parsed)?;
         let header = raw.get(..header_len).unwrap_or(raw);
-        let hint = charset::hint(&parsed, header);
+        let hint = charset::hint(parsed, header);
         // Raw 8-bit header lines (no RFC 2047) are read again in the message's charset.
         let transcoded = charset::transcode_header(header, hint);
         let reparsed = transcoded
             .as_deref()
             .and_then(|h| MessageParser::default().parse_headers(h));
-        let hv = reparsed.as_ref().unwrap_or(&parsed);
+        let hv = reparsed.as_ref().unwrap_or(parsed);
         let header_raw: &[u8] = transcoded.as_deref().unwrap_or(raw);
         // RFC 5322 requires From; mail that lost it (broken gateways, hand-made scripts)
         // still says who sent it in Sender, Reply-To or the envelope's Return-Path.
@@ -186,7 +231,7 @@ impl Message {
             return_path,
             is_multipart_report,
             attachment_count: parsed.attachment_count(),
-            size: raw.len(),
+            size,
         })
     }
 

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use switchboard::config::Config;
 use switchboard::intake::{Incoming, Intake, Source};
+use switchboard::message::skeleton::Skeleton;
+use switchboard::message::{Bodies, Message};
 use switchboard::store::Db;
 
 fn corpus_root() -> PathBuf {
@@ -86,8 +88,8 @@ fn intake() -> Intake {
     Intake::new(config).unwrap()
 }
 
-#[test]
-fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
+/// Every message of the corpus; fails when the corpus is missing or cut short.
+fn corpus_files() -> (PathBuf, Vec<PathBuf>) {
     let root = corpus_root().join("messages");
     assert!(
         root.is_dir(),
@@ -101,6 +103,58 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
         root.display(),
         files.len()
     );
+    (root, files)
+}
+
+/// Parsing without the attachments' bodies (large mail is parsed that way) must give
+/// every message the same view as parsing it whole: subject, addresses, body text,
+/// attachment count, or the same reason to refuse it.
+#[test]
+fn every_real_world_message_reads_the_same_without_its_attachments_bodies() {
+    let (_, files) = corpus_files();
+    let view = |r: Result<Message, String>| match r {
+        Ok(m) => format!("{m:?}"),
+        Err(e) => format!("Err({e})"),
+    };
+    let (mut cut, mut confirmed) = (0, 0);
+    let mut differ = Vec::new();
+    for file in &files {
+        let raw = std::fs::read(file).unwrap();
+        let Some(skeleton) = Skeleton::of(&raw) else {
+            continue;
+        };
+        cut += 1;
+        if mail_parser::MessageParser::default()
+            .parse(&skeleton.bytes)
+            .is_some_and(|p| skeleton.confirms(&p))
+        {
+            confirmed += 1;
+        }
+        let whole = view(Message::parse_reading(&raw, Bodies::All));
+        let text_only = view(Message::parse_reading(&raw, Bodies::TextOnly));
+        if whole != text_only {
+            differ.push(format!(
+                "{}:\n  whole:     {whole}\n  text only: {text_only}",
+                file.display()
+            ));
+        }
+    }
+    eprintln!(
+        "{} messages; {cut} with attachment bodies to leave out, {confirmed} of them read the same way by mail-parser",
+        files.len()
+    );
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    // The comparison means something only if the corpus exercises it.
+    assert!(
+        cut >= 50,
+        "only {cut} corpus messages had a body to leave out"
+    );
+    assert!(confirmed * 10 >= cut * 9, "{confirmed} of {cut} confirmed");
+}
+
+#[test]
+fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
+    let (root, files) = corpus_files();
     let intake = intake();
     let db = Db::open(Path::new(":memory:")).unwrap();
     let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
