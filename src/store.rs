@@ -13,6 +13,7 @@ pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;
 mod schema;
+mod wal;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,8 @@ pub use outbox::{NewOutgoing, OutboxRow, OutboxStats};
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// `None` for a store in memory, which has no log.
+    checkpointer: Option<Arc<wal::Checkpointer>>,
 }
 
 impl Db {
@@ -58,9 +61,23 @@ impl Db {
         conn.set_prepared_statement_cache_capacity(128);
         schema::migrate(&mut conn)
             .with_context(|| format!("Cannot migrate the store {}", path.display()))?;
+        let checkpointer = if path == Path::new(":memory:") {
+            None
+        } else {
+            conn.pragma_update(None, "wal_autocheckpoint", wal::BACKSTOP_PAGES)?;
+            Some(Arc::new(wal::Checkpointer::start(path)?))
+        };
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
+            checkpointer,
         })
+    }
+
+    /// After each use of the connection: the log may have grown.
+    fn checkpoint_later(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.wake();
+        }
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -70,23 +87,29 @@ impl Db {
         R: Send + 'static,
     {
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
                 .map_err(|_| anyhow!("The store lock is poisoned"))?;
             f(&mut guard)
         })
         .await
-        .context("A store task failed")?
+        .context("A store task failed")?;
+        self.checkpoint_later();
+        result
     }
 
     /// Runs `f` on the calling thread: for the command-line tools, which are not async.
     pub fn blocking<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
-        let mut guard = self
-            .conn
-            .lock()
-            .map_err(|_| anyhow!("The store lock is poisoned"))?;
-        f(&mut guard)
+        let result = {
+            let mut guard = self
+                .conn
+                .lock()
+                .map_err(|_| anyhow!("The store lock is poisoned"))?;
+            f(&mut guard)
+        };
+        self.checkpoint_later();
+        result
     }
 }
 

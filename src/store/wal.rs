@@ -1,0 +1,62 @@
+//! WAL checkpoints on a thread of their own.
+//!
+//! In WAL mode a commit appends its pages to the log, and a checkpoint copies them
+//! into the database file. SQLite runs that copy in the connection that commits, once
+//! the log is past `wal_autocheckpoint` pages, so the writer spends about as long
+//! copying as it did writing. Intake's writer is the slowest stage of its pipeline (a
+//! backlog's raw messages are most of what it writes): the copy runs here instead, on
+//! a second connection, after each use of the store. The writer's own checkpoint stays
+//! as a backstop, at a higher threshold, for when this thread falls behind.
+//!
+//! A PASSIVE checkpoint never waits for or blocks the writer or readers, and SQLite
+//! keeps the database consistent if the process stops in the middle of one.
+
+use std::path::Path;
+use std::sync::mpsc::{SyncSender, sync_channel};
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+/// The writer checkpoints by itself only when the log is past this many pages
+/// (128 MiB at 4 KiB pages): well above what one intake batch writes.
+pub const BACKSTOP_PAGES: i64 = 32 * 1024;
+
+pub struct Checkpointer {
+    wake: SyncSender<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread, with its own connection to the store at `path`. It ends
+    /// when the checkpointer is dropped.
+    pub fn start(path: &Path) -> Result<Checkpointer> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("Cannot open the store {} for checkpoints", path.display()))?;
+        // One pending wake-up is enough: a checkpoint copies everything committed
+        // before it starts.
+        let (wake, woken) = sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    // (busy, frames in the log, frames copied); a failure is retried
+                    // at the next wake-up, and the writer's backstop remains.
+                    let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    });
+                    match result {
+                        Ok((log, copied)) => tracing::trace!(log, copied, "WAL checkpoint"),
+                        Err(e) => tracing::debug!("A WAL checkpoint failed: {e}"),
+                    }
+                }
+            })
+            .context("Cannot start the store's checkpoint thread")?;
+        Ok(Checkpointer { wake })
+    }
+
+    /// Asks for a checkpoint: after the store was used, there may be a log to copy.
+    pub fn wake(&self) {
+        // Full means one is already pending; disconnected cannot happen while `self`
+        // holds the sender, and would only mean no background checkpoints.
+        let _ = self.wake.try_send(());
+    }
+}
