@@ -71,3 +71,40 @@ impl Checkpointer {
         let _ = self.wake.try_send(());
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::store::Db;
+
+    /// Pages reach the database file only through a checkpoint; with the writer's own
+    /// at 32,768 pages, a 4 MB write gets there only if this thread copies it.
+    #[test]
+    fn a_write_reaches_the_database_file_without_the_writer_checkpointing() {
+        let dir = std::env::temp_dir().join(format!("sb-wal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.sqlite");
+        let db = Db::open(&path).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        db.blocking(|c| {
+            c.execute_batch("CREATE TABLE big (b BLOB)")?;
+            c.execute("INSERT INTO big VALUES (zeroblob(4000000))", [])?;
+            Ok(())
+        })
+        .unwrap();
+        let started = Instant::now();
+        let mut size = before;
+        while size < before + 4_000_000 && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+            size = std::fs::metadata(&path).unwrap().len();
+        }
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            size >= before + 4_000_000,
+            "the database file is {size} bytes (was {before}): nothing was checkpointed"
+        );
+    }
+}
