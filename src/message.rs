@@ -3,7 +3,8 @@
 //! mail-parser does the hard part (MIME, RFC 2047 words, most charsets); this module
 //! turns its borrowed tree into a small owned view with just what intake, threading
 //! and the rules need. `charset` decodes again what mail-parser had to guess, part by
-//! part; `limits` bounds what one message may cost. Parsing never panics: damaged
+//! part; `limits` bounds what one message may cost; `skeleton` spares large mail the
+//! decoding of attachments nobody here reads. Parsing never panics: damaged
 //! mail yields `Err` with a reason that is stored in the quarantine, and the raw
 //! bytes are kept by the ledger whatever happens here.
 //!
@@ -103,7 +104,8 @@ pub struct Message {
 
 impl Message {
     /// Parses raw RFC 5322 bytes. Fails only when there is nothing a person could act
-    /// on, or when the message is over one of the [`limits`].
+    /// on, or when the message is over one of the [`limits`]. Mail from
+    /// SKELETON_FROM_BYTES up is read without its base64 attachments' bodies.
     pub fn parse(raw: &[u8]) -> Result<Message, String> {
         let bodies = if raw.len() >= SKELETON_FROM_BYTES {
             Bodies::TextOnly

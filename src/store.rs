@@ -4,6 +4,8 @@
 //!
 //! One connection, one writer. Async code reaches it through [`Db::call`], which runs
 //! the closure on tokio's blocking pool so that SQLite never stalls a runtime worker.
+//! A second connection only copies the WAL into the database, on a thread of its own
+//! (see `wal`).
 //! Times are Unix seconds (UTC) in INTEGER columns.
 
 pub mod alerts;
