@@ -140,8 +140,12 @@ fn cuttable_bodies(raw: &[u8]) -> Option<Vec<Range<usize>>> {
             && content_type.is_some()
             && !matches!(ctype, Some("text" | "multipart" | "message"));
         let innermost = boundaries.last();
+        // Where the search for the part's end may start: no delimiter begins inside a
+        // run of base64, which has no `-`.
+        let mut scanned_to = body;
         if is_leaf_to_cut {
             let end = base64_run_end(raw, body);
+            scanned_to = end;
             let ends_at_boundary = match innermost {
                 Some(delim) => raw.get(end..).is_some_and(|r| r.starts_with(delim)),
                 None => end == raw.len(),
@@ -161,7 +165,7 @@ fn cuttable_bodies(raw: &[u8]) -> Option<Vec<Range<usize>>> {
             // A part outside any multipart runs to the end of the message.
             return Some(cuts);
         };
-        let next = find(raw, body, delim).and_then(|at| next_part(raw, at, &mut boundaries));
+        let next = find(raw, scanned_to, delim).and_then(|at| next_part(raw, at, &mut boundaries));
         match next {
             Some(next) => pos = next,
             None => return Some(cuts),
