@@ -127,9 +127,7 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
     if as_is.is_some() {
         // The original is the last part: only the closing boundary follows it, so the
         // last mark is ours even if a subject or the text repeated it.
-        let at = bytes
-            .windows(ORIGINAL_MARK.len())
-            .rposition(|w| w == ORIGINAL_MARK)
+        let at = memchr::memmem::rfind(&bytes, ORIGINAL_MARK)
             .context("The built message lost the place of its original")?;
         bytes.drain(at..at + ORIGINAL_MARK.len());
         original_at = Some(at);
