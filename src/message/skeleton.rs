@@ -104,9 +104,9 @@ fn cuttable_bodies(raw: &[u8]) -> Option<Vec<Range<usize>>> {
         let header = MessageParser::new().parse_headers(raw.get(pos..body)?);
         let part = header.as_ref().map(|h| h.root_part());
         let content_type = part.and_then(|p| p.content_type());
-        let base64 = part
-            .and_then(|p| p.content_transfer_encoding())
-            .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
+        let encoding = part.and_then(|p| p.content_transfer_encoding());
+        let is_encoding = |name: &str| encoding.is_some_and(|e| e.eq_ignore_ascii_case(name));
+        let base64 = is_encoding("base64");
         // The same tests as mail-parser's `mime_type`.
         let ctype = content_type.map(|c| c.ctype());
         let boundary = content_type
@@ -125,11 +125,8 @@ fn cuttable_bodies(raw: &[u8]) -> Option<Vec<Range<usize>>> {
             && content_type
                 .and_then(|c| c.subtype())
                 .is_some_and(|s| s == "rfc822" || s == "global")
-            && !part
-                .and_then(|p| p.content_transfer_encoding())
-                .is_some_and(|e| {
-                    e.eq_ignore_ascii_case("base64") || e.eq_ignore_ascii_case("quoted-printable")
-                })
+            && !base64
+            && !is_encoding("quoted-printable")
         {
             // The attached message's own header starts where this part's body does.
             messages += 1;
