@@ -297,6 +297,7 @@ address = "cs@example.com"
                 templates: &templates,
                 token_key: b"k",
                 now: at(t),
+                composer: None,
             })
             .unwrap()
         };

@@ -427,6 +427,7 @@ pub fn in_transaction<R>(
             templates,
             token_key: &key,
             now,
+            composer: None,
         },
         policies,
     };

@@ -27,11 +27,19 @@ use crate::config::Config;
 use crate::deadlines::Clockwork;
 use crate::message::Message;
 use crate::outgoing::Mailer;
+use crate::outgoing::composer::{self, Composer, NotComposed};
 use crate::rules::{self, Classification, RuleSet};
 use crate::sla::{Event, Policies};
 use crate::store::{self, Outcome, mailbox_state, messages};
 use crate::templates::Templates;
 use crate::thread::{self, CaseTags};
+
+/// Where a batch's mail is composed (see `outgoing::composer`).
+#[derive(Clone, Copy)]
+enum Composing {
+    Beside,
+    InPlace,
+}
 
 /// A message as a mailbox hands it over.
 pub struct Incoming {
@@ -114,6 +122,8 @@ struct Step<'a> {
     class: Option<&'a Classification>,
     now: DateTime<Utc>,
     token_key: &'a [u8],
+    /// Where its mail is composed, when not in place.
+    composer: Option<&'a Composer>,
 }
 
 impl Step<'_> {
@@ -318,7 +328,9 @@ impl Intake {
 
     /// Takes in one batch in one transaction and, for an IMAP folder, moves its
     /// checkpoint to `last_uid` and plans the moves to the processed and quarantine
-    /// folders in that same transaction.
+    /// folders in that same transaction. The batch's mail is composed beside the
+    /// store's thread; if one of them cannot be, the batch is rolled back and taken in
+    /// again composing in place, so that the error quarantines its own message alone.
     pub fn take_in_prepared(
         &self,
         conn: &mut Connection,
@@ -327,18 +339,53 @@ impl Intake {
         last_uid: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>> {
+        match self.take_in_transaction(conn, src, batch, last_uid, now, Composing::Beside) {
+            Err(e) if e.is::<NotComposed>() => {
+                tracing::debug!("{e:#}; the batch is taken in again, composing in place");
+                self.take_in_transaction(conn, src, batch, last_uid, now, Composing::InPlace)
+            }
+            taken => taken,
+        }
+    }
+
+    fn take_in_transaction(
+        &self,
+        conn: &mut Connection,
+        src: &Source,
+        batch: &[Prepared],
+        last_uid: Option<u32>,
+        now: DateTime<Utc>,
+        composing: Composing,
+    ) -> Result<Vec<Report>> {
         let mut tx = conn.transaction()?;
         let token_key = crate::outgoing::reply_key(&tx)?;
-        let mut reports = Vec::with_capacity(batch.len());
-        for p in batch {
-            let report = self.take_in_one(&mut tx, src, p, &token_key, now)?;
-            if let (Some(uidvalidity), Some(uid), Some(target)) =
-                (src.uidvalidity, p.incoming.uid, report.target(&self.config))
-            {
-                mailbox_state::plan_move(&tx, &src.mailbox, uidvalidity, uid, target)?;
+        let mut take_in_all = |composer: Option<&Composer>| -> Result<Vec<Report>> {
+            let mut reports = Vec::with_capacity(batch.len());
+            for p in batch {
+                let report = self.take_in_one(&mut tx, src, p, &token_key, now, composer)?;
+                if let (Some(uidvalidity), Some(uid), Some(target)) =
+                    (src.uidvalidity, p.incoming.uid, report.target(&self.config))
+                {
+                    mailbox_state::plan_move(&tx, &src.mailbox, uidvalidity, uid, target)?;
+                }
+                reports.push(report);
             }
-            reports.push(report);
-        }
+            Ok(reports)
+        };
+        let reports = match composing {
+            Composing::InPlace => take_in_all(None)?,
+            Composing::Beside => {
+                let (reports, filled) =
+                    composer::beside(&self.templates, &self.config.smtp.from, |c| {
+                        take_in_all(Some(c))
+                    })?;
+                for f in filled {
+                    let original = f.ledger_key.as_deref().zip(f.composed.original_at);
+                    store::outbox::fill(&tx, f.row, &f.composed.bytes, original)?;
+                }
+                reports
+            }
+        };
         if let (Some(uidvalidity), Some(last_uid)) = (src.uidvalidity, last_uid) {
             mailbox_state::set_checkpoint(
                 &tx,
@@ -363,9 +410,11 @@ impl Intake {
         p: &Prepared,
         token_key: &[u8],
         now: DateTime<Utc>,
+        composer: Option<&Composer>,
     ) -> Result<Report> {
         let (inc, key) = (&p.incoming, &p.dedup_key);
         let sp = tx.savepoint()?;
+        let mark = composer.map(Composer::mark);
         let step = Step {
             conn: &sp,
             src,
@@ -374,6 +423,7 @@ impl Intake {
             class: p.class.as_ref(),
             now,
             token_key,
+            composer,
         };
         match self.take_in(&step, &p.parsed) {
             Ok(r) => {
@@ -382,6 +432,9 @@ impl Intake {
             }
             Err(e) => {
                 drop(sp); // rolls back this message's partial work
+                if let (Some(c), Some(mark)) = (composer, mark) {
+                    c.forget_since(mark); // and the rows that waited for their bytes
+                }
                 let reason = format!("could not be processed: {e:#}");
                 tracing::error!(uid = ?inc.uid, "Message quarantined after an error: {reason}");
                 // Who sent it and its Message-ID still belong in the ledger.
@@ -687,6 +740,7 @@ impl Intake {
             templates: &self.templates,
             token_key: step.token_key,
             now: step.now,
+            composer: step.composer,
         }
     }
 
@@ -802,7 +856,232 @@ pub fn sample_render(intake: &Intake) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::name_parts;
+    use std::path::{Path, PathBuf};
+
+    use rusqlite::Connection;
+
+    use super::{Composing, Incoming, Intake, Prepared, Report, Source, name_parts};
+    use crate::config::Config;
+
+    fn repo() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// The demo's setup; `templates` replaces its templates folder.
+    fn demo_intake(templates: Option<PathBuf>) -> Intake {
+        let (mut config, _warnings) =
+            Config::load(&repo().join("examples/demo/switchboard.toml")).unwrap();
+        if let Some(dir) = templates {
+            config.intake.templates = dir;
+        }
+        Intake::new(config).unwrap()
+    }
+
+    /// The demo's inbox, a case with an original too large to be composed beside the
+    /// store, and the first message again (a duplicate).
+    fn batch(intake: &Intake) -> Vec<Prepared> {
+        let dir = repo().join("examples/demo/inbox/new");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let mut raws: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let attachment = "QUJDRA==".repeat(12_000); // 96 KB of base64
+        raws.push(
+            format!(
+                "From: Wang Fang <wang@supplier.cn>\r\nTo: support@example.com\r\n\
+                 Subject: Complaint: invoice dispute for order 7781\r\n\
+                 Message-ID: <big-7781@supplier.cn>\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+                 --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+                 The invoice does not match the delivery note.\r\n\
+                 --b\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{attachment}\r\n--b--\r\n"
+            )
+            .into_bytes(),
+        );
+        raws.push(raws[0].clone());
+        raws.into_iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                intake.prepare(Incoming {
+                    uid: Some(i as u32 + 1),
+                    raw,
+                    too_large: None,
+                })
+            })
+            .collect()
+    }
+
+    /// A store with a fixed reply-token key, so that two stores make the same tokens.
+    fn store() -> Connection {
+        let conn = crate::store::memory().unwrap();
+        crate::store::deadlines::meta_set(&conn, "reply_token_key", &[7; 32]).unwrap();
+        conn
+    }
+
+    /// Takes the batch in, composing as asked (`None`: as intake does, beside the
+    /// store and in place if that fails), and returns what the store holds.
+    fn taken_in(
+        intake: &Intake,
+        batch: &[Prepared],
+        composing: Option<Composing>,
+    ) -> (Vec<Report>, Vec<String>) {
+        let mut conn = store();
+        let src = Source {
+            mailbox: "INBOX".into(),
+            uidvalidity: Some(1),
+        };
+        let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+        let last = Some(batch.len() as u32);
+        let reports = match composing {
+            None => intake.take_in_prepared(&mut conn, &src, batch, last, now),
+            Some(c) => intake.take_in_transaction(&mut conn, &src, batch, last, now, c),
+        }
+        .unwrap();
+        let mut rows = Vec::new();
+        let mut ledger = conn
+            .prepare(
+                "SELECT dedup_key, outcome, coalesce(reason, ''), case_id FROM messages
+                 ORDER BY id",
+            )
+            .unwrap();
+        let ledger = ledger
+            .query_map([], |r| {
+                Ok(format!(
+                    "ledger {} {} {} {:?}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(3)?
+                ))
+            })
+            .unwrap();
+        rows.extend(ledger.map(Result::unwrap));
+        let mut outbox = conn
+            .prepare(
+                "SELECT id, case_id, kind, message_id, recipients, content, original_key,
+                        original_at FROM outbox ORDER BY id",
+            )
+            .unwrap();
+        let outbox = outbox
+            .query_map([], |r| {
+                Ok(format!(
+                    "outbox {} {:?} {} {} {} {:?} {:?}\n{}",
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    String::from_utf8_lossy(&r.get::<_, Vec<u8>>(5)?)
+                ))
+            })
+            .unwrap();
+        rows.extend(outbox.map(Result::unwrap).map(|row| same_boundaries(&row)));
+        (reports, rows)
+    }
+
+    /// lettre draws each multipart boundary at random: named alike, two composings of
+    /// the same mail compare equal.
+    fn same_boundaries(row: &str) -> String {
+        let mut row = row.to_string();
+        while let Some(at) = row.find("boundary=\"") {
+            let start = at + "boundary=\"".len();
+            let end = start + row[start..].find('"').unwrap();
+            let boundary = row[start..end].to_string();
+            row = row.replace(&format!("boundary=\"{boundary}\""), "BOUNDARY=\"b\"");
+            row = row.replace(&format!("--{boundary}"), "--b");
+        }
+        row
+    }
+
+    /// Like assert_eq, but names the first row that differs, shortened.
+    fn assert_same(left: &[String], right: &[String]) {
+        let short = |s: &String| s.chars().take(1500).collect::<String>();
+        for (l, r) in left.iter().zip(right) {
+            assert!(l == r, "differs:\n{}\n---\n{}", short(l), short(r));
+        }
+        assert_eq!(left.len(), right.len());
+    }
+
+    #[test]
+    fn mail_composed_beside_the_store_is_what_composing_in_place_writes() {
+        let intake = demo_intake(None);
+        let batch = batch(&intake);
+        let (reports, beside) = taken_in(&intake, &batch, Some(Composing::Beside));
+        let (_, in_place) = taken_in(&intake, &batch, Some(Composing::InPlace));
+        assert_same(&beside, &in_place);
+        let mail: Vec<&String> = beside.iter().filter(|r| r.starts_with("outbox")).collect();
+        assert!(mail.len() >= 12, "{} mails", mail.len());
+        // Every row has its bytes, the large original's case record too: composed in
+        // place, with its original in base64 (one line of 96 KB cannot go as it is).
+        assert!(mail.iter().all(|m| m.contains("\nMessage-ID: <")));
+        assert!(
+            mail.iter()
+                .any(|m| m.contains("big-7781@supplier.cn") && m.len() > 96_000)
+        );
+        assert_eq!(reports.last().unwrap().outcome, "duplicate");
+    }
+
+    /// Copies the shipped templates and breaks `ack.en.txt` for one subject.
+    fn templates_broken_for(subject_word: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "sb-intake-templates-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(repo().join("templates")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+        let ack = dir.join("ack.en.txt");
+        let text = std::fs::read_to_string(&ack).unwrap();
+        let broken = format!(
+            "{{% if \"{subject_word}\" in case.subject %}}{{{{ no_such_thing }}}}{{% endif %}}"
+        );
+        std::fs::write(&ack, text.replacen("\n\n", &format!("\n\n{broken}"), 1)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_mail_that_cannot_be_composed_quarantines_its_own_message_alone() {
+        let intake = demo_intake(Some(templates_broken_for("invoice dispute")));
+        let batch = batch(&intake);
+        let (reports, rows) = taken_in(&intake, &batch, None);
+        let quarantined: Vec<&Report> = reports
+            .iter()
+            .filter(|r| {
+                r.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("could not be processed"))
+            })
+            .collect();
+        assert_eq!(quarantined.len(), 1, "{quarantined:#?}");
+        let reason = quarantined[0].reason.as_deref().unwrap();
+        assert!(reason.contains("ack.en.txt"), "{reason}");
+        assert!(
+            quarantined[0]
+                .subject
+                .as_deref()
+                .unwrap()
+                .contains("invoice dispute"),
+            "{quarantined:#?}"
+        );
+        // The rest went in, each with its mail whole: as composing in place gives.
+        assert!(reports.iter().filter(|r| r.outcome == "case").count() >= 5);
+        assert!(
+            rows.iter()
+                .all(|r| !r.starts_with("outbox") || r.contains("\nMessage-ID: <"))
+        );
+        assert_same(
+            &rows,
+            &taken_in(&intake, &batch, Some(Composing::InPlace)).1,
+        );
+    }
 
     #[test]
     fn bilingual_names_split_by_language() {

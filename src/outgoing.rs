@@ -9,6 +9,10 @@
 //! in its Reply-To. A department's reply is recognised by that token and by its
 //! sender, never by a From header alone (invariant 6).
 
+pub mod composer;
+
+use std::borrow::Cow;
+
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
@@ -16,13 +20,14 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::compose::{self, AutoSubmitted, Draft};
+use crate::compose::{self, AutoSubmitted, Composed, Draft};
 use crate::config::{Config, Department};
 use crate::reply::token;
 use crate::store::outbox::{self, NewOutgoing};
 use crate::store::{self, CaseRow};
 use crate::templates::Templates;
 use crate::thread::CaseTags;
+use composer::Composer;
 
 /// What one mail needs beyond the shared setup.
 pub struct Letter<'a> {
@@ -90,18 +95,15 @@ pub struct Mailer<'a> {
     /// The key reply tokens are made with (kept in the store, see `reply_key`).
     pub token_key: &'a [u8],
     pub now: DateTime<Utc>,
+    /// Intake's composer: the mail is composed on a thread beside the store's
+    /// (see `composer`). `None`: composed in place.
+    pub composer: Option<&'a Composer>,
 }
 
 impl Mailer<'_> {
     /// Queues one mail. `Ok(false)`: this exact mail was queued before.
     pub fn queue(&self, l: &Letter<'_>) -> Result<bool> {
-        let rendered = self.templates.render(l.template, l.context)?;
         let number = l.case.map(|c| c.case.as_str()).unwrap_or("");
-        let subject = if number.is_empty() {
-            rendered.subject
-        } else {
-            compose::ensure_tag(&rendered.subject, &CaseTags::tag(number))
-        };
         let recipient = l.to.email.to_string().to_lowercase();
         let unique = {
             let digest = Sha256::digest(format!("{}\n{}\n{recipient}", l.kind, l.cause));
@@ -145,28 +147,37 @@ impl Mailer<'_> {
                 (format!("{}.{what}.{unique}@{domain}", l.kind), shared)
             }
         };
-        let composed = compose::build(&Draft {
-            from: &self.config.smtp.from,
+        let recipe = Recipe {
+            kind: Cow::Borrowed(l.kind),
+            template: Cow::Borrowed(l.template),
+            context: Cow::Borrowed(l.context),
+            case_number: Cow::Borrowed(number),
             to: l.to.clone(),
-            reply_to: Some(reply_to),
-            subject: &subject,
-            body: &rendered.body,
-            message_id: &message_id,
-            in_reply_to: l.in_reply_to,
-            references: l.references,
-            auto_submitted: l.auto,
-            case_number: number,
-            date: self.now.into(),
-            original: l.original.map(|o| o.raw),
-        })
-        .with_context(|| format!("Cannot compose the {} mail of case {number}", l.kind))?;
+            reply_to,
+            message_id: Cow::Borrowed(&message_id),
+            in_reply_to: l.in_reply_to.map(Cow::Borrowed),
+            references: Cow::Borrowed(l.references),
+            auto: l.auto,
+            original: l.original.map(|o| Cow::Borrowed(o.raw)),
+            date: self.now,
+        };
+        let beside = self.composer.filter(|_| {
+            l.original
+                .is_none_or(|o| o.raw.len() <= composer::ORIGINAL_MAX)
+        });
+        // Composed here unless a composer takes it (then the row waits for its bytes
+        // until the batch commits, see `composer`).
+        let composed = match beside {
+            Some(_) => None,
+            None => Some(recipe.compose(self.templates, &self.config.smtp.from)?),
+        };
         // Our own Message-IDs belong to the case too: a reply that keeps only
         // In-Reply-To (a client that drops References and edits the subject) still
         // finds its case.
         if let Some(case) = l.case {
             store::cases::add_message_id(self.conn, &message_id, case.id)?;
         }
-        outbox::insert(
+        let queued = outbox::insert(
             self.conn,
             &NewOutgoing {
                 case_id: l.case.map(|c| c.id),
@@ -174,14 +185,92 @@ impl Mailer<'_> {
                 message_id: &message_id,
                 envelope_from: self.config.smtp.from.email.as_ref(),
                 recipients: &[recipient],
-                content: &composed.bytes,
+                content: composed.as_ref().map_or(&[][..], |c| c.bytes.as_slice()),
                 original: composed
-                    .original_at
+                    .as_ref()
+                    .and_then(|c| c.original_at)
                     .zip(l.original)
                     .map(|(at, o)| (o.ledger_key, at)),
                 at: self.now.timestamp(),
             },
-        )
+        )?;
+        if let Some(composer) = beside {
+            let waiting = queued.then(|| composer::Filling {
+                row: self.conn.last_insert_rowid(),
+                ledger_key: l.original.map(|o| o.ledger_key.to_string()),
+            });
+            composer.submit(recipe, waiting);
+        }
+        Ok(queued)
+    }
+}
+
+/// Everything the bytes of one mail are made from once its Message-ID is chosen:
+/// composed by [`Mailer::queue`] in place, or owned and handed to the composer's
+/// thread.
+pub struct Recipe<'a> {
+    /// `ack`, `route`…: for the error that names the mail.
+    kind: Cow<'a, str>,
+    template: Cow<'a, str>,
+    context: Cow<'a, Value>,
+    case_number: Cow<'a, str>,
+    to: Mailbox,
+    reply_to: Mailbox,
+    message_id: Cow<'a, str>,
+    in_reply_to: Option<Cow<'a, str>>,
+    references: Cow<'a, [String]>,
+    auto: AutoSubmitted,
+    original: Option<Cow<'a, [u8]>>,
+    date: DateTime<Utc>,
+}
+
+impl Recipe<'_> {
+    fn into_owned(self) -> Recipe<'static> {
+        Recipe {
+            kind: Cow::Owned(self.kind.into_owned()),
+            template: Cow::Owned(self.template.into_owned()),
+            context: Cow::Owned(self.context.into_owned()),
+            case_number: Cow::Owned(self.case_number.into_owned()),
+            to: self.to,
+            reply_to: self.reply_to,
+            message_id: Cow::Owned(self.message_id.into_owned()),
+            in_reply_to: self.in_reply_to.map(|i| Cow::Owned(i.into_owned())),
+            references: Cow::Owned(self.references.into_owned()),
+            auto: self.auto,
+            original: self.original.map(|o| Cow::Owned(o.into_owned())),
+            date: self.date,
+        }
+    }
+
+    /// Renders the template and builds the bytes: the same recipe, templates and
+    /// sender give the same bytes, wherever this runs.
+    fn compose(&self, templates: &Templates, from: &Mailbox) -> Result<Composed> {
+        let rendered = templates.render(&self.template, &*self.context)?;
+        let subject = if self.case_number.is_empty() {
+            rendered.subject
+        } else {
+            compose::ensure_tag(&rendered.subject, &CaseTags::tag(&self.case_number))
+        };
+        compose::build(&Draft {
+            from,
+            to: self.to.clone(),
+            reply_to: Some(self.reply_to.clone()),
+            subject: &subject,
+            body: &rendered.body,
+            message_id: &self.message_id,
+            in_reply_to: self.in_reply_to.as_deref(),
+            references: &self.references,
+            auto_submitted: self.auto,
+            case_number: &self.case_number,
+            date: self.date.into(),
+            original: self.original.as_deref(),
+        })
+        .with_context(|| {
+            format!(
+                "Cannot compose the {} mail of case {}",
+                self.kind, self.case_number
+            )
+        })
     }
 }
 

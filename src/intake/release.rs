@@ -58,7 +58,7 @@ impl Intake {
         });
         messages::delete(&tx, id)?;
         let token_key = crate::outgoing::reply_key(&tx)?;
-        let report = self.take_in_one(&mut tx, &src, &prepared, &token_key, now)?;
+        let report = self.take_in_one(&mut tx, &src, &prepared, &token_key, now, None)?;
         if report.outcome == "duplicate" {
             // Another row has this message's identity: keep the ledger as it was.
             bail!(

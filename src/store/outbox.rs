@@ -82,6 +82,32 @@ pub fn insert(conn: &Connection, m: &NewOutgoing<'_>) -> Result<bool> {
     Ok(n == 1)
 }
 
+/// Gives a row queued without its bytes (see `outgoing::composer`) its bytes, in the
+/// transaction that queued it.
+pub fn fill(
+    conn: &Connection,
+    id: i64,
+    content: &[u8],
+    original: Option<(&str, usize)>,
+) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE outbox SET content = ?2, original_key = ?3, original_at = ?4
+             WHERE id = ?1 AND sent_at IS NULL",
+        )?
+        .execute(params![
+            id,
+            content,
+            original.map(|(key, _)| key),
+            original.map(|(_, at)| at as i64)
+        ])?;
+    anyhow::ensure!(
+        n == 1,
+        "outbox row {id} is gone before its bytes were written"
+    );
+    Ok(())
+}
+
 /// How many messages of this kind went (or will go) to this one recipient since `since`.
 pub fn count_to_since(conn: &Connection, kind: &str, recipient: &str, since: i64) -> Result<i64> {
     Ok(conn
