@@ -34,6 +34,12 @@ use crate::store::{self, Outcome, mailbox_state, messages};
 use crate::templates::Templates;
 use crate::thread::{self, CaseTags};
 
+/// Writes the bytes composed beside the store into their outbox row.
+fn fill(conn: &Connection, f: composer::Filled) -> Result<()> {
+    let original = f.ledger_key.as_deref().zip(f.composed.original_at);
+    store::outbox::fill(conn, f.row, &f.composed.bytes, original)
+}
+
 /// Where a batch's mail is composed (see `outgoing::composer`).
 #[derive(Clone, Copy)]
 enum Composing {
@@ -359,32 +365,11 @@ impl Intake {
     ) -> Result<Vec<Report>> {
         let mut tx = conn.transaction()?;
         let token_key = crate::outgoing::reply_key(&tx)?;
-        let mut take_in_all = |composer: Option<&Composer>| -> Result<Vec<Report>> {
-            let mut reports = Vec::with_capacity(batch.len());
-            for p in batch {
-                let report = self.take_in_one(&mut tx, src, p, &token_key, now, composer)?;
-                if let (Some(uidvalidity), Some(uid), Some(target)) =
-                    (src.uidvalidity, p.incoming.uid, report.target(&self.config))
-                {
-                    mailbox_state::plan_move(&tx, &src.mailbox, uidvalidity, uid, target)?;
-                }
-                reports.push(report);
-            }
-            Ok(reports)
-        };
         let reports = match composing {
-            Composing::InPlace => take_in_all(None)?,
-            Composing::Beside => {
-                let (reports, filled) =
-                    composer::beside(&self.templates, &self.config.smtp.from, |c| {
-                        take_in_all(Some(c))
-                    })?;
-                for f in filled {
-                    let original = f.ledger_key.as_deref().zip(f.composed.original_at);
-                    store::outbox::fill(&tx, f.row, &f.composed.bytes, original)?;
-                }
-                reports
-            }
+            Composing::InPlace => self.take_in_each(&mut tx, src, batch, &token_key, now, None)?,
+            Composing::Beside => composer::beside(&self.templates, &self.config.smtp.from, |c| {
+                self.take_in_each(&mut tx, src, batch, &token_key, now, Some(c))
+            })?,
         };
         if let (Some(uidvalidity), Some(last_uid)) = (src.uidvalidity, last_uid) {
             mailbox_state::set_checkpoint(
@@ -397,6 +382,36 @@ impl Intake {
             )?;
         }
         tx.commit().context("Cannot commit the intake batch")?;
+        Ok(reports)
+    }
+
+    /// Each message of the batch in turn, and the moves it asks for. With a composer,
+    /// the rows waiting for their bytes get them between messages and at the end.
+    fn take_in_each(
+        &self,
+        tx: &mut rusqlite::Transaction<'_>,
+        src: &Source,
+        batch: &[Prepared],
+        token_key: &[u8],
+        now: DateTime<Utc>,
+        composer: Option<&Composer>,
+    ) -> Result<Vec<Report>> {
+        let mut reports = Vec::with_capacity(batch.len());
+        for p in batch {
+            let report = self.take_in_one(tx, src, p, token_key, now, composer)?;
+            if let (Some(uidvalidity), Some(uid), Some(target)) =
+                (src.uidvalidity, p.incoming.uid, report.target(&self.config))
+            {
+                mailbox_state::plan_move(tx, &src.mailbox, uidvalidity, uid, target)?;
+            }
+            reports.push(report);
+            if let Some(c) = composer {
+                c.fill_ready(&mut |f| fill(tx, f))?;
+            }
+        }
+        if let Some(c) = composer {
+            c.fill_rest(&mut |f| fill(tx, f))?;
+        }
         Ok(reports)
     }
 

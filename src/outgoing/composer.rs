@@ -4,16 +4,18 @@
 //! time in a text-only intake, and the store's thread sets intake's pace. None of it
 //! needs the store: [`super::Mailer::queue`] writes the outbox row at once, with
 //! everything but its bytes, and hands the [`Recipe`] to a thread that composes
-//! while the store goes on with the batch. Before the batch commits, every row gets
-//! its bytes ([`beside`] returns them, `outbox::fill` writes them), so the row and its
-//! bytes are still committed in one transaction with the message that caused them
-//! (DESIGN.md, invariant 1).
+//! while the store goes on with the batch. Between messages the store writes the
+//! bytes composed so far into their rows ([`Composer::fill_ready`]), and before the
+//! batch commits, the rest ([`Composer::fill_rest`]): each row and its bytes are
+//! still committed in one transaction with the message that caused them (DESIGN.md,
+//! invariant 1), and a batch's mail is not held in memory to its end.
 //!
-//! A mail that cannot be composed here ends the whole attempt with [`NotComposed`]:
+//! A mail that cannot be composed there ends the whole attempt with [`NotComposed`]:
 //! the caller rolls the batch back and takes it in again composing in place, where
 //! the error belongs to its own message and quarantines that one alone, as before.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::mpsc;
 
 use anyhow::Result;
@@ -27,18 +29,24 @@ use crate::templates::Templates;
 /// would cost about what composing it there saves, and would hold its bytes twice.
 pub const ORIGINAL_MAX: usize = 64 * 1024;
 
-/// The store's side: where [`super::Mailer`] hands recipes.
+/// Recipes waiting for the thread: when it falls behind, the store waits for it
+/// rather than holding copies of a whole batch's originals.
+const QUEUE: usize = 64;
+
+/// The store's side: where [`super::Mailer`] hands recipes, and where their bytes
+/// come back.
 pub struct Composer {
-    jobs: mpsc::Sender<(usize, Recipe<'static>)>,
-    /// What the rows written so far are waiting for, in order: a message rolled back
-    /// to its savepoint takes its own back out ([`Composer::forget_since`]), so that
-    /// its bytes cannot land in a later row that reuses the rowid.
-    pending: RefCell<Vec<Pending>>,
-    submitted: std::cell::Cell<usize>,
+    jobs: mpsc::SyncSender<(u64, Recipe<'static>)>,
+    composed: mpsc::Receiver<(u64, Result<Composed>)>,
+    /// The rows waiting for their bytes, oldest first. A message rolled back to its
+    /// savepoint takes its own back out ([`Composer::forget_since`]), so that its
+    /// bytes cannot land in a later row that reuses the rowid.
+    pending: RefCell<VecDeque<Pending>>,
+    submitted: Cell<u64>,
 }
 
 struct Pending {
-    job: usize,
+    job: u64,
     /// `None` when the row was already queued before: composed all the same, so
     /// that an error is found here as it would be in place.
     row: Option<Filling>,
@@ -76,79 +84,110 @@ impl Composer {
     pub fn submit(&self, recipe: Recipe<'_>, row: Option<Filling>) {
         let job = self.submitted.get();
         self.submitted.set(job + 1);
-        self.pending.borrow_mut().push(Pending { job, row });
-        // The thread ends only when this sender is dropped; a send that fails means
-        // it panicked, which `beside` reports when it joins it.
+        self.pending.borrow_mut().push_back(Pending { job, row });
+        // A send fails only if the thread is gone (it panicked): the job then never
+        // comes back, and `fill_rest` says so.
         let _ = self.jobs.send((job, recipe.into_owned()));
     }
 
     /// A point to come back to if the message being taken in is rolled back.
-    pub fn mark(&self) -> usize {
-        self.pending.borrow().len()
+    pub fn mark(&self) -> u64 {
+        self.submitted.get()
     }
 
-    /// Forgets the rows written since `mark`: their savepoint was rolled back.
-    pub fn forget_since(&self, mark: usize) {
-        self.pending.borrow_mut().truncate(mark);
+    /// Forgets the rows written since `mark`: their savepoint was rolled back. Their
+    /// bytes, when they come, are dropped.
+    pub fn forget_since(&self, mark: u64) {
+        let mut pending = self.pending.borrow_mut();
+        while pending.back().is_some_and(|p| p.job >= mark) {
+            pending.pop_back();
+        }
+    }
+
+    /// Hands `fill` the rows whose bytes are ready, without waiting.
+    pub fn fill_ready(&self, fill: &mut impl FnMut(Filled) -> Result<()>) -> Result<()> {
+        while let Ok((job, composed)) = self.composed.try_recv() {
+            self.take(job, composed, fill)?;
+        }
+        Ok(())
+    }
+
+    /// Hands `fill` every row still waiting, as its bytes come.
+    pub fn fill_rest(&self, fill: &mut impl FnMut(Filled) -> Result<()>) -> Result<()> {
+        while !self.pending.borrow().is_empty() {
+            let (job, composed) = self.composed.recv().map_err(|_| {
+                NotComposed(anyhow::anyhow!(
+                    "the composing thread ended before its work"
+                ))
+            })?;
+            self.take(job, composed, fill)?;
+        }
+        Ok(())
+    }
+
+    fn take(
+        &self,
+        job: u64,
+        composed: Result<Composed>,
+        fill: &mut impl FnMut(Filled) -> Result<()>,
+    ) -> Result<()> {
+        // The thread composes in the order submitted, so a job older than the oldest
+        // waiting row was forgotten (its message rolled back); its error too.
+        let waiting = {
+            let mut pending = self.pending.borrow_mut();
+            match pending.front() {
+                Some(p) if p.job == job => pending.pop_front(),
+                _ => None,
+            }
+        };
+        let Some(Pending { row, .. }) = waiting else {
+            return Ok(());
+        };
+        let composed = composed.map_err(NotComposed)?;
+        match row {
+            Some(Filling { row, ledger_key }) => fill(Filled {
+                row,
+                ledger_key,
+                composed,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
 /// Runs `work` with a [`Composer`] whose recipes are composed on a thread of their
-/// own, and returns what `work` returned with the bytes of every row it left
-/// waiting, in the order the rows were written. `from` is the sender of every mail.
+/// own; `work` fills the rows it wrote before it returns. `from` is the sender of
+/// every mail.
 pub fn beside<T>(
     templates: &Templates,
     from: &Mailbox,
     work: impl FnOnce(&Composer) -> Result<T>,
-) -> Result<(T, Vec<Filled>)> {
+) -> Result<T> {
     std::thread::scope(|scope| {
-        let (jobs, queue) = mpsc::channel::<(usize, Recipe<'static>)>();
+        let (jobs, queue) = mpsc::sync_channel::<(u64, Recipe<'static>)>(QUEUE);
+        let (done, composed) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("compose".into())
             .spawn_scoped(scope, move || {
-                queue
-                    .into_iter()
-                    .map(|(job, recipe)| (job, recipe.compose(templates, from)))
-                    .collect::<Vec<_>>()
+                for (job, recipe) in queue {
+                    if done.send((job, recipe.compose(templates, from))).is_err() {
+                        break; // the store gave up on this batch
+                    }
+                }
             })?;
         let composer = Composer {
             jobs,
-            pending: RefCell::new(Vec::new()),
-            submitted: std::cell::Cell::new(0),
+            composed,
+            pending: RefCell::new(VecDeque::new()),
+            submitted: Cell::new(0),
         };
         let outcome = work(&composer);
-        let Composer { jobs, pending, .. } = composer;
-        drop(jobs); // ends the thread's queue
-        let composed = thread
+        drop(composer); // ends the thread's queue
+        thread
             .join()
             .map_err(|_| NotComposed(anyhow::anyhow!("the composing thread panicked")))?;
-        let value = outcome?;
-        Ok((value, collect(pending.into_inner(), composed)?))
+        outcome
     })
-}
-
-/// Matches the waiting rows with what the thread composed for them.
-fn collect(pending: Vec<Pending>, composed: Vec<(usize, Result<Composed>)>) -> Result<Vec<Filled>> {
-    // The thread composed every job in the order submitted; a forgotten job's
-    // result (and error) is skipped, since its message was rolled back anyway.
-    let mut composed = composed.into_iter();
-    let mut filled = Vec::with_capacity(pending.len());
-    for p in pending {
-        let result = composed
-            .by_ref()
-            .find(|(job, _)| *job == p.job)
-            .map(|(_, r)| r)
-            .ok_or_else(|| NotComposed(anyhow::anyhow!("job {} was never composed", p.job)))?;
-        let composed = result.map_err(NotComposed)?;
-        if let Some(Filling { row, ledger_key }) = p.row {
-            filled.push(Filled {
-                row,
-                ledger_key,
-                composed,
-            });
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]
@@ -159,7 +198,7 @@ mod tests {
     use lettre::message::Mailbox;
     use serde_json::json;
 
-    use super::{Filling, NotComposed, beside};
+    use super::{Filled, Filling, NotComposed, beside};
     use crate::compose::AutoSubmitted;
     use crate::outgoing::Recipe;
     use crate::templates::{REQUIRED, Templates};
@@ -210,31 +249,37 @@ mod tests {
         })
     }
 
+    /// What `fill` was handed: each row and its text.
+    type Rows = Vec<(i64, String)>;
+
+    fn collect(rows: &mut Rows) -> impl FnMut(Filled) -> anyhow::Result<()> + '_ {
+        |f| {
+            rows.push((
+                f.row,
+                String::from_utf8_lossy(&f.composed.bytes).into_owned(),
+            ));
+            Ok(())
+        }
+    }
+
     #[test]
     fn a_rolled_back_message_takes_its_waiting_rows_back() {
         let templates = templates();
-        let ((), filled) = beside(&templates, &from(), |c| {
+        let mut rows = Rows::new();
+        beside(&templates, &from(), |c| {
             c.submit(recipe(1, "ack.en.txt"), waiting(1));
             let mark = c.mark();
             // A message that queued a mail (one that cannot even be composed) and
             // was then rolled back: the next message's row takes the same rowid.
             c.submit(recipe(2, "no-such-template.txt"), waiting(2));
             c.forget_since(mark);
+            c.fill_ready(&mut collect(&mut rows))?;
             c.submit(recipe(3, "ack.en.txt"), waiting(2));
             // Queued before: composed all the same, and nothing to fill.
             c.submit(recipe(4, "ack.en.txt"), None);
-            Ok(())
+            c.fill_rest(&mut collect(&mut rows))
         })
         .unwrap();
-        let rows: Vec<(i64, String)> = filled
-            .iter()
-            .map(|f| {
-                (
-                    f.row,
-                    String::from_utf8_lossy(&f.composed.bytes).into_owned(),
-                )
-            })
-            .collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].0, 1);
         assert!(rows[0].1.contains("This is mail 1."), "{}", rows[0].1);
@@ -248,17 +293,38 @@ mod tests {
     }
 
     #[test]
+    fn every_row_is_filled_once_whatever_the_pace() {
+        let templates = templates();
+        let mut rows = Rows::new();
+        beside(&templates, &from(), |c| {
+            // More than the queue holds, taking what is ready as it goes.
+            for n in 0..200 {
+                c.submit(recipe(n, "ack.en.txt"), waiting(n));
+                c.fill_ready(&mut collect(&mut rows))?;
+            }
+            c.fill_rest(&mut collect(&mut rows))
+        })
+        .unwrap();
+        let order: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(order, (0..200).collect::<Vec<_>>());
+        for (n, text) in &rows {
+            assert!(text.contains(&format!("This is mail {n}.")), "{text}");
+        }
+    }
+
+    #[test]
     fn a_mail_that_cannot_be_composed_ends_the_attempt_and_names_its_template() {
         let templates = templates();
+        let mut rows = Rows::new();
         let e = beside(&templates, &from(), |c| {
             c.submit(recipe(1, "ack.en.txt"), waiting(1));
             c.submit(recipe(2, "no-such-template.txt"), None);
-            Ok(())
+            c.fill_rest(&mut collect(&mut rows))
         })
-        .map(|_| ())
         .unwrap_err();
         assert!(e.is::<NotComposed>(), "{e:#}");
         assert!(format!("{e:#}").contains("no-such-template.txt"), "{e:#}");
+        assert_eq!(rows.len(), 1, "the mail before it was filled");
     }
 
     #[test]
@@ -268,7 +334,6 @@ mod tests {
             c.submit(recipe(1, "no-such-template.txt"), waiting(1));
             anyhow::bail!("disk full")
         })
-        .map(|_| ())
         .unwrap_err();
         assert!(!e.is::<NotComposed>(), "{e:#}");
         assert_eq!(format!("{e:#}"), "disk full");
