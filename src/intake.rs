@@ -18,6 +18,8 @@ pub mod screen;
 pub use identity::dedup_key;
 pub use release::Released;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, Utc};
 use rusqlite::Connection;
@@ -129,7 +131,7 @@ struct Step<'a> {
     now: DateTime<Utc>,
     token_key: &'a [u8],
     /// Where its mail is composed, when not in place.
-    composer: Option<&'a Composer>,
+    composer: Option<&'a Composer<'a>>,
 }
 
 impl Step<'_> {
@@ -164,7 +166,9 @@ impl Step<'_> {
 pub struct Intake {
     pub config: Config,
     rules: RuleSet,
-    templates: Templates,
+    templates: Arc<Templates>,
+    /// Composes the mail of a batch beside the store (see `outgoing::composer`).
+    composing: composer::Thread,
     policies: Policies,
     tags: CaseTags,
     departments: Vec<rules::DepartmentRef>,
@@ -182,7 +186,7 @@ impl Intake {
             None => Ok(Policies::none()),
         };
         let (rules, templates, policies) = match (rules, templates, policies) {
-            (Ok(r), Ok(t), Ok(p)) => (r, t, p),
+            (Ok(r), Ok(t), Ok(p)) => (r, Arc::new(t), p),
             (rules, templates, policies) => {
                 let mut problems = rules.err().unwrap_or_default();
                 if let Err(e) = templates {
@@ -207,10 +211,13 @@ impl Intake {
             .collect();
         let tags = CaseTags::new(&config.intake.case_prefix)?;
         let own_addresses = config.own_addresses();
+        let composing = composer::Thread::start(templates.clone(), config.smtp.from.clone())
+            .context("Cannot start the composing thread")?;
         Ok(Intake {
             config,
             rules,
             templates,
+            composing,
             policies,
             tags,
             departments,
@@ -367,9 +374,10 @@ impl Intake {
         let token_key = crate::outgoing::reply_key(&tx)?;
         let reports = match composing {
             Composing::InPlace => self.take_in_each(&mut tx, src, batch, &token_key, now, None)?,
-            Composing::Beside => composer::beside(&self.templates, &self.config.smtp.from, |c| {
-                self.take_in_each(&mut tx, src, batch, &token_key, now, Some(c))
-            })?,
+            Composing::Beside => {
+                let composer = Composer::new(&self.composing);
+                self.take_in_each(&mut tx, src, batch, &token_key, now, Some(&composer))?
+            }
         };
         if let (Some(uidvalidity), Some(last_uid)) = (src.uidvalidity, last_uid) {
             mailbox_state::set_checkpoint(
@@ -394,7 +402,7 @@ impl Intake {
         batch: &[Prepared],
         token_key: &[u8],
         now: DateTime<Utc>,
-        composer: Option<&Composer>,
+        composer: Option<&Composer<'_>>,
     ) -> Result<Vec<Report>> {
         let mut reports = Vec::with_capacity(batch.len());
         for p in batch {
@@ -425,7 +433,7 @@ impl Intake {
         p: &Prepared,
         token_key: &[u8],
         now: DateTime<Utc>,
-        composer: Option<&Composer>,
+        composer: Option<&Composer<'_>>,
     ) -> Result<Report> {
         let (inc, key) = (&p.incoming, &p.dedup_key);
         let sp = tx.savepoint()?;

@@ -97,7 +97,7 @@ pub struct Mailer<'a> {
     pub now: DateTime<Utc>,
     /// Intake's composer: the mail is composed on a thread beside the store's
     /// (see `composer`). `None`: composed in place.
-    pub composer: Option<&'a Composer>,
+    pub composer: Option<&'a Composer<'a>>,
 }
 
 impl Mailer<'_> {
