@@ -36,12 +36,6 @@ use crate::store::{self, Outcome, mailbox_state, messages};
 use crate::templates::Templates;
 use crate::thread::{self, CaseTags};
 
-/// Writes the bytes composed beside the store into their outbox row.
-fn fill(conn: &Connection, f: composer::Filled) -> Result<()> {
-    let original = f.ledger_key.as_deref().zip(f.composed.original_at);
-    store::outbox::fill(conn, f.row, &f.composed.bytes, original)
-}
-
 /// Where a batch's mail is composed (see `outgoing::composer`).
 #[derive(Clone, Copy)]
 enum Composing {
@@ -836,6 +830,12 @@ fn name_parts(display: &str) -> Vec<String> {
         last_ascii = ascii;
     }
     parts
+}
+
+/// Writes the bytes composed beside the store into their outbox row.
+fn fill(conn: &Connection, f: composer::Filled) -> Result<()> {
+    let original = f.ledger_key.as_deref().zip(f.composed.original_at);
+    store::outbox::fill(conn, f.row, &f.composed.bytes, original)
 }
 
 fn quarantine(

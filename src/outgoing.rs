@@ -2,7 +2,9 @@
 //! bytes, given a Message-ID derived from its cause, and written to the outbox in
 //! the caller's transaction (DESIGN.md, invariant 1). Because the Message-ID comes
 //! from the cause, the same cause — a message seen twice, a timer fired again after
-//! a crash — cannot queue the same mail twice (invariant 2).
+//! a crash — cannot queue the same mail twice (invariant 2). Intake's mail is
+//! rendered and built on a thread beside the store's, and its bytes are written into
+//! the row before the batch commits (see `composer`).
 //!
 //! Mail to a department carries a reply token: in its Message-ID (which the reply's
 //! In-Reply-To and References repeat) and, where the server supports subaddressing,
