@@ -5,6 +5,10 @@
 //! Dovecot's delivery, which share the two cores with the sender, cost more for a
 //! MIME mail with encoded headers than for smtp-source's plain text of that size.
 //!
+//! Postfix accepts and queues but does not deliver while either sender runs
+//! (`mailbox::hold_delivery`): the figure is each sender against Postfix taking mail
+//! in, not against Dovecot's delivery competing for the same two cores.
+//!
 //! Switchboard's time is the wall time of `run --once` with the acknowledgements due
 //! minus that of the same run with nothing due (start-up, store, clock pass), so
 //! both sides are charged for sending alone.
@@ -90,6 +94,7 @@ pub fn compare(bench: &Bench, store: &Path) -> Result<Vec<Row>> {
         )?;
         let cfg = config_for(&run_store, "send")?;
         let log_before = bench.stack.postfix_log().len();
+        mailbox::hold_delivery(&bench.stack, true)?;
         let m = process::measure_switchboard(
             &bench.switchboard,
             &["run", "--once", "--config", cfg.to_str().unwrap()],
@@ -100,6 +105,7 @@ pub fn compare(bench: &Bench, store: &Path) -> Result<Vec<Row>> {
         if sent != count {
             bail!("switchboard sent {sent} messages, expected {count}");
         }
+        mailbox::hold_delivery(&bench.stack, false)?;
         mailbox::wait_postfix_idle(&bench.stack, DRAIN)?;
         let conns = connects_since(&bench.stack.postfix_log(), log_before);
         let secs = (m.wall.as_secs_f64() - base.wall.as_secs_f64()).max(1e-3);
@@ -120,7 +126,9 @@ pub fn compare(bench: &Bench, store: &Path) -> Result<Vec<Row>> {
             let mut args = vec!["-d", "-N", "-s", &conns, "-m", &count];
             args.extend(payload);
             args.extend(["-f", SUPPORT, "-t", "ack@client.example", &server]);
+            mailbox::hold_delivery(&bench.stack, true)?;
             let s = process::measure(smtp_source, &args, &bench.logs(), name)?;
+            mailbox::hold_delivery(&bench.stack, false)?;
             mailbox::wait_postfix_idle(&bench.stack, DRAIN)?;
             mailbox::clear_others(&bench.stack, SUPPORT)?;
             Ok(s.wall.as_secs_f64())
