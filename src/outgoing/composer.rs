@@ -31,17 +31,18 @@ pub const ORIGINAL_MAX: usize = 64 * 1024;
 
 /// Recipes waiting for the thread: when it falls behind, the store waits for it
 /// rather than holding copies of originals and mail not yet written. Measured on the
-/// benchmark's full mix (one run each): 64 gave 1,049 msg/s at 96 MiB peak RSS, 16
-/// gave 1,032 at 81 MiB, 4 gave 1,007 at 84 MiB; composing in place, 971 at 82 MiB.
+/// benchmark's full mix (one run each, a thread per batch then): 64 gave 1,049 msg/s
+/// at 96 MiB peak RSS, 16 gave 1,032 at 81 MiB, 4 gave 1,007 at 84 MiB; composing in
+/// place, 971 at 82 MiB.
 const QUEUE: usize = 16;
 
 /// One recipe for the thread, and where its bytes go.
 type Job = (Recipe<'static>, mpsc::SyncSender<Result<Composed>>);
 
 /// The composing thread, for as long as its owner (the intake) lives: one thread,
-/// not one per batch, so that its allocations stay in one malloc arena. (A thread
-/// per batch peaked at 84–100 MiB over three runs of the benchmark's full mix, where
-/// composing in place peaked at 83.)
+/// not one per batch, so that its allocations stay in one malloc arena. Peak RSS of
+/// the benchmark's full mix: with a thread per batch 97, 100 and 84 MiB over three
+/// runs; with this one 83, 85, 86, then 86, 86, 99; composing in place, 82–83.
 pub struct Thread {
     jobs: mpsc::SyncSender<Job>,
 }
