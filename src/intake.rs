@@ -36,13 +36,6 @@ use crate::store::{self, Outcome, mailbox_state, messages};
 use crate::templates::Templates;
 use crate::thread::{self, CaseTags};
 
-/// Where a batch's mail is composed (see `outgoing::composer`).
-#[derive(Clone, Copy)]
-enum Composing {
-    Beside,
-    InPlace,
-}
-
 /// A message as a mailbox hands it over.
 pub struct Incoming {
     /// The IMAP UID; `None` for a Maildir file.
@@ -346,15 +339,19 @@ impl Intake {
         last_uid: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>> {
-        match self.take_in_transaction(conn, src, batch, last_uid, now, Composing::Beside) {
+        let composer = Composer::new(&self.composing);
+        match self.take_in_transaction(conn, src, batch, last_uid, now, Some(&composer)) {
             Err(e) if e.is::<NotComposed>() => {
                 tracing::debug!("{e:#}; the batch is taken in again, composing in place");
-                self.take_in_transaction(conn, src, batch, last_uid, now, Composing::InPlace)
+                self.take_in_transaction(conn, src, batch, last_uid, now, None)
             }
             taken => taken,
         }
     }
 
+    /// The batch in one transaction, each message in turn with the moves it asks
+    /// for. With a composer, the rows waiting for their bytes get them between
+    /// messages and before the commit; without one, mail is composed in place.
     fn take_in_transaction(
         &self,
         conn: &mut Connection,
@@ -362,17 +359,26 @@ impl Intake {
         batch: &[Prepared],
         last_uid: Option<u32>,
         now: DateTime<Utc>,
-        composing: Composing,
+        composer: Option<&Composer<'_>>,
     ) -> Result<Vec<Report>> {
         let mut tx = conn.transaction()?;
         let token_key = crate::outgoing::reply_key(&tx)?;
-        let reports = match composing {
-            Composing::InPlace => self.take_in_each(&mut tx, src, batch, &token_key, now, None)?,
-            Composing::Beside => {
-                let composer = Composer::new(&self.composing);
-                self.take_in_each(&mut tx, src, batch, &token_key, now, Some(&composer))?
+        let mut reports = Vec::with_capacity(batch.len());
+        for p in batch {
+            let report = self.take_in_one(&mut tx, src, p, &token_key, now, composer)?;
+            if let (Some(uidvalidity), Some(uid), Some(target)) =
+                (src.uidvalidity, p.incoming.uid, report.target(&self.config))
+            {
+                mailbox_state::plan_move(&tx, &src.mailbox, uidvalidity, uid, target)?;
             }
-        };
+            reports.push(report);
+            if let Some(c) = composer {
+                c.fill_ready(&mut |f| fill(&tx, f))?;
+            }
+        }
+        if let Some(c) = composer {
+            c.fill_rest(&mut |f| fill(&tx, f))?;
+        }
         if let (Some(uidvalidity), Some(last_uid)) = (src.uidvalidity, last_uid) {
             mailbox_state::set_checkpoint(
                 &tx,
@@ -384,36 +390,6 @@ impl Intake {
             )?;
         }
         tx.commit().context("Cannot commit the intake batch")?;
-        Ok(reports)
-    }
-
-    /// Each message of the batch in turn, and the moves it asks for. With a composer,
-    /// the rows waiting for their bytes get them between messages and at the end.
-    fn take_in_each(
-        &self,
-        tx: &mut rusqlite::Transaction<'_>,
-        src: &Source,
-        batch: &[Prepared],
-        token_key: &[u8],
-        now: DateTime<Utc>,
-        composer: Option<&Composer<'_>>,
-    ) -> Result<Vec<Report>> {
-        let mut reports = Vec::with_capacity(batch.len());
-        for p in batch {
-            let report = self.take_in_one(tx, src, p, token_key, now, composer)?;
-            if let (Some(uidvalidity), Some(uid), Some(target)) =
-                (src.uidvalidity, p.incoming.uid, report.target(&self.config))
-            {
-                mailbox_state::plan_move(tx, &src.mailbox, uidvalidity, uid, target)?;
-            }
-            reports.push(report);
-            if let Some(c) = composer {
-                c.fill_ready(&mut |f| fill(tx, f))?;
-            }
-        }
-        if let Some(c) = composer {
-            c.fill_rest(&mut |f| fill(tx, f))?;
-        }
         Ok(reports)
     }
 
@@ -883,7 +859,7 @@ mod tests {
 
     use rusqlite::Connection;
 
-    use super::{Composing, Incoming, Intake, Prepared, Report, Source, name_parts};
+    use super::{Composer, Incoming, Intake, Prepared, Report, Source, name_parts};
     use crate::config::Config;
 
     fn repo() -> &'static Path {
@@ -944,12 +920,21 @@ mod tests {
         conn
     }
 
-    /// Takes the batch in, composing as asked (`None`: as intake does, beside the
-    /// store and in place if that fails), and returns what the store holds.
+    /// How a test takes a batch in.
+    #[derive(Clone, Copy)]
+    enum Composing {
+        /// As intake does: beside the store, and in place if that fails.
+        AsIntake,
+        /// Beside the store only.
+        Beside,
+        InPlace,
+    }
+
+    /// Takes the batch in, composing as asked, and returns what the store holds.
     fn taken_in(
         intake: &Intake,
         batch: &[Prepared],
-        composing: Option<Composing>,
+        composing: Composing,
     ) -> (Vec<Report>, Vec<String>) {
         let mut conn = store();
         let src = Source {
@@ -958,9 +943,15 @@ mod tests {
         };
         let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
         let last = Some(batch.len() as u32);
+        let composer = Composer::new(&intake.composing);
         let reports = match composing {
-            None => intake.take_in_prepared(&mut conn, &src, batch, last, now),
-            Some(c) => intake.take_in_transaction(&mut conn, &src, batch, last, now, c),
+            Composing::AsIntake => intake.take_in_prepared(&mut conn, &src, batch, last, now),
+            Composing::Beside => {
+                intake.take_in_transaction(&mut conn, &src, batch, last, now, Some(&composer))
+            }
+            Composing::InPlace => {
+                intake.take_in_transaction(&mut conn, &src, batch, last, now, None)
+            }
         }
         .unwrap();
         let mut rows = Vec::new();
@@ -1034,8 +1025,8 @@ mod tests {
     fn mail_composed_beside_the_store_is_what_composing_in_place_writes() {
         let intake = demo_intake(None);
         let batch = batch(&intake);
-        let (reports, beside) = taken_in(&intake, &batch, Some(Composing::Beside));
-        let (_, in_place) = taken_in(&intake, &batch, Some(Composing::InPlace));
+        let (reports, beside) = taken_in(&intake, &batch, Composing::Beside);
+        let (_, in_place) = taken_in(&intake, &batch, Composing::InPlace);
         assert_same(&beside, &in_place);
         let mail: Vec<&String> = beside.iter().filter(|r| r.starts_with("outbox")).collect();
         assert!(mail.len() >= 12, "{} mails", mail.len());
@@ -1074,7 +1065,7 @@ mod tests {
     fn a_mail_that_cannot_be_composed_quarantines_its_own_message_alone() {
         let intake = demo_intake(Some(templates_broken_for("invoice dispute")));
         let batch = batch(&intake);
-        let (reports, rows) = taken_in(&intake, &batch, None);
+        let (reports, rows) = taken_in(&intake, &batch, Composing::AsIntake);
         let quarantined: Vec<&Report> = reports
             .iter()
             .filter(|r| {
@@ -1100,10 +1091,7 @@ mod tests {
             rows.iter()
                 .all(|r| !r.starts_with("outbox") || r.contains("\nMessage-ID: <"))
         );
-        assert_same(
-            &rows,
-            &taken_in(&intake, &batch, Some(Composing::InPlace)).1,
-        );
+        assert_same(&rows, &taken_in(&intake, &batch, Composing::InPlace).1);
     }
 
     #[test]
