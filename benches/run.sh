@@ -2,7 +2,7 @@
 # The benchmark of issue 5, in one command:
 #
 #   benches/run.sh [--messages N] [--runs R] [--scale 1000,10000,100000] [--latency N]
-#                  [--send N] [--only intake,send,latency,scale,startup] [--no-clock]
+#                  [--send N] [--only intake,send,backlog,latency,scale,startup] [--no-clock]
 #                  [--no-classify]
 #
 # Builds in release mode, starts a private Dovecot and Postfix on loopback (the test

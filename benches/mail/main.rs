@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! mail [--messages N] [--runs R] [--scale 1000,10000] [--latency N] [--send N]
-//!      [--only intake,scale,send,latency,startup] [--seed S] [--no-imapfilter]
+//!      [--only intake,scale,send,backlog,latency,startup] [--seed S] [--no-imapfilter]
 //!      [--no-backlog-outbox]
 //! ```
 //! Timings live here, never in the test suite.
@@ -175,7 +175,7 @@ fn run() -> Result<()> {
     // Rows are printed as each section ends: a failure late in the run keeps the rest.
     let mut rows = Rows;
 
-    if bench.args.wants("intake") || bench.args.wants("send") {
+    if bench.args.wants("intake") || bench.args.wants("send") || bench.args.wants("backlog") {
         let n = bench.args.messages;
         let corpus = generate(&bench, "full", n, &corpus::Options::default())?;
         rows.push(Row::new(
@@ -195,13 +195,17 @@ fn run() -> Result<()> {
             store = result.last_store;
             rows.push(intake::pinned_threshold(&bench, &corpus, n)?);
         }
-        if bench.args.wants("send") {
+        let backlog = bench.args.only.iter().any(|s| s == "backlog")
+            || (bench.args.wants("send") && bench.args.backlog_outbox);
+        if bench.args.wants("send") || backlog {
             let store = match store {
                 Some(s) => s,
                 None => intake::one_store(&bench, &corpus, n)?,
             };
-            rows.extend(sending::compare(&bench, &store)?);
-            if bench.args.backlog_outbox {
+            if bench.args.wants("send") {
+                rows.extend(sending::compare(&bench, &store)?);
+            }
+            if backlog {
                 rows.extend(sending::backlog_outbox(&bench, &store)?);
             }
         }

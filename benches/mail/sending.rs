@@ -205,7 +205,7 @@ pub fn backlog_outbox(bench: &Bench, store: &Path) -> Result<Vec<Row>> {
         },
         "send-backlog",
     )?;
-    let m: Measured = process::measure(
+    let m: Measured = process::measure_switchboard(
         &bench.switchboard,
         &["run", "--once", "--config", cfg.to_str().unwrap()],
         &bench.logs(),
