@@ -177,6 +177,22 @@ pub fn id_by_key(conn: &Connection, dedup_key: &str) -> Result<Option<i64>> {
         .optional()?)
 }
 
+/// Reads the raw bytes of the message with this key into `buf` (replacing what it
+/// held), for a mail that carries them (a case record sent from the outbox). Returns
+/// false if the ledger has no such message. Read straight from SQLite's pages into
+/// the caller's buffer: a plain SELECT would first build a copy of its own, megabytes
+/// for a large original, and a caller that reuses `buf` allocates nothing more.
+pub fn read_raw(conn: &Connection, dedup_key: &str, buf: &mut Vec<u8>) -> Result<bool> {
+    let Some(id) = id_by_key(conn, dedup_key)? else {
+        return Ok(false);
+    };
+    let blob = conn.blob_open(rusqlite::MAIN_DB, "messages", "raw", id, true)?;
+    buf.clear();
+    buf.resize(blob.len(), 0);
+    blob.read_at_exact(buf, 0)?;
+    Ok(true)
+}
+
 /// Removes a row; only a release does this, inside its transaction, before the same
 /// bytes are taken in again (or, for a message of which only the header was kept,
 /// so that the whole message is taken in when it is put back in the inbox).

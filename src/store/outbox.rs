@@ -29,19 +29,26 @@ pub struct OutboxRow {
     pub envelope_from: String,
     pub recipients: Vec<String>,
     pub content: Vec<u8>,
-    /// Where the original belongs in `content`, and the original from the ledger
-    /// (`None` if the ledger no longer has it).
-    pub original: Option<(usize, Option<Vec<u8>>)>,
+    /// Where the original belongs in `content`, and its ledger key. The original
+    /// itself is read when the row is sent (`messages::raw_by_key`), not with the
+    /// row: a read of due rows then holds none of the originals, which run to
+    /// megabytes each.
+    pub original: Option<(usize, String)>,
     pub attempts: i64,
 }
 
 impl OutboxRow {
-    /// The mail as it goes out, in pieces (see `compose::pieces`).
-    pub fn pieces(&self) -> Result<[std::borrow::Cow<'_, [u8]>; 3]> {
-        let original = match &self.original {
-            None => None,
-            Some((at, Some(raw))) => Some((*at, raw.as_slice())),
-            Some((_, None)) => {
+    /// The mail as it goes out, in pieces (see `compose::pieces`), given the
+    /// original this row carries as read from the ledger (`None` if it has none, or
+    /// if the ledger no longer has it).
+    pub fn pieces<'a>(
+        &'a self,
+        original: Option<&'a [u8]>,
+    ) -> Result<[std::borrow::Cow<'a, [u8]>; 3]> {
+        let original = match (&self.original, original) {
+            (None, _) => None,
+            (Some((at, _)), Some(raw)) => Some((*at, raw)),
+            (Some(_), None) => {
                 anyhow::bail!("the original message this mail carries is no longer in the store")
             }
         };
@@ -117,14 +124,14 @@ pub fn count_to_since(conn: &Connection, kind: &str, recipient: &str, since: i64
         .query_row(params![kind, recipient, since], |r| r.get(0))?)
 }
 
-/// Messages due at `now`, oldest first.
+/// Messages due at `now`, oldest first, without their originals.
 pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.kind, o.message_id, o.envelope_from, o.recipients, o.content, o.attempts,
-                o.original_at, m.raw
-         FROM outbox o LEFT JOIN messages m ON m.dedup_key = o.original_key
-         WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ?1
-         ORDER BY o.next_attempt_at, o.id LIMIT ?2",
+        "SELECT id, kind, message_id, envelope_from, recipients, content, attempts,
+                original_at, original_key
+         FROM outbox
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit], |r| {
         let recipients: String = r.get(4)?;
@@ -139,9 +146,16 @@ pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
                 .map(str::to_string)
                 .collect(),
             content: r.get(5)?,
+            // A place without a key finds no original, and the row fails as one
+            // whose original is gone: never sent without it.
             original: r
                 .get::<_, Option<i64>>(7)?
-                .map(|at| Ok::<_, rusqlite::Error>((at as usize, r.get(8)?)))
+                .map(|at| {
+                    Ok::<_, rusqlite::Error>((
+                        at as usize,
+                        r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                    ))
+                })
                 .transpose()?,
             attempts: r.get(6)?,
         })
