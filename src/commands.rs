@@ -26,9 +26,12 @@ pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours for a person at a terminal only: in the journal or a log file the
+    // escape codes would be text around every field.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -35,7 +35,6 @@ fn daemon(f: &Fixture) -> (Child, mpsc::Receiver<String>) {
         .args(["run", "--config"])
         .arg(&f.config)
         .env("SWITCHBOARD_LOG", "debug")
-        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
