@@ -480,19 +480,31 @@ fn error_backoff(failures: u32) -> Duration {
     Duration::from_millis(base * 1000 + jitter * base / 4)
 }
 
+/// One line per message, written once its batch is committed (a batch taken in
+/// again after a rollback logs nothing twice). A quarantined message is a warning:
+/// it waits for the administrator (`switchboard quarantine`).
 pub fn log_report(r: &Report) {
-    tracing::info!(
-        uid = ?r.uid,
-        outcome = r.outcome,
-        case = r.case.as_deref().unwrap_or("-"),
-        category = r.category.as_deref().unwrap_or("-"),
-        priority = r.priority.as_deref().unwrap_or("-"),
-        department = r.department.as_deref().unwrap_or("-"),
-        acknowledged = r.acknowledged,
-        sender = r.sender.as_deref().unwrap_or("-"),
-        reason = r.reason.as_deref().unwrap_or("-"),
-        "Message taken in"
-    );
+    macro_rules! line {
+        ($level:ident, $what:literal) => {
+            tracing::$level!(
+                uid = r.uid,
+                outcome = r.outcome,
+                case = r.case.as_deref().unwrap_or("-"),
+                category = r.category.as_deref().unwrap_or("-"),
+                priority = r.priority.as_deref().unwrap_or("-"),
+                department = r.department.as_deref().unwrap_or("-"),
+                acknowledged = r.acknowledged,
+                sender = r.sender.as_deref().unwrap_or("-"),
+                reason = r.reason.as_deref().unwrap_or("-"),
+                $what
+            )
+        };
+    }
+    if r.outcome == crate::store::Outcome::Quarantined.as_str() {
+        line!(warn, "Message quarantined");
+    } else {
+        line!(info, "Message taken in");
+    }
 }
 
 enum Signal {

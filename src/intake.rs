@@ -428,8 +428,9 @@ impl Intake {
                 if let (Some(c), Some(mark)) = (composer, mark) {
                     c.forget_since(mark); // and the rows that waited for their bytes
                 }
+                // Logged with the batch's reports once it is committed, not here: a
+                // batch taken in again after a rollback would say it twice.
                 let reason = format!("could not be processed: {e:#}");
-                tracing::error!(uid = ?inc.uid, "Message quarantined after an error: {reason}");
                 // Who sent it and its Message-ID still belong in the ledger.
                 quarantine(tx, src, inc, key, p.parsed.as_ref().ok(), &reason, now)
             }

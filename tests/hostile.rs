@@ -291,9 +291,23 @@ fn header_block_depth_and_parts_over_the_limits_are_quarantined_over_imap() {
     ))
     .unwrap();
     let start = Instant::now();
-    f.run_once().unwrap();
+    let out = f.run_once().unwrap();
     let took = start.elapsed();
     assert!(took < Duration::from_secs(30), "took {took:?}");
+    // One line for each message: a warning for each quarantined one, with its reason;
+    // plain text, since stderr is no terminal here (as in the journal).
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains('\x1b'), "{log}");
+    let lines = |what: &str| log.lines().filter(|l| l.contains(what)).collect::<Vec<_>>();
+    let quarantined = lines("Message quarantined");
+    assert_eq!(quarantined.len(), 3, "{log}");
+    assert!(
+        quarantined
+            .iter()
+            .all(|l| l.contains(" WARN ") && l.contains("reason=\"over a limit")),
+        "{log}"
+    );
+    assert_eq!(lines("Message taken in").len(), 1, "{log}");
 
     let rows = ledger(&f);
     assert_eq!(rows.len(), 4, "{rows:#?}");
