@@ -53,7 +53,19 @@ pub fn seen(conn: &Connection, dedup_key: &str) -> Result<bool> {
         .is_some())
 }
 
+/// A raw message at least this large is written into its row in place (a zeroed
+/// blob of its length, then the bytes) instead of bound to the INSERT: SQLite
+/// copies a bound blob, then copies it again into the record it builds, two fresh
+/// allocations of the message's size on the store's thread. With 5 MB attachments
+/// in the benchmark's backlog, freed copies kept in malloc's arenas made intake's
+/// peak RSS 81-100 MiB over three runs; in place, 56-57 MiB, at the same rate
+/// within the noise (966 against 1,005 msg/s, with the raw fetch 5% slower too).
+const WRITE_IN_PLACE: usize = 64 * 1024;
+
 pub fn insert(conn: &Connection, m: &MessageRecord<'_>) -> Result<i64> {
+    let large = m.raw.len() >= WRITE_IN_PLACE;
+    let placeholder = rusqlite::blob::ZeroBlob(i32::try_from(m.raw.len())?);
+    let raw: &dyn rusqlite::ToSql = if large { &placeholder } else { &m.raw };
     conn.prepare_cached(
         "INSERT INTO messages (dedup_key, message_id, mailbox, uidvalidity, uid, received_at,
                                sender, subject, outcome, case_id, reason, raw)
@@ -71,9 +83,14 @@ pub fn insert(conn: &Connection, m: &MessageRecord<'_>) -> Result<i64> {
         m.outcome.as_str(),
         m.case_id,
         m.reason,
-        m.raw,
+        raw,
     ])?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    if large {
+        conn.blob_open(rusqlite::MAIN_DB, "messages", "raw", id, false)?
+            .write_at(m.raw, 0)?;
+    }
+    Ok(id)
 }
 
 /// What the ledger says of one message, without its bytes.
@@ -208,4 +225,44 @@ pub fn take_place_of(conn: &Connection, new_id: i64, old_id: i64, received_at: i
     conn.prepare_cached("UPDATE messages SET id = ?2, received_at = ?3 WHERE id = ?1")?
         .execute(params![new_id, old_id, received_at])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MessageRecord, Outcome, WRITE_IN_PLACE, get, insert, read_raw};
+
+    #[test]
+    fn a_raw_message_reads_back_byte_for_byte_whichever_way_it_was_written() {
+        let conn = crate::store::memory().unwrap();
+        let large: Vec<u8> = (0..WRITE_IN_PLACE * 3 + 7)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let exactly: Vec<u8> = vec![b'x'; WRITE_IN_PLACE];
+        let small = b"Subject: hi\r\n\r\nhello\r\n".to_vec();
+        for (key, raw) in [("large", &large), ("exactly", &exactly), ("small", &small)] {
+            let id = insert(
+                &conn,
+                &MessageRecord {
+                    dedup_key: key,
+                    message_id: None,
+                    mailbox: "INBOX",
+                    uidvalidity: None,
+                    uid: None,
+                    received_at: 0,
+                    sender: None,
+                    subject: None,
+                    outcome: Outcome::Case,
+                    case_id: None,
+                    reason: None,
+                    raw,
+                },
+            )
+            .unwrap();
+            assert!(get(&conn, id).unwrap().unwrap().raw == *raw, "{key}");
+            let mut buf = b"left over".to_vec();
+            assert!(read_raw(&conn, key, &mut buf).unwrap());
+            assert!(buf == *raw, "{key}");
+        }
+        assert!(!read_raw(&conn, "absent", &mut Vec::new()).unwrap());
+    }
 }
