@@ -67,6 +67,7 @@ impl Daemon {
             if n == 0 {
                 break;
             }
+            crate::memory::release_free();
         }
         summary.timers = clock_pass(&self.intake, &self.db, &self.clock).await?;
         let pass = sender.deliver_due(&self.db, &self.clock, None).await?;
@@ -204,6 +205,8 @@ async fn intake_loop(
                 if n > 0 {
                     wake_sender.notify_one();
                     wake_clock.notify_one();
+                    // What the pass freed goes back to the system (see `memory`).
+                    crate::memory::release_free();
                     // A pass reads up to what the folder held when it began.
                     continue;
                 }

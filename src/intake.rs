@@ -298,7 +298,6 @@ impl Intake {
         db.call(move |c| {
             let reports = intake.take_in_prepared(c, &src, &batch, last_uid, now);
             drop(batch);
-            crate::memory::release_free();
             reports
         })
         .await

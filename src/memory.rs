@@ -1,14 +1,13 @@
-//! Giving freed memory back to the system after a large piece of work.
+//! Giving freed memory back to the system after a pass over the mailbox.
 //!
 //! glibc's malloc keeps what a program frees for its next allocations, in every
-//! arena a thread used. A batch of messages with 5 MB attachments (the raw message,
-//! its decoded parts, SQLite's copy) leaves tens of megabytes of free but resident
-//! heap behind. Trimming once after each batch returns the free pages of every arena
-//! for the cost of one call: the benchmark's 10,000-message backlog peaked at
-//! 128 MiB instead of 147 MiB, as fast as before. (Sending every allocation over 1 MB
-//! to mmap instead peaks at 71 MiB but makes intake 40% slower; two arenas instead of
-//! sixteen: 123 MiB, 6% slower.) Measured again once case records stopped carrying
-//! a copy of the original: 84 MiB with the trim, 93 MiB and 4% faster without.
+//! arena a thread used. A backlog with 5 MB attachments leaves tens of megabytes of
+//! free but resident heap behind; trimming returns the free pages of every arena
+//! for the cost of one call. Once per pass, not per batch: since the store writes a
+//! large message into its row in place (`store::messages`), a trim after each batch
+//! kept the benchmark's intake at 56-57 MiB but cost 11% of its rate (966 against
+//! 1,070 msg/s; 66-71 MiB without it, medians of 3). A daemon at rest after a
+//! backlog holds what it needs, not what the backlog needed.
 
 /// Returns free heap memory to the system (glibc); nothing elsewhere.
 pub fn release_free() {
