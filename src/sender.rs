@@ -376,31 +376,13 @@ fn write_maildir(dir: &Path, pieces: &[Cow<'_, [u8]>]) -> Result<()> {
 mod tests {
     use super::{Pass, Sender, backoff, reason};
     use crate::clock::Clock;
+    use crate::store::Db;
     use crate::store::messages::{self, MessageRecord};
     use crate::store::outbox::{self, NewOutgoing};
-    use crate::store::{Db, Outcome};
 
     fn ledger(db: &Db, key: &str, raw: &[u8]) {
-        db.blocking(|c| {
-            messages::insert(
-                c,
-                &MessageRecord {
-                    dedup_key: key,
-                    message_id: None,
-                    mailbox: "INBOX",
-                    uidvalidity: None,
-                    uid: None,
-                    received_at: 0,
-                    sender: None,
-                    subject: None,
-                    outcome: Outcome::Case,
-                    case_id: None,
-                    reason: None,
-                    raw,
-                },
-            )
-        })
-        .unwrap();
+        db.blocking(|c| messages::insert(c, &MessageRecord::with_raw(key, raw)))
+            .unwrap();
     }
 
     /// Case record `n`, carrying the ledger's message `key` between two lines.

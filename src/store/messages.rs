@@ -228,8 +228,29 @@ pub fn take_place_of(conn: &Connection, new_id: i64, old_id: i64, received_at: i
 }
 
 #[cfg(test)]
+impl<'a> MessageRecord<'a> {
+    /// A message taken in with nothing but its key and its bytes.
+    pub fn with_raw(dedup_key: &'a str, raw: &'a [u8]) -> MessageRecord<'a> {
+        MessageRecord {
+            dedup_key,
+            message_id: None,
+            mailbox: "INBOX",
+            uidvalidity: None,
+            uid: None,
+            received_at: 0,
+            sender: None,
+            subject: None,
+            outcome: Outcome::Case,
+            case_id: None,
+            reason: None,
+            raw,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
-    use super::{MessageRecord, Outcome, WRITE_IN_PLACE, get, insert, read_raw};
+    use super::{MessageRecord, WRITE_IN_PLACE, get, insert, read_raw};
 
     #[test]
     fn a_raw_message_reads_back_byte_for_byte_whichever_way_it_was_written() {
@@ -240,24 +261,7 @@ mod tests {
         let exactly: Vec<u8> = vec![b'x'; WRITE_IN_PLACE];
         let small = b"Subject: hi\r\n\r\nhello\r\n".to_vec();
         for (key, raw) in [("large", &large), ("exactly", &exactly), ("small", &small)] {
-            let id = insert(
-                &conn,
-                &MessageRecord {
-                    dedup_key: key,
-                    message_id: None,
-                    mailbox: "INBOX",
-                    uidvalidity: None,
-                    uid: None,
-                    received_at: 0,
-                    sender: None,
-                    subject: None,
-                    outcome: Outcome::Case,
-                    case_id: None,
-                    reason: None,
-                    raw,
-                },
-            )
-            .unwrap();
+            let id = insert(&conn, &MessageRecord::with_raw(key, raw)).unwrap();
             assert!(get(&conn, id).unwrap().unwrap().raw == *raw, "{key}");
             let mut buf = b"left over".to_vec();
             assert!(read_raw(&conn, key, &mut buf).unwrap());
