@@ -61,7 +61,12 @@ impl Db {
         // place (`messages::insert`), and with 2 MiB the zeroed pages of a 5 MB
         // message went out to the WAL and were read back to be overwritten. Intake
         // over the benchmark's full mix: 1,058-1,096 msg/s at 66-72 MiB before,
-        // 1,281 msg/s at 73-82 MiB with it (medians of 3).
+        // 1,281 msg/s at 73-82 MiB with it (medians of 3). It is a fixed bound: a
+        // clock wake-up over a million deadlines fills it (a process holding 24 MiB
+        // instead of 18), and no larger store grows it. Setting it only around each
+        // intake batch was tried: the cache's pages were freed and allocated again
+        // on whichever blocking thread ran the next batch, and intake peaked at
+        // 81-96 MiB.
         conn.pragma_update(None, "cache_size", -8192)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Intake runs some forty distinct statements per message; rusqlite's default
