@@ -17,7 +17,7 @@
 # configuring the system's own mail services. Every file of the run (mailboxes,
 # Postfix queue, stores) lives on a private tmpfs mounted over /tmp in a mount
 # namespace of its own, as MAILSTACK.md advises: the figures are the programs', not
-# the disk's. Defaults (10,000 messages, 3 runs) take about 15 minutes on 2 cores;
+# the disk's. Defaults (10,000 messages, 3 runs) take about 18 minutes on 2 cores;
 # --scale 1000,10000,100000 adds the 100,000-message run (about 5 minutes more and
 # ~6 GB of tmpfs).
 set -eu
