@@ -810,8 +810,8 @@ fn name_parts(display: &str) -> Vec<String> {
 
 /// Writes the bytes composed beside the store into their outbox row.
 fn fill(conn: &Connection, f: composer::Filled) -> Result<()> {
-    let original = f.ledger_key.as_deref().zip(f.composed.original_at);
-    store::outbox::fill(conn, f.row, &f.composed.bytes, original)
+    let original = f.filling.ledger_key.as_deref().zip(f.composed.original_at);
+    store::outbox::fill(conn, f.filling.row, &f.composed.bytes, original)
 }
 
 fn quarantine(

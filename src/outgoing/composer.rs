@@ -97,8 +97,7 @@ pub struct Filling {
 
 /// The bytes of a row written without them.
 pub struct Filled {
-    pub row: i64,
-    pub ledger_key: Option<String>,
+    pub filling: Filling,
     pub composed: Composed,
 }
 
@@ -193,14 +192,8 @@ fn take(
     fill: &mut impl FnMut(Filled) -> Result<()>,
 ) -> Result<()> {
     let composed = composed.map_err(NotComposed)?;
-    match p.row {
-        Some(Filling { row, ledger_key }) => fill(Filled {
-            row,
-            ledger_key,
-            composed,
-        }),
-        None => Ok(()),
-    }
+    p.row
+        .map_or(Ok(()), |filling| fill(Filled { filling, composed }))
 }
 
 #[cfg(test)]
@@ -265,7 +258,7 @@ mod tests {
     fn collect(rows: &mut Rows) -> impl FnMut(Filled) -> anyhow::Result<()> + '_ {
         |f| {
             rows.push((
-                f.row,
+                f.filling.row,
                 String::from_utf8_lossy(&f.composed.bytes).into_owned(),
             ));
             Ok(())

@@ -30,7 +30,7 @@ pub struct OutboxRow {
     pub recipients: Vec<String>,
     pub content: Vec<u8>,
     /// Where the original belongs in `content`, and its ledger key. The original
-    /// itself is read when the row is sent (`messages::raw_by_key`), not with the
+    /// itself is read when the row is sent (`messages::read_raw`), not with the
     /// row: a read of due rows then holds none of the originals, which run to
     /// megabytes each.
     pub original: Option<(usize, String)>,
