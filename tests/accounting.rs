@@ -252,7 +252,7 @@ fn a_release_after_a_fix_opens_the_case_in_the_same_ledger_row() {
     let out = cli(&f, &["quarantine", "release", &id]);
     assert!(!out.status.success());
     f.run_once().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    f.settle().unwrap();
     assert_eq!(f.mailbox("sarah@client.com").unwrap().len(), 1);
     assert_eq!(ledger(&f).len(), 1);
 }

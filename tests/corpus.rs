@@ -270,10 +270,7 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
         files.len(),
         "one ledger row per message (and none for a message seen before)\n{summary}"
     );
-    assert!(
-        slowest.0 < Duration::from_secs(10),
-        "one message took {:?}: {}",
-        slowest.0,
-        slowest.1.display()
-    );
+    // The slowest message is reported, not bounded: a bound in seconds would fail
+    // on a slow machine and prove nothing on a fast one.
+    eprintln!("slowest message: {:?} ({})", slowest.0, slowest.1.display());
 }

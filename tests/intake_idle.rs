@@ -176,10 +176,10 @@ fn sigterm_ends_the_idle_wait_at_once() {
     let started = Instant::now();
     let exit = stop(child);
     assert!(exit.success(), "exit {exit}");
-    // Far below the poll interval and IDLE's renewal: the wait was cancelled, not
-    // waited out.
+    // IDLE is renewed every five minutes: a stop within one minute is a cancelled
+    // wait, not one waited out, however slow the machine.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(60),
         "stopping took {:?}",
         started.elapsed()
     );

@@ -15,11 +15,6 @@ use switchboard::message::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn settle() {
-    // Postfix delivers asynchronously; give it time to deliver anything extra.
-    std::thread::sleep(Duration::from_millis(1500));
-}
-
 #[test]
 fn a_thousand_messages_from_one_address_get_the_limit_of_acknowledgements_and_one_alert() {
     let f = Fixture::start().unwrap();
@@ -41,7 +36,7 @@ fn a_thousand_messages_from_one_address_get_the_limit_of_acknowledgements_and_on
         .wait_for_messages("bot@flood.example", "INBOX", 5, WAIT)
         .unwrap();
     let alerts = f.stack.wait_for_messages(ADMIN, "INBOX", 1, WAIT).unwrap();
-    settle();
+    f.settle().unwrap(); // anything extra has arrived
     assert_eq!(
         f.mailbox("bot@flood.example").unwrap().len(),
         5,
@@ -72,7 +67,7 @@ fn a_thousand_messages_from_one_address_get_the_limit_of_acknowledgements_and_on
         f.deliver(m).unwrap();
     }
     f.run_at("2026-11-30T10:01:00+08:00").unwrap();
-    settle();
+    f.settle().unwrap(); // anything extra has arrived
     assert_eq!(f.mailbox(ADMIN).unwrap().len(), 1);
 }
 
@@ -122,7 +117,7 @@ fn a_bounced_acknowledgement_pauses_automatic_mail_to_that_address_and_opens_not
     .unwrap();
     f.run_at("2026-11-30T11:00:00+08:00").unwrap();
     assert_eq!(f.cases().unwrap().len(), 2);
-    settle();
+    f.settle().unwrap(); // anything extra has arrived
     assert_eq!(
         f.mailbox(who).unwrap().len(),
         1,
@@ -166,7 +161,7 @@ fn another_auto_responder_answering_ours_gets_nothing_back() {
     for _ in 0..3 {
         f.run_at("2026-11-30T10:01:00+08:00").unwrap();
     }
-    settle();
+    f.settle().unwrap(); // anything extra has arrived
     assert!(f.cases().unwrap().is_empty(), "no case");
     assert!(
         f.mailbox("support@partner.example").unwrap().is_empty(),

@@ -212,7 +212,7 @@ fn a_reply_with_the_tag_joins_its_case() {
         .unwrap();
     assert_eq!(dept.len(), 4, "{:?}", subjects(&dept));
     assert!(subjects(&dept).iter().all(|s| s.contains(&number)));
-    std::thread::sleep(Duration::from_millis(500));
+    f.settle().unwrap();
     assert_eq!(f.mailbox("sarah@client.com").unwrap().len(), 1);
 }
 
@@ -248,7 +248,7 @@ fn auto_replies_and_bounces_get_no_acknowledgement() {
             .len(),
         1
     );
-    std::thread::sleep(Duration::from_millis(500));
+    f.settle().unwrap();
     assert_eq!(f.mailbox("away@client.com").unwrap().len(), 0, "{stdout}");
     assert_eq!(
         f.mailbox("mailer-daemon@mx.client.com").unwrap().len(),
@@ -291,7 +291,7 @@ fn a_flood_from_one_sender_gets_at_most_the_limit_of_acknowledgements() {
         .stack
         .wait_for_messages("angry@client.com", "INBOX", 5, WAIT)
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    f.settle().unwrap();
     let acks_after = f.mailbox("angry@client.com").unwrap();
     assert_eq!(
         acks.len().max(acks_after.len()),
@@ -476,7 +476,7 @@ fn the_same_message_seen_again_opens_nothing_even_after_uidvalidity_changes() {
             .len(),
         1
     );
-    std::thread::sleep(Duration::from_millis(500));
+    f.settle().unwrap();
     assert_eq!(
         f.mailbox("again@client.com").unwrap().len(),
         1,

@@ -66,7 +66,17 @@ fn dovecot_restarted_mid_backlog_the_daemon_reconnects_and_loses_nothing() {
     f.stack.stop_dovecot().unwrap();
     f.deliver_bulk(&(FIRST..N).map(complaint).collect::<Vec<_>>())
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // Down until the daemon has noticed and retried: two failed checks in its log.
+    let failed = |child: &Option<Daemon>| {
+        child
+            .as_ref()
+            .map_or(0, |d| d.log().matches("Mailbox check failed").count())
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while failed(&child) < 2 {
+        assert!(Instant::now() < deadline, "no failed mailbox check logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     f.stack.start_dovecot().unwrap();
     wait_for(
         &mut child,
@@ -87,9 +97,13 @@ fn dovecot_restarted_mid_backlog_the_daemon_reconnects_and_loses_nothing() {
         log.contains("Mailbox check failed"),
         "the failure is in the log:\n{log}"
     );
-    // Backoff, not a busy loop: a 3-second outage is a handful of attempts.
+    // Backoff, not a busy loop: an outage of two retries (2 s, then 4 s) is a handful
+    // of attempts; a loop without backoff would have logged hundreds meanwhile.
     let failures = log.matches("Mailbox check failed").count();
-    assert!(failures <= 10, "{failures} failed checks in 3 s:\n{log}");
+    assert!(
+        failures <= 10,
+        "{failures} failed checks in two retries:\n{log}"
+    );
 }
 
 #[test]
@@ -130,7 +144,7 @@ fn messages_deleted_by_a_person_while_switchboard_works_are_not_a_problem() {
         Duration::from_secs(300),
         || f.stack.messages(SUPPORT, "INBOX").unwrap().is_empty(),
     );
-    std::thread::sleep(Duration::from_secs(2));
+    f.settle().unwrap();
     let log = child.unwrap().stop();
     let processed: BTreeSet<String> = f
         .stack
@@ -248,14 +262,26 @@ fn a_mailbox_that_cannot_be_read_alerts_once_until_it_recovers() {
         f.count("SELECT count(*) FROM outbox WHERE kind = 'alert' AND sent_at IS NOT NULL")
             .unwrap_or(0)
     };
+    let alerts_queued = |f: &Fixture| f.count("SELECT count(*) FROM alerts").unwrap_or(0);
+    let failed = |child: &Option<Daemon>| {
+        child
+            .as_ref()
+            .map_or(0, |d| d.log().matches("Mailbox check failed").count())
+    };
     for round in 1..=2 {
         f.stack.stop_dovecot().unwrap();
         wait_for(&mut child, "the alert", Duration::from_secs(60), || {
             alerts_sent(&f) >= round
         });
-        // Still down a while longer: no second alert.
-        std::thread::sleep(Duration::from_secs(6));
-        assert_eq!(alerts_sent(&f), round, "one alert per outage");
+        // Still down for two more failed checks, each past the silence window: the
+        // second of them is logged after the first one's alert decision was made.
+        let seen = failed(&child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while failed(&child) < seen + 2 {
+            assert!(Instant::now() < deadline, "no further mailbox check logged");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(alerts_queued(&f), round, "one alert per outage");
         f.stack.start_dovecot().unwrap();
         wait_for(&mut child, "the recovery", Duration::from_secs(60), || {
             f.count("SELECT count(*) FROM alerts WHERE cleared_at IS NOT NULL")

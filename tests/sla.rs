@@ -236,7 +236,7 @@ fn a_missed_analysis_escalates_once_to_the_manager_then_to_level_two() {
     let gm = inbox(&f, GENERAL_MANAGER, 1);
     assert!(gm[0].subject.contains("L2"), "{}", gm[0].subject);
 
-    std::thread::sleep(Duration::from_secs(1));
+    f.settle().unwrap();
     assert_eq!(
         now_in(&f, "logistics-head@example.com").len(),
         1,

@@ -335,6 +335,29 @@ to = ["{ADMIN}"]
     pub fn mailbox(&self, user: &str) -> Result<Vec<Vec<u8>>> {
         self.stack.messages(user, "INBOX")
     }
+
+    /// Waits until nothing more is on its way: the outbox holds no mail still to be
+    /// sent, and Postfix has delivered everything it accepted. A test that asserts
+    /// that something did *not* arrive (a second acknowledgement) calls this first,
+    /// instead of sleeping for a time that a slow machine may exceed.
+    /// With a daemon running, the outbox is watched until it has drained.
+    pub fn settle(&self) -> Result<()> {
+        let limit = std::time::Duration::from_secs(120);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let waiting = self
+                .count("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")?;
+            if waiting == 0 {
+                break;
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "{waiting} outgoing mail(s) still waiting in the outbox after {limit:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.stack.wait_until_delivered(limit)
+    }
 }
 
 /// A plain UTF-8 message with the given headers (From, Subject, Message-ID …) and body.

@@ -319,6 +319,38 @@ impl MailStack {
         }
     }
 
+    /// Waits until Postfix holds no mail (maildrop, incoming, active, deferred
+    /// and hold queues empty): everything it accepted is then in a Maildir, since
+    /// Postfix removes a queue file only after LMTP answered for every recipient.
+    /// This is how a test knows that nothing more is on its way, instead of
+    /// sleeping "long enough". `timeout` only guards against a stuck queue.
+    pub fn wait_until_delivered(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let queue = self.dir.join("pf/queue");
+        for round in 0u32.. {
+            let mut held = 0usize;
+            for name in ["maildrop", "incoming", "active", "deferred", "hold"] {
+                held += count_files(&queue.join(name))?;
+            }
+            if held == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "Postfix still holds {held} message(s) after {timeout:?}\n{}",
+                    self.logs_tail(20)
+                );
+            }
+            // Deferred mail (Dovecot was down) waits for a queue run; ask for
+            // one now and then rather than spawning postfix every poll.
+            if round % 40 == 0 {
+                self.flush_postfix_queue();
+            }
+            sleep(Duration::from_millis(25));
+        }
+        Ok(())
+    }
+
     /// Submits one message to the stack's Postfix over SMTP. `raw` may use
     /// LF or CRLF line endings; it is sent with CRLF and dot-stuffed.
     pub fn send(&self, envelope_from: &str, rcpt: &[&str], raw: &[u8]) -> Result<()> {
@@ -1540,4 +1572,25 @@ fn imap_quote(s: &str) -> Result<String> {
         "\"{}\"",
         s.replace('\\', "\\\\").replace('"', "\\\"")
     ))
+}
+
+/// Regular files under `dir`, at any depth (Postfix hashes deferred mail into
+/// subfolders). A folder that does not exist holds nothing.
+fn count_files(dir: &Path) -> Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut n = 0;
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            n += count_files(&entry.path())?;
+        } else if kind.is_file() {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
