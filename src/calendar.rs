@@ -20,6 +20,7 @@ pub mod holidays;
 #[cfg(test)]
 mod properties;
 mod settings;
+pub mod shipped;
 mod span;
 #[cfg(test)]
 mod tests;
@@ -82,8 +83,20 @@ pub struct Calendar {
     days_off: BTreeSet<NaiveDate>,
     extra_workdays: BTreeSet<NaiveDate>,
     years_covered: BTreeSet<i32>,
-    /// The holiday files read, for the advice in `coverage_warnings`.
-    holiday_files: Vec<PathBuf>,
+    /// The holiday schedules in force, for `check` and the advice in
+    /// `coverage_warnings`.
+    schedules: Vec<Schedule>,
+}
+
+/// One year of public holidays in force, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The file read, or `built in/calendars/…` for a schedule compiled in
+    /// (`shipped::is_built_in`).
+    pub path: PathBuf,
+    pub year: i32,
+    /// The notice the dates come from.
+    pub source: String,
 }
 
 impl Calendar {
@@ -135,7 +148,7 @@ impl Calendar {
             days_off,
             extra_workdays,
             years_covered: years_covered.into_iter().collect(),
-            holiday_files: Vec::new(),
+            schedules: Vec::new(),
         })
     }
 
@@ -161,7 +174,7 @@ impl Calendar {
             days_off: BTreeSet::new(),
             extra_workdays: BTreeSet::new(),
             years_covered: BTreeSet::new(),
-            holiday_files: Vec::new(),
+            schedules: Vec::new(),
         }
     }
 
@@ -194,8 +207,17 @@ impl Calendar {
         self.days_off.extend(file.days_off());
         self.extra_workdays.extend(file.extra_workdays());
         self.years_covered.insert(file.year);
-        self.holiday_files.push(file.path.clone());
+        self.schedules.push(Schedule {
+            path: file.path.clone(),
+            year: file.year,
+            source: file.source.clone(),
+        });
         Ok(self)
+    }
+
+    /// The holiday schedules in force, in the order they were added.
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
     }
 
     pub fn tz(&self) -> Tz {
@@ -340,16 +362,26 @@ impl Calendar {
             .collect()
     }
 
-    /// Where next year's file would go: beside the last file read, named like it.
+    /// Where next year's file would go: beside the last file read, named like it;
+    /// for the built-in schedules, in calendars/ (listed with the shipped files, since
+    /// a list replaces them).
     fn suggested_file(&self, year: i32) -> String {
-        let named_like = self.holiday_files.iter().rev().find_map(|path| {
-            let stem = path.file_stem()?.to_str()?;
+        let named_like = self.schedules.iter().rev().find_map(|s| {
+            let stem = s.path.file_stem()?.to_str()?;
             let (prefix, old_year) = stem.rsplit_once('-')?;
             old_year.parse::<i32>().ok()?;
-            Some(path.with_file_name(format!("{prefix}-{year}.toml")))
+            let file = format!("{prefix}-{year}.toml");
+            Some(if shipped::is_built_in(&s.path) {
+                format!(
+                    "calendars/{file} (then list it with the shipped files, which a list replaces: holidays = [\"/etc/switchboard/calendars/cn-{}.toml\", …, \"/etc/switchboard/calendars/{file}\"])",
+                    s.year
+                )
+            } else {
+                s.path.with_file_name(file).display().to_string()
+            })
         });
         match named_like {
-            Some(path) => path.display().to_string(),
+            Some(path) => path,
             None if self.tz == chrono_tz::Asia::Shanghai => format!("calendars/cn-{year}.toml"),
             None => format!("calendars/<country>-{year}.toml"),
         }

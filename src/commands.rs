@@ -168,6 +168,7 @@ pub fn check(config: &Path) -> Result<ExitCode> {
     for w in config.calendar.coverage_warnings(today) {
         println!("warning: {}: {w}", config.file.display());
     }
+    let holidays = holidays_in_force(&config.calendar);
     let rules_dir = config.intake.rules.clone();
     let policies = config.sla.policies.clone();
     match Intake::new(config) {
@@ -185,7 +186,7 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                     None => "no SLA policies (no clocks: see [sla] policies)".to_string(),
                 };
                 println!(
-                    "OK: config, {} rules from {}, {sla}, templates.",
+                    "OK: config, {} rules from {}, {sla}, templates, {holidays}.",
                     intake.rules().len(),
                     rules_dir.display()
                 );
@@ -344,4 +345,25 @@ pub fn report(
     let lines = report::lines(&rows, now);
     report::print(&lines, csv, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Which holiday schedules are in force and from where, for `check`: an
+/// administrator must see at a glance whether the Spring Festival is a holiday.
+fn holidays_in_force(calendar: &crate::calendar::Calendar) -> String {
+    let schedules = calendar.schedules();
+    if schedules.is_empty() {
+        return "no public holidays (calendar.holidays lists none)".to_string();
+    }
+    let each: Vec<String> = schedules
+        .iter()
+        .map(|s| {
+            let origin = if crate::calendar::shipped::is_built_in(&s.path) {
+                "built in".to_string()
+            } else {
+                s.path.display().to_string()
+            };
+            format!("{} from {origin}", s.year)
+        })
+        .collect();
+    format!("public holidays {}", each.join(", "))
 }

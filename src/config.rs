@@ -224,7 +224,11 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
             table.finish(report);
             calendar
         }
-        None => Some(Calendar::default_for(chrono_tz::Asia::Shanghai)),
+        // The defaults of every key, the built-in holiday schedules among them.
+        None => crate::calendar::read_config(
+            &mut Fields::new(path, "calendar", toml::Table::new()),
+            report,
+        ),
     };
 
     let sla_table = root.table(report, "sla");
@@ -591,6 +595,80 @@ address = "cs@example.com"
             config.smtp.transport,
             Transport::Smtp(Server { port: 587, .. })
         ));
+    }
+
+    /// A config without `[calendar]` gets the built-in mainland schedules: a complaint
+    /// on the Friday before the 2026 Spring Festival is due on the make-up Saturday,
+    /// and the holiday itself is no working day. `holidays = []` means none.
+    #[test]
+    fn a_config_without_a_calendar_keeps_chinas_holidays_and_make_up_days() {
+        use crate::calendar::{ClockKind, Span};
+        use chrono::{NaiveDate, TimeZone};
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let shanghai = chrono_tz::Asia::Shanghai;
+        let friday_5pm = shanghai
+            .with_ymd_and_hms(2026, 2, 13, 17, 0, 0)
+            .unwrap()
+            .to_utc();
+        let due = |config: &Config| {
+            config
+                .calendar
+                .add(friday_5pm, Span::Minutes(120), ClockKind::Business)
+                .with_timezone(&shanghai)
+                .to_rfc3339()
+        };
+
+        let (config, report) = Config::parse(Path::new("/etc/sb/switchboard.toml"), GOOD);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let config = config.unwrap();
+        assert!(
+            config.calendar.is_working_day(day(2, 14)),
+            "make-up Saturday"
+        );
+        assert!(
+            config.calendar.is_working_day(day(2, 28)),
+            "make-up Saturday"
+        );
+        for d in 15..=23 {
+            assert!(
+                !config.calendar.is_working_day(day(2, d)),
+                "Spring Festival 2-{d}"
+            );
+        }
+        assert!(!config.calendar.is_working_day(day(10, 1)), "National Day");
+        assert_eq!(due(&config), "2026-02-14T10:00:00+08:00");
+        let years: Vec<i32> = config.calendar.years_covered().collect();
+        assert_eq!(years, [2025, 2026]);
+        assert!(
+            config
+                .calendar
+                .schedules()
+                .iter()
+                .all(|s| crate::calendar::shipped::is_built_in(&s.path))
+        );
+
+        // An empty table is the same as none; `holidays = []` says "no holidays".
+        let with = |calendar: &str| {
+            let text = format!("{GOOD}\n[calendar]\n{calendar}\n");
+            let (config, report) = Config::parse(Path::new("/etc/sb/switchboard.toml"), &text);
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+            config.unwrap()
+        };
+        assert_eq!(due(&with("")), "2026-02-14T10:00:00+08:00");
+        let none = with("holidays = []");
+        assert!(none.calendar.schedules().is_empty());
+        assert!(!none.calendar.is_working_day(day(2, 14)));
+        assert_eq!(due(&none), "2026-02-16T10:00:00+08:00");
+        // Another time zone gets no mainland holidays.
+        let berlin = with("timezone = \"Europe/Berlin\"");
+        assert!(berlin.calendar.schedules().is_empty());
+        // A list replaces the built-in schedules.
+        let listed = with(&format!(
+            "holidays = [\"{}/calendars/cn-2025.toml\"]",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+        let years: Vec<i32> = listed.calendar.years_covered().collect();
+        assert_eq!(years, [2025]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 
 use super::Calendar;
 use super::holidays;
+use super::shipped;
 use crate::config::Report;
 use crate::config::fields::Fields;
 
@@ -18,7 +19,8 @@ const DEFAULT_WORKDAYS: &[Weekday] = &[
 const DEFAULT_HOURS: &[&str] = &["09:00-12:00", "13:30-18:00"];
 
 /// Reads `timezone`, `workdays`, `hours` and `holidays` (files relative to the config
-/// file) from the `[calendar]` table. Every problem goes to `report`, a holiday file's
+/// file; absent in Asia/Shanghai, the built-in mainland schedules) from the
+/// `[calendar]` table, or an empty one when the config has none. Every problem goes to `report`, a holiday file's
 /// own problems as `holiday-file:line: key: …`; `None` when there was any.
 pub fn read_config(t: &mut Fields<'_>, report: &mut Report) -> Option<Calendar> {
     let errors_before = report.errors.len();
@@ -96,27 +98,42 @@ pub fn read_config(t: &mut Fields<'_>, report: &mut Report) -> Option<Calendar> 
             .collect()
     };
 
-    // The list is taken first, so `path_or` below finds no key and only resolves each
-    // entry against the config file's folder, as every path in the config is.
-    let raw_files = t.strings(report, "holidays");
+    // No `holidays` key in Asia/Shanghai: the mainland schedules compiled into the
+    // binary. `holidays = []` says "none"; a list replaces the built-in schedules.
     let mut files = Vec::new();
-    for (i, raw) in raw_files.iter().enumerate() {
-        let key = format!("holidays[{i}]");
-        if raw.trim().is_empty() {
-            t.error(report, &key, "expected a path, found an empty string");
-            continue;
-        }
-        let path = t.path_or(report, "holidays", raw);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match holidays::parse(&path, &text) {
-                Ok(file) => files.push((key, file)),
+    if !t.has("holidays") {
+        if tz == chrono_tz::Asia::Shanghai {
+            match shipped::mainland() {
+                Ok(shipped) => files.extend(
+                    shipped
+                        .into_iter()
+                        .map(|f| ("holidays (built in)".to_string(), f)),
+                ),
                 Err(problems) => report.errors.extend(problems),
-            },
-            Err(e) => t.error(
-                report,
-                &key,
-                format!("cannot read the holiday file {}: {e}", path.display()),
-            ),
+            }
+        }
+    } else {
+        // The list is taken first, so `path_or` below finds no key and only resolves
+        // each entry against the config file's folder, as every path in the config is.
+        let raw_files = t.strings(report, "holidays");
+        for (i, raw) in raw_files.iter().enumerate() {
+            let key = format!("holidays[{i}]");
+            if raw.trim().is_empty() {
+                t.error(report, &key, "expected a path, found an empty string");
+                continue;
+            }
+            let path = t.path_or(report, "holidays", raw);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match holidays::parse(&path, &text) {
+                    Ok(file) => files.push((key, file)),
+                    Err(problems) => report.errors.extend(problems),
+                },
+                Err(e) => t.error(
+                    report,
+                    &key,
+                    format!("cannot read the holiday file {}: {e}", path.display()),
+                ),
+            }
         }
     }
 
