@@ -32,7 +32,7 @@ use crate::outgoing::Mailer;
 use crate::outgoing::composer::{self, Composer, NotComposed};
 use crate::rules::{self, Classification, RuleSet};
 use crate::sla::{Event, Policies};
-use crate::store::{self, Outcome, mailbox_state, messages};
+use crate::store::{self, Outcome, duplicates, mailbox_state, messages};
 use crate::templates::Templates;
 use crate::thread::{self, CaseTags};
 
@@ -440,9 +440,17 @@ impl Intake {
     fn take_in(&self, step: &Step<'_>, parsed: &Result<Message, String>) -> Result<Report> {
         let conn = step.conn;
         let inc = step.inc;
-        if messages::seen(conn, step.dedup_key)? {
+        if let Some(original) = duplicates::original(conn, step.dedup_key)? {
+            let seen = duplicates::Sighting {
+                mailbox: &step.src.mailbox,
+                uidvalidity: step.src.uidvalidity,
+                uid: inc.uid,
+                raw: &inc.raw,
+                seen_at: step.now.timestamp(),
+            };
             let mut r = Report::new(inc.uid, "duplicate");
-            r.reason = Some("taken in before (same Message-ID or same bytes)".into());
+            r.reason = Some(duplicates::record(conn, &original, &seen)?);
+            r.case = original.case;
             return Ok(r);
         }
         if let Some(size) = inc.too_large {

@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod cases;
 pub mod deadlines;
+pub mod duplicates;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;

@@ -139,7 +139,7 @@ fn every_message_is_listed_with_its_outcome_case_and_reason() {
     assert!(out.status.success(), "{table}");
     assert!(table.contains("reason: unreadable: no sender"), "{table}");
     assert!(
-        table.contains("4 message(s): 1 case, 1 follow-up, 1 ignored, 1 quarantined"),
+        table.contains("4 message(s): 1 case, 1 follow-up, 1 ignored, 1 quarantined, 0 duplicate"),
         "{table}"
     );
     // The quarantine lists only the quarantined one.
@@ -159,6 +159,82 @@ fn every_message_is_listed_with_its_outcome_case_and_reason() {
         text(&out).contains("not in the quarantine"),
         "{}",
         text(&out)
+    );
+}
+
+/// A copy of a message (a second UID with the same bytes) and a resend under the same
+/// Message-ID and sender with other bytes open nothing and send nothing, and are
+/// listed, each with its UID, the ledger row it duplicates, its case and why.
+#[test]
+fn every_uid_seen_before_is_listed_as_a_duplicate_of_its_ledger_row() {
+    let f = Fixture::start().unwrap();
+    let complaint = mail(
+        "Sarah Jones <sarah@client.com>",
+        "Complaint: the units you shipped are defective",
+        "dup@client.com",
+        "",
+        "Half of the controllers in batch B-2291 are faulty.",
+    );
+    f.deliver(&complaint).unwrap();
+    f.run_once().unwrap();
+    let number = f.cases().unwrap()[0]["case"].as_str().unwrap().to_string();
+    f.deliver(&complaint).unwrap();
+    f.deliver(&mail(
+        "Sarah Jones <sarah@client.com>",
+        "Complaint: the units you shipped are defective",
+        "dup@client.com",
+        "",
+        "Sent again, with other words.",
+    ))
+    .unwrap();
+    f.run_once().unwrap();
+    // Taken in again after a restart, nothing is listed twice.
+    f.run_once().unwrap();
+
+    let rows = ledger(&f);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let outcomes: Vec<&str> = rows
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["case", "duplicate", "duplicate"]);
+    let uids: std::collections::BTreeSet<u64> =
+        rows.iter().map(|r| r["uid"].as_u64().unwrap()).collect();
+    assert_eq!(uids.len(), 3, "each UID once: {rows:#?}");
+    for r in &rows[1..] {
+        assert_eq!(r["duplicate_of"], rows[0]["id"], "{r}");
+        assert_eq!(r["case"], number.as_str(), "{r}");
+        assert_eq!(r["message_id"], "dup@client.com", "{r}");
+    }
+    let reasons: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("same bytes")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("other bytes")),
+        "{reasons:?}"
+    );
+    // The other bytes are kept; a copy's are not stored twice.
+    assert_eq!(
+        f.count("SELECT count(*) FROM duplicates WHERE raw IS NOT NULL")
+            .unwrap(),
+        1
+    );
+    assert_eq!(f.cases().unwrap().len(), 1);
+    f.settle().unwrap();
+    assert_eq!(
+        f.mailbox("sarah@client.com").unwrap().len(),
+        1,
+        "one acknowledgement"
+    );
+    let table = text(&cli(&f, &["messages"]));
+    assert!(
+        table.contains("3 message(s): 1 case, 0 follow-up, 0 ignored, 0 quarantined, 2 duplicate"),
+        "{table}"
     );
 }
 

@@ -118,7 +118,7 @@ fn every_real_world_message_reads_the_same_without_its_attachments_bodies() {
     };
     let (mut cut, mut confirmed) = (0, 0);
     let mut differ = Vec::new();
-    for file in &files {
+    for (uid, file) in (1u32..).zip(&files) {
         let raw = std::fs::read(file).unwrap();
         let Some(skeleton) = Skeleton::of(&raw) else {
             continue;
@@ -158,9 +158,11 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
     let intake = intake();
     let db = Db::open(Path::new(":memory:")).unwrap();
     let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+    // As an IMAP folder: each file has a UID, so the listing can be checked to
+    // account for every one of them.
     let src = Source {
-        mailbox: "maildir:corpus".into(),
-        uidvalidity: None,
+        mailbox: "corpus".into(),
+        uidvalidity: Some(1),
     };
     // Silence the per-message error logs of quarantined mail; panics still print.
     let mut panics = Vec::new();
@@ -172,7 +174,7 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
     let mut internal = Vec::new();
     let mut slowest = (Duration::ZERO, PathBuf::new());
     let started = Instant::now();
-    for file in &files {
+    for (uid, file) in (1u32..).zip(&files) {
         let raw = std::fs::read(file).unwrap();
         let source = file
             .strip_prefix(&root)
@@ -183,7 +185,7 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
             .unwrap_or_default();
         let charset = declared_charset(&raw);
         let inc = Incoming {
-            uid: None,
+            uid: Some(uid),
             raw,
             too_large: None,
         };
@@ -209,8 +211,12 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
         let ok = match report.outcome {
             "case" | "follow_up" => report.case.is_some(),
             "ignored" | "quarantined" => report.reason.as_deref().is_some_and(|r| !r.is_empty()),
-            // The same message in two packages' test data: seen before, no new row.
-            "duplicate" => true,
+            // The same message in two packages' test data, or a Message-ID reused:
+            // seen before, listed with the ledger row it is taken for.
+            "duplicate" => report
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("ledger row")),
             _ => false,
         };
         if !ok {
@@ -269,6 +275,25 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
         rows as usize + duplicates,
         files.len(),
         "one ledger row per message (and none for a message seen before)\n{summary}"
+    );
+    // What `switchboard messages` lists accounts for every UID taken in, each once:
+    // a message seen before is listed as a duplicate of its ledger row.
+    let listed = db
+        .blocking(|c| {
+            let mut rows = switchboard::store::messages::list(c, None)?;
+            rows.extend(switchboard::store::duplicates::list(c)?);
+            Ok(rows)
+        })
+        .unwrap();
+    let uids: std::collections::BTreeSet<u32> = listed.iter().filter_map(|r| r.uid).collect();
+    assert_eq!(listed.len(), files.len(), "{summary}");
+    assert_eq!(uids.len(), files.len(), "every UID once");
+    assert!(
+        listed
+            .iter()
+            .filter(|r| r.outcome == "duplicate")
+            .all(|r| r.duplicate_of.is_some() && r.reason.is_some()),
+        "a duplicate names its ledger row"
     );
     // The slowest message is reported, not bounded: a bound in seconds would fail
     // on a slow machine and prove nothing on a fast one.

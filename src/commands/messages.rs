@@ -8,11 +8,18 @@ use std::process::ExitCode;
 use anyhow::Result;
 use chrono::DateTime;
 
+use crate::store::duplicates;
 use crate::store::messages::{self, MessageRow};
 
 pub fn messages(config: &Path, json: bool) -> Result<ExitCode> {
     let (config, db) = super::open_store(config)?;
-    let rows = db.blocking(|c| messages::list(c, None))?;
+    let rows = db.blocking(|c| {
+        let mut rows = messages::list(c, None)?;
+        rows.extend(duplicates::list(c)?);
+        // In the order they came; a copy after the row it duplicates.
+        rows.sort_by_key(|r| (r.received_at, r.duplicate_of.is_some(), r.id));
+        Ok(rows)
+    })?;
     print(&config, &rows, json, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -40,10 +47,15 @@ pub fn print(
         let received = DateTime::from_timestamp(r.received_at, 0)
             .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
+        // A copy's number is its own (d12), apart from the ledger's.
+        let id = match r.duplicate_of {
+            Some(_) => format!("d{}", r.id),
+            None => r.id.to_string(),
+        };
         writeln!(
             out,
             "{:<6} {:<12} {:<8} {:<16} {:<16} {:<32} {}",
-            r.id,
+            id,
             r.outcome,
             r.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
             received,
@@ -58,12 +70,13 @@ pub fn print(
     let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
     writeln!(
         out,
-        "{} message(s): {} case, {} follow-up, {} ignored, {} quarantined",
+        "{} message(s): {} case, {} follow-up, {} ignored, {} quarantined, {} duplicate",
         rows.len(),
         count("case"),
         count("follow_up"),
         count("ignored"),
-        count("quarantined")
+        count("quarantined"),
+        count("duplicate")
     )?;
     Ok(())
 }

@@ -109,6 +109,10 @@ pub struct MessageRow {
     pub outcome: String,
     pub case: Option<String>,
     pub reason: Option<String>,
+    /// For outcome `duplicate` (a row of `duplicates`, numbered apart): the ledger
+    /// row it is a copy of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<i64>,
 }
 
 /// Every message taken in, or those of one case, in the order they came.
@@ -132,6 +136,7 @@ pub fn list(conn: &Connection, case_id: Option<i64>) -> Result<Vec<MessageRow>> 
             outcome: r.get(8)?,
             case: r.get(9)?,
             reason: r.get(10)?,
+            duplicate_of: None,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -199,6 +199,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN original_key TEXT;
     ALTER TABLE outbox ADD COLUMN original_at INTEGER;
     "#,
+    // 8: every sighting of a message seen before (a copy in another folder or under a
+    // new UIDVALIDITY, a resend with the same Message-ID and sender), so that every
+    // UID taken in is accounted for. `raw` holds the bytes only when they differ from
+    // the ledger row's (a careless mailer reusing a Message-ID): nothing is lost.
+    r#"
+    CREATE TABLE duplicates (
+        id          INTEGER PRIMARY KEY,
+        of_message  INTEGER NOT NULL REFERENCES messages(id),
+        mailbox     TEXT NOT NULL,
+        uidvalidity INTEGER,
+        uid         INTEGER,
+        seen_at     INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        raw         BLOB,
+        UNIQUE (mailbox, uidvalidity, uid)
+    ) STRICT;
+    CREATE INDEX duplicates_of ON duplicates(of_message);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
