@@ -17,6 +17,8 @@ use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
+mod address;
+
 /// RFC 3834 values of Auto-Submitted for what we send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoSubmitted {
@@ -73,11 +75,12 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
     // could not be built at all. The sender sends to the outbox row's recipients.
     let envelope = Envelope::new(Some(d.from.email.clone()), vec![d.to.email.clone()])
         .context("Cannot make the envelope of the outgoing message")?;
+    // Address headers are encoded by us, strictly (compose/address.rs).
     let mut builder = lettre::Message::builder()
         .envelope(envelope)
-        .from(d.from.clone())
-        .to(d.to.clone())
-        .subject(d.subject)
+        .raw_header(address::header("From", d.from))
+        .raw_header(address::header("To", &d.to))
+        .raw_header(address::subject(d.subject))
         .date(d.date)
         .message_id(Some(format!("<{}>", d.message_id)))
         .raw_header(HeaderValue::new(
@@ -89,7 +92,7 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
             d.case_number.to_string(),
         ));
     if let Some(reply_to) = &d.reply_to {
-        builder = builder.reply_to(reply_to.clone());
+        builder = builder.raw_header(address::header("Reply-To", reply_to));
     }
     if let Some(parent) = d.in_reply_to {
         builder = builder.in_reply_to(format!("<{parent}>"));
