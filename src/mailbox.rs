@@ -2,6 +2,7 @@
 //! to intake and move what intake has committed.
 
 mod connect;
+mod folder;
 mod imap;
 mod maildir;
 
