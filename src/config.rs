@@ -60,6 +60,9 @@ pub struct Mailbox {
     pub poll_interval: Duration,
     /// How many messages one fetch asks for; bounds memory together with max_message_bytes.
     pub batch_size: u32,
+    /// The `support-email` Switchboard gives in the IMAP ID command (RFC 2971);
+    /// `[alerts] to`'s first address when not set.
+    pub support_email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -403,6 +406,16 @@ fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
         .integer(report, "batch_size", 1, 10_000)
         .map(|b| b as u32)
         .unwrap_or(200);
+    let support_email = t.string(report, "support_email");
+    if let Some(a) = &support_email
+        && !looks_like_address(a)
+    {
+        t.error(
+            report,
+            "support_email",
+            format!("expected an email address such as \"it-admin@example.com\", found \"{a}\""),
+        );
+    }
     Some(Mailbox {
         kind: kind?,
         folder,
@@ -410,6 +423,7 @@ fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
         quarantine_folder,
         poll_interval,
         batch_size,
+        support_email,
     })
 }
 

@@ -140,3 +140,141 @@ fn chinese_folders_on_a_server_that_separates_with_a_slash() {
 fn chinese_folders_on_a_server_that_separates_with_a_dot() {
     chinese_folders('.');
 }
+
+/// Dovecot logs the fields of every ID it receives (`imap_id_log = *`).
+const ID_LOG: &str = "imap_id_log = *\n";
+
+#[test]
+fn the_id_command_is_sent_when_capability_lists_it() {
+    let stack = MailStack::start_with_dovecot(DovecotOptions {
+        extra: ID_LOG.to_string(),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let f = Fixture::on(stack).unwrap();
+    f.deliver(&complaint(1)).unwrap();
+    let out = f.run_once().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("id=true"),
+        "Dovecot lists ID"
+    );
+    let log = f.stack.dovecot_log();
+    let sent: Vec<&str> = log.lines().filter(|l| l.contains("ID sent:")).collect();
+    assert_eq!(sent.len(), 1, "one ID per session:\n{log}");
+    let line = sent[0];
+    for field in [
+        "name=Switchboard",
+        &format!("version={}", env!("CARGO_PKG_VERSION")),
+        "vendor=Switchboard",
+        // The fixture's [alerts] to, as [mailbox] support_email is not set.
+        &format!("support-email={}", fixture::ADMIN),
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    assert_eq!(f.cases().unwrap().len(), 1);
+
+    // support_email, when set, is the one sent.
+    f.edit_config(|c| {
+        c.replace(
+            "batch_size = 25",
+            "batch_size = 25\nsupport_email = \"helpdesk-it@example.com\"",
+        )
+    })
+    .unwrap();
+    f.run_once().unwrap();
+    let log = f.stack.dovecot_log();
+    let last = log.lines().rev().find(|l| l.contains("ID sent:")).unwrap();
+    assert!(
+        last.contains("support-email=helpdesk-it@example.com"),
+        "{last}"
+    );
+}
+
+#[test]
+fn no_id_command_goes_to_a_server_that_does_not_list_it() {
+    let stack = MailStack::start_with_dovecot(DovecotOptions {
+        extra: format!("{ID_LOG}{}", capabilities_without("ID")),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let f = Fixture::on(stack).unwrap();
+    f.deliver(&complaint(1)).unwrap();
+    let out = f.run_once().unwrap();
+    let ours = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(ours.contains("id=false"), "{ours}");
+    let log = f.stack.dovecot_log();
+    assert!(
+        log.contains("Login: user=<support@example.com>"),
+        "Dovecot logged the login, so its log is the one read:\n{log}"
+    );
+    assert!(!log.contains("ID sent"), "{log}");
+    assert_eq!(f.cases().unwrap().len(), 1);
+}
+
+#[test]
+fn a_server_without_idle_is_polled() {
+    let stack = MailStack::start_with_dovecot(DovecotOptions {
+        extra: capabilities_without("IDLE"),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let f = Fixture::on(stack).unwrap();
+    let daemon = f
+        .spawn_daemon(|c| {
+            c.env("SWITCHBOARD_LOG", "debug");
+        })
+        .unwrap();
+    // Delivered while the daemon runs: only a later pass can find it, and without
+    // IDLE that pass comes from the poll interval (1 s in the fixture).
+    for i in 0..2 {
+        f.deliver(&complaint(i)).unwrap();
+        f.stack
+            .wait_for_messages(&format!("c{i}@client.com"), "INBOX", 1, WAIT)
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", daemon.log()));
+    }
+    let log = daemon.stop();
+    assert!(log.contains("idle=false"), "{log}");
+    assert!(!log.contains("IMAP IDLE started"), "{log}");
+    assert_eq!(f.cases().unwrap().len(), 2);
+}
+
+/// What Dovecot 2.3's default `imap_logout_format` counts for the session that
+/// moved the messages: `deleted=` messages flagged \Deleted (STORE), `expunged=`
+/// messages removed; the line is the one with `body_count=3` (the session that
+/// fetched the three bodies).
+fn moving_session(extra: &str) -> String {
+    let stack = MailStack::start_with_dovecot(DovecotOptions {
+        extra: extra.to_string(),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let f = Fixture::on(stack).unwrap();
+    for i in 0..3 {
+        f.deliver(&complaint(i)).unwrap();
+    }
+    f.run_once().unwrap();
+    assert_eq!(f.cases().unwrap().len(), 3);
+    assert_eq!(messages_in(&f.stack, "Switchboard/Processed"), 3);
+    assert_eq!(messages_in(&f.stack, "INBOX"), 0);
+    let log = f.stack.dovecot_log();
+    let sessions: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Disconnected") && l.contains("body_count=3 "))
+        .collect();
+    assert_eq!(sessions.len(), 1, "{log}");
+    sessions[0].to_string()
+}
+
+#[test]
+fn a_server_without_move_gets_copy_deleted_and_uid_expunge() {
+    let session = moving_session(&capabilities_without("MOVE"));
+    assert!(session.contains(" deleted=3 expunged=3 "), "{session}");
+}
+
+#[test]
+fn a_server_with_move_gets_move() {
+    // Dovecot 2.3.19 counts neither for UID MOVE (measured 2026-12-02): the
+    // messages left the folder (checked in moving_session) by MOVE alone.
+    let session = moving_session("");
+    assert!(session.contains(" deleted=0 expunged=0 "), "{session}");
+}

@@ -50,7 +50,7 @@ impl FolderNames {
     }
 
     /// The name to send in SELECT, CREATE, LIST, COPY and MOVE for the config's `name`.
-    pub fn to_wire(&self, name: &str) -> Result<String> {
+    pub fn wire(&self, name: &str) -> Result<String> {
         // INBOX is case-insensitive and never encoded (RFC 3501 §5.1).
         if name.eq_ignore_ascii_case("INBOX") {
             return Ok("INBOX".to_string());
@@ -77,7 +77,7 @@ impl FolderNames {
     }
 
     /// The config's spelling of a name the server listed.
-    pub fn from_wire(&self, wire: &str) -> Result<String> {
+    pub fn config_name(&self, wire: &str) -> Result<String> {
         let name = utf7::decode(wire)?;
         Ok(match self.delimiter {
             Some(d) if d != '/' => name.replace(d, "/"),
@@ -94,28 +94,28 @@ mod tests {
     fn the_same_config_name_works_with_either_delimiter() {
         let slash = FolderNames::with_delimiter(Some("/")).unwrap();
         let dot = FolderNames::with_delimiter(Some(".")).unwrap();
-        assert_eq!(slash.to_wire("客服/已处理").unwrap(), "&W6JnDQ-/&XfJZBHQG-");
-        assert_eq!(dot.to_wire("客服/已处理").unwrap(), "&W6JnDQ-.&XfJZBHQG-");
-        assert_eq!(dot.from_wire("&W6JnDQ-.&XfJZBHQG-").unwrap(), "客服/已处理");
+        assert_eq!(slash.wire("客服/已处理").unwrap(), "&W6JnDQ-/&XfJZBHQG-");
+        assert_eq!(dot.wire("客服/已处理").unwrap(), "&W6JnDQ-.&XfJZBHQG-");
         assert_eq!(
-            slash.from_wire("&W6JnDQ-/&XfJZBHQG-").unwrap(),
+            dot.config_name("&W6JnDQ-.&XfJZBHQG-").unwrap(),
             "客服/已处理"
         );
-        assert_eq!(dot.to_wire("inbox").unwrap(), "INBOX");
         assert_eq!(
-            slash.to_wire("Switchboard/v1.0").unwrap(),
-            "Switchboard/v1.0"
+            slash.config_name("&W6JnDQ-/&XfJZBHQG-").unwrap(),
+            "客服/已处理"
         );
+        assert_eq!(dot.wire("inbox").unwrap(), "INBOX");
+        assert_eq!(slash.wire("Switchboard/v1.0").unwrap(), "Switchboard/v1.0");
     }
 
     #[test]
     fn names_a_server_cannot_hold_are_refused() {
         let dot = FolderNames::with_delimiter(Some(".")).unwrap();
-        assert!(dot.to_wire("Switchboard/v1.0").is_err());
-        assert!(dot.to_wire("客服//已处理").is_err());
-        assert!(dot.to_wire("/客服").is_err());
+        assert!(dot.wire("Switchboard/v1.0").is_err());
+        assert!(dot.wire("客服//已处理").is_err());
+        assert!(dot.wire("/客服").is_err());
         assert!(FolderNames::with_delimiter(Some("//")).is_err());
         let flat = FolderNames::with_delimiter(None).unwrap();
-        assert_eq!(flat.to_wire("a/b").unwrap(), "a/b");
+        assert_eq!(flat.wire("a/b").unwrap(), "a/b");
     }
 }

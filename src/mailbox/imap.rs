@@ -79,6 +79,7 @@ struct Capabilities {
     idle: bool,
     r#move: bool,
     uidplus: bool,
+    id: bool,
 }
 
 pub struct ImapMailbox {
@@ -211,7 +212,18 @@ impl ImapMailbox {
                 idle: caps.has_str("IDLE"),
                 r#move: caps.has_str("MOVE"),
                 uidplus: caps.has_str("UIDPLUS"),
+                id: caps.has_str("ID"),
             };
+            // Right after authentication and before SELECT, which NetEase and
+            // Coremail refuse without it (see super::id).
+            if self.caps.id {
+                let support = config.mailbox.support_email.as_deref().or(config
+                    .alerts
+                    .to
+                    .first()
+                    .map(String::as_str));
+                bounded("ID", super::id::identify(&mut session, support)).await?;
+            }
             self.names = bounded("LIST of the delimiter", hierarchy(&mut session)).await?;
             self.session = Some(session);
             tracing::info!(
@@ -219,6 +231,7 @@ impl ImapMailbox {
                 port = self.server.port,
                 idle = self.caps.idle,
                 r#move = self.caps.r#move,
+                id = self.caps.id,
                 delimiter = self.names.delimiter().map(String::from),
                 "IMAP session opened"
             );
@@ -242,7 +255,7 @@ impl ImapMailbox {
             }
             self.folders_ensured = true;
         }
-        let wire_folder = names.to_wire(&folder)?;
+        let wire_folder = names.wire(&folder)?;
         let selected = bounded("SELECT", async {
             session
                 .select(&wire_folder)
@@ -507,7 +520,7 @@ async fn hierarchy(session: &mut Session) -> Result<FolderNames> {
 /// Creates `folder` (the config's name) unless LIST shows it. The names LIST
 /// returns are decoded back, so the comparison is the config's spelling.
 async fn ensure_folder(session: &mut Session, names: FolderNames, folder: &str) -> Result<()> {
-    let wire = names.to_wire(folder)?;
+    let wire = names.wire(folder)?;
     // async-imap sends the pattern as given: quoted here, as a name may hold spaces.
     let pattern = format!("\"{}\"", wire.replace('\\', "\\\\").replace('"', "\\\""));
     let exists = session
@@ -518,7 +531,7 @@ async fn ensure_folder(session: &mut Session, names: FolderNames, folder: &str) 
         .await
         .context("Cannot list folders")?
         .iter()
-        .any(|n| names.from_wire(n.name()).is_ok_and(|name| name == folder));
+        .any(|n| names.config_name(n.name()).is_ok_and(|name| name == folder));
     if !exists {
         session
             .create(&wire)
@@ -555,7 +568,7 @@ async fn apply_moves(
         let mut uids: Vec<u32> = group.iter().map(|m| m.uid).collect();
         uids.sort_unstable();
         let set = uid_set(&uids);
-        let wire = names.to_wire(target)?;
+        let wire = names.wire(target)?;
         if has_move {
             session
                 .uid_mv(&set, &wire)
