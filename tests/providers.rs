@@ -60,3 +60,24 @@ fn every_provider_snippet_loads() {
         }
     }
 }
+
+#[test]
+fn a_support_email_that_is_no_address_is_refused() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = repo.join("examples/providers/netease-163.toml");
+    let snippet = std::fs::read_to_string(&path).unwrap().replace(
+        "support_email = \"it-admin@example.com\"",
+        "support_email = \"it-admin\"",
+    );
+    let example = std::fs::read_to_string(repo.join("examples/switchboard.toml")).unwrap();
+    let rest = &example[example.find("\n[store]").unwrap()..];
+    let (_, report) = Config::parse(&path, &format!("{snippet}{rest}"));
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("mailbox.support_email") && e.contains("\"it-admin\"")),
+        "{:?}",
+        report.errors
+    );
+}
