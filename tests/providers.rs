@@ -81,3 +81,23 @@ fn a_support_email_that_is_no_address_is_refused() {
         report.errors
     );
 }
+
+#[test]
+fn a_folder_with_an_empty_level_is_refused() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = repo.join("examples/providers/qq.toml");
+    let snippet = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"客服/已处理\"", "\"客服//已处理\"");
+    let example = std::fs::read_to_string(repo.join("examples/switchboard.toml")).unwrap();
+    let rest = &example[example.find("\n[store]").unwrap()..];
+    let (_, report) = Config::parse(&path, &format!("{snippet}{rest}"));
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("mailbox.processed_folder") && e.contains("客服//已处理")),
+        "{:?}",
+        report.errors
+    );
+}
