@@ -60,6 +60,9 @@ pub struct Mailbox {
     pub poll_interval: Duration,
     /// How many messages one fetch asks for; bounds memory together with max_message_bytes.
     pub batch_size: u32,
+    /// The `support-email` Switchboard gives in the IMAP ID command (RFC 2971);
+    /// `[alerts] to`'s first address when not set.
+    pub support_email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -407,6 +410,29 @@ fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
         .integer(report, "batch_size", 1, 10_000)
         .map(|b| b as u32)
         .unwrap_or(200);
+    // Levels are separated by '/' whatever the server uses (src/mailbox/folder.rs):
+    // an empty level could not be sent to any server.
+    for (key, name) in [
+        ("folder", Some(&folder)),
+        ("processed_folder", processed_folder.as_ref()),
+        ("quarantine_folder", quarantine_folder.as_ref()),
+    ] {
+        if let Some(name) = name
+            && name.split('/').any(str::is_empty)
+        {
+            t.error(report, key, format!("expected levels separated by single '/', such as \"客服/已处理\", found \"{name}\""));
+        }
+    }
+    let support_email = t.string(report, "support_email");
+    if let Some(a) = &support_email
+        && !looks_like_address(a)
+    {
+        t.error(
+            report,
+            "support_email",
+            format!("expected an email address such as \"it-admin@example.com\", found \"{a}\""),
+        );
+    }
     Some(Mailbox {
         kind: kind?,
         folder,
@@ -414,6 +440,7 @@ fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
         quarantine_folder,
         poll_interval,
         batch_size,
+        support_email,
     })
 }
 

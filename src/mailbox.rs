@@ -2,6 +2,8 @@
 //! to intake and move what intake has committed.
 
 mod connect;
+mod folder;
+mod id;
 mod imap;
 mod maildir;
 
@@ -30,14 +32,16 @@ pub enum Wake {
 }
 
 pub enum Mailbox {
-    Imap(imap::ImapMailbox),
+    Imap(Box<imap::ImapMailbox>),
     Maildir(maildir::MaildirMailbox),
 }
 
 impl Mailbox {
     pub fn from_config(kind: &MailboxKind) -> Mailbox {
         match kind {
-            MailboxKind::Imap(server) => Mailbox::Imap(imap::ImapMailbox::new(server.clone())),
+            MailboxKind::Imap(server) => {
+                Mailbox::Imap(Box::new(imap::ImapMailbox::new(server.clone())))
+            }
             MailboxKind::Maildir(path) => {
                 Mailbox::Maildir(maildir::MaildirMailbox::new(path.clone()))
             }

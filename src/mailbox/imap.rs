@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use super::Wake;
 use super::connect::{self, Session};
+use super::folder::FolderNames;
 use crate::clock::Clock;
 use crate::config::Server;
 use crate::intake::{Incoming, Intake, Prepared, Report, Source};
@@ -78,12 +79,15 @@ struct Capabilities {
     idle: bool,
     r#move: bool,
     uidplus: bool,
+    id: bool,
 }
 
 pub struct ImapMailbox {
     server: Server,
     session: Option<Session>,
     caps: Capabilities,
+    /// How the config's folder names are spelled on this server, from LIST.
+    names: FolderNames,
     folders_ensured: bool,
 }
 
@@ -93,6 +97,7 @@ impl ImapMailbox {
             server,
             session: None,
             caps: Capabilities::default(),
+            names: FolderNames::default(),
             folders_ensured: false,
         }
     }
@@ -207,16 +212,31 @@ impl ImapMailbox {
                 idle: caps.has_str("IDLE"),
                 r#move: caps.has_str("MOVE"),
                 uidplus: caps.has_str("UIDPLUS"),
+                id: caps.has_str("ID"),
             };
+            // Right after authentication and before SELECT, which NetEase and
+            // Coremail refuse without it (see super::id).
+            if self.caps.id {
+                let support = config.mailbox.support_email.as_deref().or(config
+                    .alerts
+                    .to
+                    .first()
+                    .map(String::as_str));
+                bounded("ID", super::id::identify(&mut session, support)).await?;
+            }
+            self.names = bounded("LIST of the delimiter", hierarchy(&mut session)).await?;
             self.session = Some(session);
             tracing::info!(
                 host = self.server.host,
                 port = self.server.port,
                 idle = self.caps.idle,
+                r#move = self.caps.r#move,
+                id = self.caps.id,
+                delimiter = self.names.delimiter().map(String::from),
                 "IMAP session opened"
             );
         }
-        let caps = self.caps;
+        let (caps, names) = (self.caps, self.names);
         let session = self
             .session
             .as_mut()
@@ -231,13 +251,14 @@ impl ImapMailbox {
             .into_iter()
             .flatten()
             {
-                bounded("creating a folder", ensure_folder(session, target)).await?;
+                bounded("creating a folder", ensure_folder(session, names, target)).await?;
             }
             self.folders_ensured = true;
         }
+        let wire_folder = names.wire(&folder)?;
         let selected = bounded("SELECT", async {
             session
-                .select(&folder)
+                .select(&wire_folder)
                 .await
                 .with_context(|| format!("Cannot select the folder {folder}"))
         })
@@ -270,7 +291,7 @@ impl ImapMailbox {
         // Moves a crash left undone come first.
         bounded(
             "the moves",
-            apply_moves(session, caps, db, &mailbox_key, uidvalidity),
+            apply_moves(session, caps, names, db, &mailbox_key, uidvalidity),
         )
         .await?;
 
@@ -337,7 +358,7 @@ impl ImapMailbox {
             if next.is_none() || moved_at.elapsed() >= MOVES_EVERY {
                 bounded(
                     "the moves",
-                    apply_moves(session, caps, db, &mailbox_key, uidvalidity),
+                    apply_moves(session, caps, names, db, &mailbox_key, uidvalidity),
                 )
                 .await?;
                 moved_at = Instant::now();
@@ -479,19 +500,41 @@ pub fn uid_set(uids: &[u32]) -> String {
     parts.join(",")
 }
 
-async fn ensure_folder(session: &mut Session, folder: &str) -> Result<()> {
+/// The server's hierarchy delimiter, from `LIST "" ""` (RFC 3501 §6.3.8: the
+/// reply names the root and its delimiter, `NIL` for a flat server).
+async fn hierarchy(session: &mut Session) -> Result<FolderNames> {
+    let listed = session
+        .list(None, None)
+        .await
+        .context("Cannot ask for the hierarchy delimiter")?
+        .try_collect::<Vec<_>>()
+        .await
+        .context("Cannot ask for the hierarchy delimiter")?;
+    match listed.first() {
+        Some(root) => FolderNames::with_delimiter(root.delimiter()),
+        // RFC 3501 requires the reply; without one, the config's `/` is kept.
+        None => Ok(FolderNames::default()),
+    }
+}
+
+/// Creates `folder` (the config's name) unless LIST shows it. The names LIST
+/// returns are decoded back, so the comparison is the config's spelling.
+async fn ensure_folder(session: &mut Session, names: FolderNames, folder: &str) -> Result<()> {
+    let wire = names.wire(folder)?;
+    // async-imap sends the pattern as given: quoted here, as a name may hold spaces.
+    let pattern = format!("\"{}\"", wire.replace('\\', "\\\\").replace('"', "\\\""));
     let exists = session
-        .list(None, Some(folder))
+        .list(None, Some(&pattern))
         .await
         .context("Cannot list folders")?
         .try_collect::<Vec<_>>()
         .await
         .context("Cannot list folders")?
         .iter()
-        .any(|n| n.name() == folder);
+        .any(|n| names.config_name(n.name()).is_ok_and(|name| name == folder));
     if !exists {
         session
-            .create(folder)
+            .create(&wire)
             .await
             .with_context(|| format!("Cannot create the folder {folder}"))?;
         tracing::info!(folder, "IMAP folder created");
@@ -504,6 +547,7 @@ async fn ensure_folder(session: &mut Session, folder: &str) -> Result<()> {
 async fn apply_moves(
     session: &mut Session,
     caps: Capabilities,
+    names: FolderNames,
     db: &Db,
     mailbox_key: &str,
     uidvalidity: u32,
@@ -524,15 +568,16 @@ async fn apply_moves(
         let mut uids: Vec<u32> = group.iter().map(|m| m.uid).collect();
         uids.sort_unstable();
         let set = uid_set(&uids);
+        let wire = names.wire(target)?;
         if has_move {
             session
-                .uid_mv(&set, target)
+                .uid_mv(&set, &wire)
                 .await
                 .with_context(|| format!("Cannot move UIDs {set} to {target}"))?;
         } else {
             // RFC 6851 absent: copy, flag, expunge just these (UIDPLUS) or all flagged.
             session
-                .uid_copy(&set, target)
+                .uid_copy(&set, &wire)
                 .await
                 .with_context(|| format!("Cannot copy UIDs {set} to {target}"))?;
             session

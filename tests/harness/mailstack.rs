@@ -36,7 +36,9 @@
 //! Maildir itself; a folder `Switchboard/Processed` is
 //! `…/Maildir/Switchboard/Processed`, with dots allowed in folder names.
 //! (The one thing this layout cannot hold is a top-level folder named `cur`,
-//! `new` or `tmp`.) Folder names must be ASCII (no modified UTF-7 here).
+//! `new` or `tmp`.) Folder names given to these helpers must be ASCII: write
+//! a Unicode folder in modified UTF-7 (`&W6JnDQ-/&XfJZBHQG-`). [`DovecotOptions`]
+//! changes the separator, the capabilities and other settings.
 //! Dovecot stores messages with CRLF line endings (`mail_save_crlf = yes`),
 //! so the files read by [`MailStack::messages`] hold exactly the bytes an
 //! IMAP `FETCH BODY[]` returns.
@@ -126,6 +128,19 @@ pub struct MailStack {
     postfix_started_once: AtomicBool,
     /// Set by [`MailStack::start_tls`].
     tls: Option<Tls>,
+    /// Set by [`MailStack::start_with_dovecot`].
+    dovecot_options: DovecotOptions,
+}
+
+/// Changes to Dovecot's config, so that tests can meet the habits of other
+/// servers: another hierarchy separator, fewer capabilities, the ID log.
+#[derive(Clone, Debug, Default)]
+pub struct DovecotOptions {
+    /// The inbox namespace's hierarchy separator; `/` when `None`.
+    pub separator: Option<char>,
+    /// Settings appended to dovecot.conf, e.g. `imap_id_log = *` or an
+    /// `imap_capability = …` that leaves out IDLE, MOVE or ID.
+    pub extra: String,
 }
 
 /// What [`MailStack::start_tls`] adds.
@@ -143,7 +158,12 @@ impl MailStack {
     /// Starts Dovecot and Postfix in a new folder on free loopback ports and
     /// waits until IMAP, LMTP and SMTP answer.
     pub fn start() -> Result<MailStack> {
-        Self::start_with(false)
+        Self::start_with(false, DovecotOptions::default())
+    }
+
+    /// Like [`MailStack::start`], with Dovecot's config changed by `options`.
+    pub fn start_with_dovecot(options: DovecotOptions) -> Result<MailStack> {
+        Self::start_with(false, options)
     }
 
     /// Like [`MailStack::start`], and also: a fresh private CA (in the
@@ -154,7 +174,7 @@ impl MailStack {
     /// SMTPS (implicit TLS, "wrapper mode") on [`MailStack::smtps_port`].
     /// Plaintext keeps working on the plain ports. Needs `openssl` (the CLI).
     pub fn start_tls() -> Result<MailStack> {
-        Self::start_with(true)
+        Self::start_with(true, DovecotOptions::default())
     }
 
     /// The CA certificate (PEM) that signed the servers' certificate: what a
@@ -174,12 +194,12 @@ impl MailStack {
         self.tls.as_ref().map(|t| t.smtps_port)
     }
 
-    fn start_with(tls: bool) -> Result<MailStack> {
+    fn start_with(tls: bool, options: DovecotOptions) -> Result<MailStack> {
         let bins = Binaries::find()?;
         sweep_stale_dirs();
         let mut errors = Vec::new();
         for _attempt in 0..3 {
-            match Self::start_once(bins.clone(), tls) {
+            match Self::start_once(bins.clone(), tls, options.clone()) {
                 Ok(stack) => return Ok(stack),
                 // A port taken by someone else between choosing and binding
                 // it is the usual reason; try again with fresh ports.
@@ -193,7 +213,7 @@ impl MailStack {
         )
     }
 
-    fn start_once(bins: Binaries, tls: bool) -> Result<MailStack> {
+    fn start_once(bins: Binaries, tls: bool, dovecot_options: DovecotOptions) -> Result<MailStack> {
         let dir = create_stack_dir()?;
         let ports = (|| -> Result<[u16; 5]> {
             // The last two (IMAPS, SMTPS) only with TLS.
@@ -226,6 +246,7 @@ impl MailStack {
             postfix_master: Mutex::new(None),
             postfix_started_once: AtomicBool::new(false),
             tls,
+            dovecot_options,
         };
         if stack.tls.is_some() {
             stack.make_certificates()?;
@@ -545,6 +566,33 @@ impl MailStack {
         Ok(path)
     }
 
+    /// Logs `user` in over IMAP and runs `commands` (raw, with names already
+    /// in modified UTF-7); returns every line the server answered, untagged
+    /// and tagged. Fails when a command is not answered OK.
+    pub fn imap_lines(&self, user: &str, commands: &[&str]) -> Result<Vec<String>> {
+        let mut imap = Imap::connect(self.imap_port)?;
+        imap.login(user, Self::PASSWORD)?;
+        let mut lines = Vec::new();
+        for cmd in commands {
+            let tag = imap.next_tag();
+            imap.writer
+                .write_all(format!("{tag} {cmd}\r\n").as_bytes())?;
+            loop {
+                let line = imap.line()?;
+                let done = line.starts_with(&format!("{tag} "));
+                lines.push(line.clone());
+                if done {
+                    if !line.starts_with(&format!("{tag} OK")) {
+                        bail!("IMAP {cmd:?} as {user}: {line}");
+                    }
+                    break;
+                }
+            }
+        }
+        let _ = imap.command("LOGOUT");
+        Ok(lines)
+    }
+
     /// Dovecot's log (logins, LMTP deliveries, errors).
     pub fn dovecot_log(&self) -> String {
         let mut log = fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default();
@@ -727,6 +775,8 @@ authorityKeyIdentifier = keyid
             Self::PASSWORD,
         );
         let (mail_uid, mail_gid) = users.mail;
+        let separator = self.dovecot_options.separator.unwrap_or('/');
+        let dovecot_extra = &self.dovecot_options.extra;
         let (dovecot_ssl, imaps_listener, postfix_tls, smtps_services) = match &self.tls {
             None => (
                 "ssl = no".to_owned(),
@@ -788,7 +838,7 @@ recipient_delimiter = +
 lmtp_save_to_detail_mailbox = no
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {separator}
 }}
 passdb {{
   driver = static
@@ -821,6 +871,7 @@ service anvil {{
     mode = 0
   }}
 }}
+{dovecot_extra}
 "#
         );
         write_backdated(&d.join("dovecot.conf"), &dovecot)?;
