@@ -19,9 +19,12 @@ use switchboard::message::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn settle() {
-    // Postfix delivers asynchronously; give it time to deliver anything extra.
-    std::thread::sleep(Duration::from_millis(1500));
+/// Waits until Postfix has delivered all it accepted, so that counting what arrived
+/// counts everything sent. (Not `Fixture::settle`: these tests keep mail in the
+/// outbox on purpose, waiting for a retry or failed for good; Postfix refuses that
+/// mail at RCPT, so it never sits in Postfix's queue.)
+fn settle(f: &Fixture) {
+    f.stack.wait_until_delivered(WAIT).unwrap();
 }
 
 /// A complaint from `who`, which opens a case and is acknowledged to `who`.
@@ -97,7 +100,7 @@ fn refused_acknowledgements_end_failed_are_never_retried_and_alert_the_administr
     // Later runs retry nothing and alert no more.
     f.run_at("2026-11-30T10:05:00+08:00").unwrap();
     f.run_at("2026-11-30T10:20:00+08:00").unwrap();
-    settle();
+    settle(&f);
     for who in &refused {
         assert_eq!(ack(&f, who).0, 1, "{who}: one attempt, never retried");
     }
@@ -129,15 +132,15 @@ fn refused_acknowledgements_end_failed_are_never_retried_and_alert_the_administr
     f.deliver(&complaint(&late, 3)).unwrap();
     f.run_at("2026-11-30T10:30:00+08:00").unwrap();
     assert!(ack(&f, &late).1, "failed");
-    settle();
+    settle(&f);
     assert_eq!(alerts(&f).len(), 1, "held back within the hour");
     f.run_at("2026-11-30T10:45:00+08:00").unwrap();
-    settle();
+    settle(&f);
     assert_eq!(alerts(&f).len(), 1, "still held back");
     // …and is then named alone in the next alert.
     f.run_at("2026-11-30T11:01:00+08:00").unwrap();
     let mail = f.stack.wait_for_messages(ADMIN, "INBOX", 2, WAIT).unwrap();
-    settle();
+    settle(&f);
     assert_eq!(f.mailbox(ADMIN).unwrap().len(), 2);
     let second = Message::parse(&mail[1]).unwrap();
     assert!(
@@ -156,7 +159,7 @@ fn refused_acknowledgements_end_failed_are_never_retried_and_alert_the_administr
 
     // Hours later: still nothing retried, nothing told twice.
     f.run_at("2026-11-30T15:00:00+08:00").unwrap();
-    settle();
+    settle(&f);
     assert_eq!(f.mailbox(ADMIN).unwrap().len(), 2);
     for who in refused.iter().chain([&late]) {
         assert_eq!(ack(&f, who).0, 1, "{who}: one attempt, never retried");
@@ -181,7 +184,7 @@ fn a_temporary_refusal_is_retried_and_alerts_nobody() {
     let (attempts, failed, _) = ack(&f, &who);
     assert_eq!(attempts, 2, "retried");
     assert!(!failed);
-    settle();
+    settle(&f);
     assert!(alerts(&f).is_empty(), "no alert for a temporary failure");
     assert_eq!(f.count("SELECT count(*) FROM alerts").unwrap(), 0);
 }
@@ -232,7 +235,7 @@ fn the_daemon_alerts_after_the_pass_that_failed_and_at_start_for_failures_not_ye
         }
         false
     })();
-    settle();
+    settle(&f);
     let log = daemon.stop();
     assert!(
         waited,
@@ -248,7 +251,7 @@ fn the_daemon_alerts_after_the_pass_that_failed_and_at_start_for_failures_not_ye
     // Started again after the hour, with nothing new failing: told at start.
     let daemon = f.spawn_daemon(at("2026-11-30T11:30:00+08:00")).unwrap();
     let mail = f.stack.wait_for_messages(ADMIN, "INBOX", 2, WAIT);
-    settle();
+    settle(&f);
     let log = daemon.stop();
     let mail = mail.unwrap_or_else(|e| panic!("{e:#}\nthe log:\n{log}"));
     assert_eq!(f.mailbox(ADMIN).unwrap().len(), 2);
