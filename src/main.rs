@@ -98,6 +98,44 @@ enum Command {
         #[command(subcommand)]
         action: QuarantineAction,
     },
+    /// Cases as BagIt bags (RFC 8493): export them, or verify bags exported before.
+    Archive {
+        #[command(subcommand)]
+        action: ArchiveAction,
+    },
+    /// A consistent copy of the store, taken while the daemon runs, then checked.
+    Backup {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The copy to write (replaced only once the new copy has passed its check).
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveAction {
+    /// One bag per case, in OUT/<case>; the store is opened read-only.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One case, such as SB-2026-000042.
+        #[arg(long, required_unless_present = "closed_before", conflicts_with = "closed_before")]
+        case: Option<String>,
+        /// Every case closed before this day, YYYY-MM-DD (company time zone).
+        #[arg(long)]
+        closed_before: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Pack each bag as OUT/<case>.tar after checking it.
+        #[arg(long)]
+        tar: bool,
+        /// The Bagging-Date and the time deadlines are judged at (RFC 3339).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Re-hash a bag, or every bag in a folder; exit status 1 on any difference.
+    Verify { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +170,29 @@ fn with_config(
     match config {
         Some(c) => f(&c),
         None => anyhow::bail!("--config FILE is required"),
+    }
+}
+
+fn archive(action: ArchiveAction) -> anyhow::Result<ExitCode> {
+    use switchboard::records::commands::{self as records, Selection};
+    match action {
+        ArchiveAction::Export {
+            config,
+            case,
+            closed_before,
+            out,
+            tar,
+            now,
+        } => {
+            let selection = match (case, closed_before) {
+                (Some(c), _) => Selection::Case(c),
+                (None, Some(d)) => Selection::ClosedBefore(d),
+                (None, None) => anyhow::bail!("--case or --closed-before is required"),
+            };
+            let clock = commands::clock(now.as_deref())?;
+            records::archive_export(&config, &selection, &out, tar, &clock)
+        }
+        ArchiveAction::Verify { dir } => records::archive_verify(&dir),
     }
 }
 
@@ -175,6 +236,8 @@ fn main() -> ExitCode {
                 commands::quarantine::release(c, *id, json, now.as_deref())
             }
         }),
+        Command::Archive { action } => archive(action),
+        Command::Backup { config, to } => switchboard::records::commands::backup(&config, &to),
     };
     match result {
         Ok(code) => code,

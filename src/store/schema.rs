@@ -201,6 +201,11 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The schema version this binary writes: what `user_version` says after `migrate`.
+pub fn known() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;

@@ -1,0 +1,150 @@
+//! The bodies of `switchboard archive export|verify` and `switchboard backup`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::{archive, backup, bagit};
+use crate::clock::Clock;
+use crate::config::Config;
+
+/// Which cases `archive export` writes.
+pub enum Selection {
+    Case(String),
+    /// Closed before this day (YYYY-MM-DD, company time zone) began.
+    ClosedBefore(String),
+}
+
+pub fn archive_export(
+    config: &Path,
+    selection: &Selection,
+    out: &Path,
+    tar: bool,
+    clock: &Clock,
+) -> Result<ExitCode> {
+    let (config, _) = Config::load(config)?;
+    let conn = super::open_read_only(&config.store_path)?;
+    let now = clock.unix();
+    let numbers: Vec<String> = match selection {
+        Selection::Case(n) => vec![n.trim().trim_matches(['[', ']']).to_string()],
+        Selection::ClosedBefore(day) => {
+            let before = day_start(&config, day, "closed-before")?;
+            archive::closed_cases(&conn)?
+                .into_iter()
+                .filter(|c| c.closed_at < before)
+                .map(|c| c.number)
+                .collect()
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let (mut failed, mut exported) = (false, 0);
+    for number in &numbers {
+        match export_one(&config, &conn, number, out, tar, now) {
+            Ok(path) => {
+                exported += 1;
+                writeln!(stdout, "{number}: {}", path.display())?
+            }
+            Err(e) => {
+                failed = true;
+                writeln!(stdout, "{number}: not exported: {e:#}")?;
+            }
+        }
+    }
+    writeln!(stdout, "{exported} case(s) exported to {}", out.display())?;
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Writes the bag, checks it as `archive verify` would, and with `tar` packs it.
+fn export_one(
+    config: &Config,
+    conn: &rusqlite::Connection,
+    number: &str,
+    out: &Path,
+    tar: bool,
+    now: i64,
+) -> Result<PathBuf> {
+    let bag = archive::export_case(config, conn, number, out, now)?;
+    let verdict = bagit::verify(&bag)?;
+    if !verdict.problems.is_empty() {
+        bail!(
+            "the bag {} does not verify: {}",
+            bag.display(),
+            verdict.problems.join("; ")
+        );
+    }
+    if !tar {
+        return Ok(bag);
+    }
+    let file = super::tar::pack(&bag)?;
+    std::fs::remove_dir_all(&bag)
+        .with_context(|| format!("Cannot remove {} after packing it", bag.display()))?;
+    Ok(file)
+}
+
+/// Midnight starting `day` in the company's time zone, as Unix seconds.
+pub fn day_start(config: &Config, day: &str, key: &str) -> Result<i64> {
+    let date = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+        .with_context(|| format!("--{key}: expected a date such as 2026-11-01, found \"{day}\""))?;
+    let midnight = date.and_hms_opt(0, 0, 0).context("midnight")?;
+    Ok(
+        chrono::TimeZone::from_local_datetime(&config.calendar.tz(), &midnight)
+            .earliest()
+            .context("no such local time")?
+            .timestamp(),
+    )
+}
+
+/// `archive verify DIR`: DIR is a bag, or a folder of bags (as `export` writes them).
+/// Exit status 1 if any bag is incomplete or changed.
+pub fn archive_verify(dir: &Path) -> Result<ExitCode> {
+    let bags: Vec<PathBuf> = if dir.join("bagit.txt").exists() {
+        vec![dir.to_path_buf()]
+    } else {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("Cannot read {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("bagit.txt").exists())
+            .collect();
+        found.sort();
+        found
+    };
+    if bags.is_empty() {
+        bail!("{} holds no bag (no bagit.txt in it or its folders)", dir.display());
+    }
+    let mut stdout = std::io::stdout().lock();
+    let mut bad = 0;
+    for bag in &bags {
+        let v = bagit::verify(bag)?;
+        if v.problems.is_empty() {
+            writeln!(stdout, "{}: valid, {} file(s)", bag.display(), v.files)?;
+        } else {
+            bad += 1;
+            writeln!(stdout, "{}: INVALID", bag.display())?;
+            for p in &v.problems {
+                writeln!(stdout, "  {p}")?;
+            }
+        }
+    }
+    writeln!(stdout, "{} bag(s) checked, {bad} invalid", bags.len())?;
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn backup(config: &Path, to: &Path) -> Result<ExitCode> {
+    let (config, _) = Config::load(config)?;
+    let copy = backup::backup(&config.store_path, to)?;
+    println!(
+        "Backup {}: {} bytes, schema {}, integrity ok, {} case(s), {} message(s).",
+        copy.path.display(),
+        copy.bytes,
+        copy.schema,
+        copy.cases,
+        copy.messages
+    );
+    Ok(ExitCode::SUCCESS)
+}
