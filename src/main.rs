@@ -103,6 +103,24 @@ enum Command {
         #[command(subcommand)]
         action: ArchiveAction,
     },
+    /// Purge what [retention] says has been kept long enough (archiving cases first
+    /// where archive_to is set); --dry-run lists it and changes nothing.
+    Retention {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        /// Judge ages as of this RFC 3339 time instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// The audit trail: every retention run, purge and legal hold.
+    Audit {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// A consistent copy of the store, taken while the daemon runs, then checked.
     Backup {
         #[arg(long, short)]
@@ -161,6 +179,13 @@ enum CasesAction {
         /// The case number, such as SB-2026-000042.
         case: String,
     },
+    /// Put a case under legal hold (retention never purges it), or lift the hold.
+    Hold {
+        case: String,
+        /// Lift the hold.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 fn with_config(
@@ -217,6 +242,22 @@ fn main() -> ExitCode {
         } => with_config(config, |c| {
             commands::show_case(c, &case, json, now.as_deref())
         }),
+        Command::Cases {
+            config,
+            now,
+            action: Some(CasesAction::Hold { case, off }),
+            ..
+        } => with_config(config, |c| {
+            switchboard::records::commands::hold(c, &case, off, &commands::clock(now.as_deref())?)
+        }),
+        Command::Retention {
+            config,
+            dry_run,
+            now,
+        } => commands::clock(now.as_deref()).and_then(|clock| {
+            switchboard::records::commands::retention(&config, dry_run, &clock)
+        }),
+        Command::Audit { config, json } => switchboard::records::commands::audit(&config, json),
         Command::Report {
             config,
             from,

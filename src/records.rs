@@ -7,9 +7,13 @@
 //! goes on taking mail in meanwhile (WAL readers do not block the writer).
 
 pub mod archive;
+pub mod audit;
 pub mod backup;
 pub mod bagit;
 pub mod commands;
+pub mod hold;
+mod purge;
+pub mod retention;
 mod tar;
 
 use std::path::Path;

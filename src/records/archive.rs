@@ -82,9 +82,15 @@ pub fn export_case(
     out: &Path,
     now: i64,
 ) -> Result<PathBuf> {
-    // One snapshot for the whole bag (a deferred read transaction; nothing is written).
-    let tx = conn.unchecked_transaction()?;
-    let timeline = timeline::read(&tx, number, now)?;
+    // One snapshot for the whole bag: a deferred read transaction (nothing is
+    // written), or the caller's transaction when one is open (retention's).
+    let own = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
+    };
+    let tx: &Connection = own.as_deref().unwrap_or(conn);
+    let timeline = timeline::read(tx, number, now)?;
     let case = &timeline.case;
     std::fs::create_dir_all(out).with_context(|| format!("Cannot create {}", out.display()))?;
     let mut bag = BagWriter::create(&out.join(&case.case))?;
@@ -117,7 +123,7 @@ pub fn export_case(
         let file = format!("sent/{:03}.eml", n + 1);
         let mut bytes = 0u64;
         bag.add_with(&file, |w| {
-            bytes = write_sent(&tx, *id, key.as_deref(), *at, w)
+            bytes = write_sent(tx, *id, key.as_deref(), *at, w)
                 .with_context(|| format!("outbox row {id}"))?;
             Ok(())
         })?;
@@ -168,7 +174,7 @@ pub fn export_case(
         ("Messages-Received", ids.len().to_string()),
         ("Mail-Sent", sent.len().to_string()),
     ];
-    drop(tx);
+    drop(own);
     bag.finish(&info)
 }
 

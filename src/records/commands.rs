@@ -148,3 +148,72 @@ pub fn backup(config: &Path, to: &Path) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `switchboard retention [--dry-run]`: what `[retention]` says has been kept long
+/// enough, listed, and (without `--dry-run`) archived and purged now.
+pub fn retention(config: &Path, dry_run: bool, clock: &Clock) -> Result<ExitCode> {
+    let (config, _) = Config::load(config)?;
+    let now = clock.unix();
+    let mut stdout = std::io::stdout().lock();
+    if dry_run {
+        // Read-only: a dry run cannot change the store, whatever goes wrong.
+        let conn = super::open_read_only(&config.store_path)?;
+        let plan = super::retention::plan(&conn, &config, now)?;
+        super::retention::describe(&config, &plan, &mut stdout)?;
+        writeln!(stdout, "Dry run: nothing was changed.")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !config.store_path.exists() {
+        bail!("No store at {} yet: run the daemon first", config.store_path.display());
+    }
+    let db = crate::store::Db::open(&config.store_path)?;
+    let actor = format!("administrator ({})", super::hold::whoami());
+    let done = db.blocking(|c| {
+        let plan = super::retention::plan(c, &config, now)?;
+        super::retention::describe(&config, &plan, &mut stdout)?;
+        let done = super::retention::execute(&config, c, &plan, now, &actor, usize::MAX, |case| {
+            let _ = writeln!(stdout, "{case}: purged");
+            let _ = stdout.flush();
+        })?;
+        // The deleted pages leave the log too (they were zeroed: secure_delete).
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(done)
+    })?;
+    for (case, why) in &done.failed {
+        writeln!(stdout, "{case}: kept: {why}")?;
+    }
+    writeln!(
+        stdout,
+        "Retention: {} case(s) purged, {} message(s) purged, {} case(s) kept after a failed archive.",
+        done.cases,
+        done.messages,
+        done.failed.len()
+    )?;
+    Ok(if done.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `switchboard cases hold SB-… [--off]`.
+pub fn hold(config: &Path, case: &str, off: bool, clock: &Clock) -> Result<ExitCode> {
+    let (config, _) = Config::load(config)?;
+    if !config.store_path.exists() {
+        bail!("No store at {} yet: run the daemon first", config.store_path.display());
+    }
+    let db = crate::store::Db::open(&config.store_path)?;
+    let now = clock.unix();
+    let said = db.blocking(|c| super::hold::command(c, case, !off, now))?;
+    println!("{said}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchboard audit`: every retention run, purge and hold, oldest first.
+pub fn audit(config: &Path, json: bool) -> Result<ExitCode> {
+    let (config, _) = Config::load(config)?;
+    let conn = super::open_read_only(&config.store_path)?;
+    let rows = super::audit::list(&conn)?;
+    super::audit::print(&config, &rows, json, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -199,6 +199,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN original_key TEXT;
     ALTER TABLE outbox ADD COLUMN original_at INTEGER;
     "#,
+    // records (src/records.rs): a legal hold keeps a case from retention while set;
+    // every retention run and hold is an audit row (who, when, what), kept when the
+    // cases it names are gone.
+    r#"
+    ALTER TABLE cases ADD COLUMN held_at INTEGER;
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        action  TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes: what `user_version` says after `migrate`.

@@ -1,0 +1,292 @@
+//! Records against the real Dovecot and Postfix: a case taken in over IMAP archived as
+//! a BagIt bag that the Library of Congress' validator accepts, and a backup taken
+//! while the daemon takes a backlog in. Needs `scripts/install-test-deps.sh` (Dovecot,
+//! Postfix, PyPI `bagit`); fails without it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "harness/fixture.rs"]
+mod fixture;
+#[path = "harness/mailstack.rs"]
+mod mailstack;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fixture::{Fixture, base64, encode_word};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The Library of Congress' validator, `bagit.py --validate BAG`: its exit status and
+/// what it said.
+fn bagit_py(bag: &Path) -> (bool, String) {
+    let out = Command::new("bagit.py")
+        .arg("--validate")
+        .arg(bag)
+        .output()
+        .expect("bagit.py is missing: run scripts/install-test-deps.sh (PyPI bagit)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn lf(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .windows(2)
+        .filter(|w| w != b"\r\n")
+        .map(|w| w[0])
+        .chain(bytes.last().copied())
+        .collect()
+}
+
+/// A complaint with a 600 KB attachment: the export streams it in many chunks.
+fn complaint_with_attachment() -> Vec<u8> {
+    let attachment: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut encoded = String::new();
+    for line in base64(&attachment).as_bytes().chunks(76) {
+        encoded.push_str(std::str::from_utf8(line).unwrap());
+        encoded.push_str("\r\n");
+    }
+    format!(
+        "From: 李明 <liming@keji-tech.cn>\r\nTo: {}\r\nSubject: {}\r\nDate: Thu, 26 Nov 2026 09:12:00 +0800\r\nMessage-ID: <archive-1@keji-tech.cn>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n你好，我司采购的100台设备原定11月23日到货，至今已延迟3天仍未送达，严重影响项目上线。照片见附件。\r\n--b1\r\nContent-Type: image/jpeg; name=\"photo.jpg\"\r\nContent-Disposition: attachment; filename=\"photo.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}--b1--\r\n",
+        fixture::SUPPORT,
+        encode_word("投诉：100台设备延迟3天交付，影响项目上线"),
+    )
+    .into_bytes()
+}
+
+fn store_bytes(f: &Fixture) -> Vec<Vec<u8>> {
+    let db = f.db_path();
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|s| std::fs::read(format!("{}{s}", db.display())).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_case_from_dovecot_archives_as_a_bag_that_bagit_py_and_verify_accept() {
+    let f = Fixture::start().unwrap();
+    f.deliver(&complaint_with_attachment()).unwrap();
+    f.run_once().unwrap();
+    let cases = f.cases().unwrap();
+    assert_eq!(cases.len(), 1, "{cases:#?}");
+    let number = cases[0]["case"].as_str().unwrap().to_string();
+    let department = cases[0]["department"].as_str().unwrap().to_string();
+    // The case record and the acknowledgement have reached their mailboxes.
+    let routed = f
+        .stack
+        .wait_for_messages(&format!("{department}@example.com"), "INBOX", 1, WAIT)
+        .unwrap();
+
+    let before = store_bytes(&f);
+    let out = f.dir.join("archive");
+    let export = f
+        .command()
+        .args(["archive", "export", "--case", &number, "--out"])
+        .arg(&out)
+        .arg("--config")
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&export.stdout),
+        String::from_utf8_lossy(&export.stderr)
+    );
+    assert!(store_bytes(&f) == before, "the export changed the store");
+    let bag = out.join(&number);
+
+    let (valid, said) = bagit_py(&bag);
+    assert!(valid, "bagit.py refused the bag: {said}");
+    let verify = |dir: &Path| {
+        f.command()
+            .args(["archive", "verify"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&bag);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+
+    // The messages are the ledger's bytes, exactly.
+    let conn = rusqlite::Connection::open_with_flags(
+        f.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let raws: Vec<Vec<u8>> = conn
+        .prepare("SELECT m.raw FROM messages m JOIN cases c ON c.id = m.case_id WHERE c.number = ?1 ORDER BY m.id")
+        .unwrap()
+        .query_map([&number], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(raws.len(), 1);
+    let archived = std::fs::read(bag.join("data/messages/001.eml")).unwrap();
+    assert!(archived == raws[0], "data/messages/001.eml differs from the ledger");
+    assert!(archived.len() > 600_000);
+
+    // The sent mail: every mail of the case the outbox marked sent, and the case
+    // record is what the department received (Postfix and Dovecot put their trace
+    // headers in front; Dovecot's Maildir keeps LF line ends).
+    let sent: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM outbox o JOIN cases c ON c.id = o.case_id WHERE c.number = ?1 AND o.sent_at IS NOT NULL",
+            [&number],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sent >= 2, "a case record and an acknowledgement were sent");
+    let sent_files: Vec<Vec<u8>> = (1..=sent)
+        .map(|n| std::fs::read(bag.join(format!("data/sent/{n:03}.eml"))).unwrap())
+        .collect();
+    assert!(!bag.join(format!("data/sent/{:03}.eml", sent + 1)).exists());
+    // SMTP's end of data adds a line end where the mail has none at its very end.
+    let trimmed = |b: Vec<u8>| -> Vec<u8> {
+        let end = b.iter().rposition(|c| *c != b'\n').map_or(0, |i| i + 1);
+        b[..end].to_vec()
+    };
+    let delivered = trimmed(lf(&routed[0]));
+    assert!(
+        sent_files
+            .iter()
+            .any(|s| delivered.ends_with(&trimmed(lf(s)))),
+        "no archived sent mail is the case record the department received"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bag.join("data/case.json")).unwrap()).unwrap();
+    assert_eq!(json["case"]["case"], number.as_str());
+    assert!(!json["events"].as_array().unwrap().is_empty());
+    let text = std::fs::read_to_string(bag.join("data/case.txt")).unwrap();
+    assert!(text.starts_with(&number), "{text}");
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    assert!(info.contains(&format!("External-Identifier: {number}\n")), "{info}");
+
+    // One byte flipped deep inside the attachment: both validators refuse the bag.
+    let msg = bag.join("data/messages/001.eml");
+    let mut bytes = std::fs::read(&msg).unwrap();
+    let at = bytes.len() - 1000;
+    bytes[at] ^= 0x01;
+    std::fs::write(&msg, &bytes).unwrap();
+    let (valid, said) = bagit_py(&bag);
+    assert!(!valid, "bagit.py accepted a changed bag: {said}");
+    let bad = verify(&out);
+    assert_eq!(bad.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        report.contains("data/messages/001.eml: its checksum differs"),
+        "{report}"
+    );
+
+    // --tar: the same bag in one file, which tar unpacks into a valid bag.
+    let tarred = f.dir.join("tarred");
+    let export = f
+        .command()
+        .args(["archive", "export", "--tar", "--case", &number, "--out"])
+        .arg(&tarred)
+        .arg("--config")
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let unpacked = f.dir.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xf")
+        .arg(tarred.join(format!("{number}.tar")))
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let (valid, said) = bagit_py(&unpacked.join(&number));
+    assert!(valid, "bagit.py refused the unpacked bag: {said}");
+}
+
+fn numbers(path: &Path) -> BTreeSet<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.prepare("SELECT number FROM cases")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_backup_taken_during_intake_holds_every_case_committed_before_it() {
+    let f = Fixture::start().unwrap();
+    let backlog: Vec<Vec<u8>> = (0..1500)
+        .map(|i| {
+            fixture::mail(
+                &format!("Customer {i} <customer{i}@client{i}.cn>"),
+                &format!("投诉：订单 {i} 延迟交付"),
+                &format!("backlog-{i}@client.cn"),
+                "",
+                "货物至今未到，请尽快处理。",
+            )
+        })
+        .collect();
+    f.deliver_bulk(&backlog).unwrap();
+    let daemon = f.spawn_daemon(|_| {}).unwrap();
+
+    // Intake is under way: some cases are committed.
+    let start = Instant::now();
+    while f.count("SELECT count(*) FROM cases").unwrap_or(0) < 20 {
+        assert!(start.elapsed() < WAIT, "no intake progress:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let committed = numbers(&f.db_path());
+    let to = f.dir.join("backups/switchboard.db");
+    let out = f
+        .command()
+        .args(["backup", "--to"])
+        .arg(&to)
+        .arg("--config")
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("integrity ok"), "{said}");
+
+    let copy = rusqlite::Connection::open_with_flags(&to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let check: String = copy
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let backed_up = numbers(&to);
+    let missing: Vec<_> = committed.difference(&backed_up).collect();
+    assert!(missing.is_empty(), "the backup lacks committed cases {missing:?}");
+
+    // The daemon went on: wait for the whole backlog, then stop it cleanly.
+    while f.count("SELECT count(*) FROM messages").unwrap_or(0) < backlog.len() as i64 {
+        assert!(start.elapsed() < 4 * WAIT, "intake stalled:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    daemon.stop();
+    let all = numbers(&f.db_path());
+    assert!(backed_up.is_subset(&all));
+    eprintln!(
+        "backup held {} case(s): {} committed before it began, {} at the end",
+        backed_up.len(),
+        committed.len(),
+        all.len()
+    );
+}
