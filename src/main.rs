@@ -138,7 +138,11 @@ enum ArchiveAction {
         #[arg(long, short)]
         config: PathBuf,
         /// One case, such as SB-2026-000042.
-        #[arg(long, required_unless_present = "closed_before", conflicts_with = "closed_before")]
+        #[arg(
+            long,
+            required_unless_present = "closed_before",
+            conflicts_with = "closed_before"
+        )]
         case: Option<String>,
         /// Every case closed before this day, YYYY-MM-DD (company time zone).
         #[arg(long)]
@@ -254,9 +258,8 @@ fn main() -> ExitCode {
             config,
             dry_run,
             now,
-        } => commands::clock(now.as_deref()).and_then(|clock| {
-            switchboard::records::commands::retention(&config, dry_run, &clock)
-        }),
+        } => commands::clock(now.as_deref())
+            .and_then(|clock| switchboard::records::commands::retention(&config, dry_run, &clock)),
         Command::Audit { config, json } => switchboard::records::commands::audit(&config, json),
         Command::Report {
             config,

@@ -63,7 +63,9 @@ fn complaint_with_attachment() -> Vec<u8> {
 
 fn store_bytes(f: &Fixture) -> Vec<Vec<u8>> {
     let db = f.db_path();
-    ["", "-wal", "-shm"]
+    // Not the -shm file: it is the WAL's shared-memory index, where every reader
+    // records the snapshot it reads (sqlite.org/walformat.html, "read marks").
+    ["", "-wal"]
         .iter()
         .map(|s| std::fs::read(format!("{}{s}", db.display())).unwrap_or_default())
         .collect()
@@ -113,7 +115,11 @@ fn a_case_from_dovecot_archives_as_a_bag_that_bagit_py_and_verify_accept() {
             .unwrap()
     };
     let ok = verify(&bag);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
 
     // The messages are the ledger's bytes, exactly.
     let conn = rusqlite::Connection::open_with_flags(
@@ -130,7 +136,10 @@ fn a_case_from_dovecot_archives_as_a_bag_that_bagit_py_and_verify_accept() {
         .unwrap();
     assert_eq!(raws.len(), 1);
     let archived = std::fs::read(bag.join("data/messages/001.eml")).unwrap();
-    assert!(archived == raws[0], "data/messages/001.eml differs from the ledger");
+    assert!(
+        archived == raws[0],
+        "data/messages/001.eml differs from the ledger"
+    );
     assert!(archived.len() > 600_000);
 
     // The sent mail: every mail of the case the outbox marked sent, and the case
@@ -167,7 +176,10 @@ fn a_case_from_dovecot_archives_as_a_bag_that_bagit_py_and_verify_accept() {
     let text = std::fs::read_to_string(bag.join("data/case.txt")).unwrap();
     assert!(text.starts_with(&number), "{text}");
     let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
-    assert!(info.contains(&format!("External-Identifier: {number}\n")), "{info}");
+    assert!(
+        info.contains(&format!("External-Identifier: {number}\n")),
+        "{info}"
+    );
 
     // One byte flipped deep inside the attachment: both validators refuse the bag.
     let msg = bag.join("data/messages/001.eml");
@@ -195,7 +207,11 @@ fn a_case_from_dovecot_archives_as_a_bag_that_bagit_py_and_verify_accept() {
         .arg(&f.config)
         .output()
         .unwrap();
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
     let unpacked = f.dir.join("unpacked");
     std::fs::create_dir_all(&unpacked).unwrap();
     let tar = Command::new("tar")
@@ -243,7 +259,11 @@ fn a_backup_taken_during_intake_holds_every_case_committed_before_it() {
     // Intake is under way: some cases are committed.
     let start = Instant::now();
     while f.count("SELECT count(*) FROM cases").unwrap_or(0) < 20 {
-        assert!(start.elapsed() < WAIT, "no intake progress:\n{}", daemon.log());
+        assert!(
+            start.elapsed() < WAIT,
+            "no intake progress:\n{}",
+            daemon.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let committed = numbers(&f.db_path());
@@ -265,19 +285,27 @@ fn a_backup_taken_during_intake_holds_every_case_committed_before_it() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("integrity ok"), "{said}");
 
-    let copy = rusqlite::Connection::open_with_flags(&to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
+    let copy =
+        rusqlite::Connection::open_with_flags(&to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let check: String = copy
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
     let backed_up = numbers(&to);
     let missing: Vec<_> = committed.difference(&backed_up).collect();
-    assert!(missing.is_empty(), "the backup lacks committed cases {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the backup lacks committed cases {missing:?}"
+    );
 
     // The daemon went on: wait for the whole backlog, then stop it cleanly.
     while f.count("SELECT count(*) FROM messages").unwrap_or(0) < backlog.len() as i64 {
-        assert!(start.elapsed() < 4 * WAIT, "intake stalled:\n{}", daemon.log());
+        assert!(
+            start.elapsed() < 4 * WAIT,
+            "intake stalled:\n{}",
+            daemon.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     daemon.stop();

@@ -129,7 +129,9 @@ mod tests {
             assert_eq!(Period::parse(bad), None, "{bad:?}");
         }
         // 2029-02-28 minus three calendar years is 2026-02-28, not 2026-03-01.
-        let t = DateTime::parse_from_rfc3339("2029-02-28T00:00:00Z").unwrap().timestamp();
+        let t = DateTime::parse_from_rfc3339("2029-02-28T00:00:00Z")
+            .unwrap()
+            .timestamp();
         let back = Period::parse("3y").unwrap().before(t);
         assert_eq!(
             DateTime::from_timestamp(back, 0).unwrap().to_rfc3339(),
@@ -140,17 +142,17 @@ mod tests {
     #[test]
     fn a_bad_period_names_the_file_and_key() {
         let path = std::path::Path::new("/etc/switchboard.toml");
-        let table: toml::Table = "closed_cases = \"3 years\"\nquarantine = \"90d\"\narchiv_to = \"x\""
-            .parse()
-            .unwrap();
+        let table: toml::Table =
+            "closed_cases = \"3 years\"\nquarantine = \"90d\"\narchiv_to = \"x\""
+                .parse()
+                .unwrap();
         let mut report = Report::default();
         let r = read_retention(Some(Fields::new(path, "retention", table)), &mut report);
         assert_eq!(r.quarantine, Some(Period { years: 0, days: 90 }));
         assert!(r.closed_cases.is_none());
         assert!(
-            report.errors.iter().any(|e| e.starts_with(
-                "/etc/switchboard.toml: retention.closed_cases: expected a period"
-            )),
+            report.errors.iter().any(|e| e
+                .starts_with("/etc/switchboard.toml: retention.closed_cases: expected a period")),
             "{:?}",
             report.errors
         );

@@ -104,7 +104,9 @@ pub fn export_case(
         let file = format!("messages/{:03}.eml", n + 1);
         let blob = tx.blob_open(rusqlite::MAIN_DB, "messages", "raw", *id, true)?;
         let len = blob.len();
-        bag.add_with(&file, |w| copy_blob(&blob, 0, len, &mut |c| Ok(w.write_all(c)?)))?;
+        bag.add_with(&file, |w| {
+            copy_blob(&blob, 0, len, &mut |c| Ok(w.write_all(c)?))
+        })?;
         files.messages.push(FileRef {
             file: format!("data/{file}"),
             id: *id,
@@ -157,7 +159,11 @@ pub fn export_case(
         .map(rfc3339)
         .unwrap_or_else(|| "(not closed)".into());
     let today = DateTime::<Utc>::from_timestamp(now, 0)
-        .map(|t| t.with_timezone(&config.calendar.tz()).format("%Y-%m-%d").to_string())
+        .map(|t| {
+            t.with_timezone(&config.calendar.tz())
+                .format("%Y-%m-%d")
+                .to_string()
+        })
         .unwrap_or_default();
     let info = [
         ("Source-Organization", config.smtp.from.to_string()),
@@ -165,7 +171,10 @@ pub fn export_case(
         ("External-Identifier", case.case.clone()),
         ("External-Description", case.subject.clone()),
         ("Bagging-Date", today),
-        ("Bag-Software-Agent", format!("switchboard {}", env!("CARGO_PKG_VERSION"))),
+        (
+            "Bag-Software-Agent",
+            format!("switchboard {}", env!("CARGO_PKG_VERSION")),
+        ),
         ("Case-Category", case.category.clone()),
         ("Case-Department", case.department.clone()),
         ("Case-Status", case.status.clone()),
@@ -281,7 +290,10 @@ mod tests {
         let expected: Vec<u8> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
         let mut got = Vec::new();
         let n = write_sent(&conn, row.id, Some("k1"), Some(head.len() as i64), &mut got).unwrap();
-        assert!(got == expected, "the archived mail differs from the sent one");
+        assert!(
+            got == expected,
+            "the archived mail differs from the sent one"
+        );
         assert_eq!(n, expected.len() as u64);
 
         let mut none = Vec::new();

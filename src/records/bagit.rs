@@ -49,7 +49,10 @@ impl BagWriter {
     /// folder left by an export that crashed is removed first.
     pub fn create(target: &Path) -> Result<BagWriter> {
         if target.exists() {
-            bail!("{} exists already; remove it or choose another folder", target.display());
+            bail!(
+                "{} exists already; remove it or choose another folder",
+                target.display()
+            );
         }
         let name = target
             .file_name()
@@ -86,7 +89,8 @@ impl BagWriter {
         if let Some(dir) = full.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = File::create(&full).with_context(|| format!("Cannot create {}", full.display()))?;
+        let file =
+            File::create(&full).with_context(|| format!("Cannot create {}", full.display()))?;
         let mut w = Hashing {
             inner: BufWriter::with_capacity(64 * 1024, file),
             hash: Sha256::new(),
@@ -275,8 +279,9 @@ pub fn verify(bag: &Path) -> Result<Verdict> {
             .push("bagit.txt: the first line is not \"BagIt-Version: M.N\"".into());
     }
     if lines.next() != Some("Tag-File-Character-Encoding: UTF-8") {
-        v.problems
-            .push("bagit.txt: the second line is not \"Tag-File-Character-Encoding: UTF-8\"".into());
+        v.problems.push(
+            "bagit.txt: the second line is not \"Tag-File-Character-Encoding: UTF-8\"".into(),
+        );
     }
     if bag.join("fetch.txt").exists() {
         v.problems
@@ -371,7 +376,8 @@ fn check_manifest(
         }
         let full = bag.join(&path);
         if !full.is_file() {
-            v.problems.push(format!("{path}: listed in {name} but missing"));
+            v.problems
+                .push(format!("{path}: listed in {name} but missing"));
         } else if alg.hash_file(&full)? != sum.to_ascii_lowercase() {
             v.problems
                 .push(format!("{path}: its checksum differs from {name}"));
@@ -416,10 +422,8 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "switchboard-bagit-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-bagit-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -444,7 +448,10 @@ mod tests {
         assert!(v.problems.is_empty(), "{:?}", v.problems);
         assert_eq!(v.files, 2);
         let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
-        assert!(info.contains("External-Identifier: SB-1 forged: x\n"), "{info}");
+        assert!(
+            info.contains("External-Identifier: SB-1 forged: x\n"),
+            "{info}"
+        );
         assert!(info.contains("Payload-Oxum: 30.2\n"), "{info}");
         assert!(BagWriter::create(&bag).is_err(), "an existing bag is kept");
     }
@@ -471,12 +478,20 @@ mod tests {
 
         std::fs::write(bag.join("data/extra.txt"), b"x").unwrap();
         let v = verify(&bag).unwrap();
-        assert!(v.problems.iter().any(|p| p.contains("data/extra.txt: in the payload")));
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("data/extra.txt: in the payload"))
+        );
         std::fs::remove_file(bag.join("data/extra.txt")).unwrap();
 
         std::fs::remove_file(bag.join("data/case.txt")).unwrap();
         let v = verify(&bag).unwrap();
-        assert!(v.problems.iter().any(|p| p.contains("data/case.txt: listed")));
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("data/case.txt: listed"))
+        );
     }
 
     #[test]
@@ -489,6 +504,10 @@ mod tests {
         )
         .unwrap();
         let v = verify(&bag).unwrap();
-        assert!(v.problems.iter().any(|p| p.contains("is not a file of this bag")));
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("is not a file of this bag"))
+        );
     }
 }

@@ -53,7 +53,11 @@ pub fn archive_export(
         }
     }
     writeln!(stdout, "{exported} case(s) exported to {}", out.display())?;
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Writes the bag, checks it as `archive verify` would, and with `tar` packs it.
@@ -105,13 +109,20 @@ pub fn archive_verify(dir: &Path) -> Result<ExitCode> {
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("Cannot read {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("bagit.txt").exists())
+            // A `.partial` folder is a bag an export never finished (see bagit.rs):
+            // not an archive, and the next export replaces it.
+            .filter(|p| {
+                p.join("bagit.txt").exists() && p.extension().is_none_or(|e| e != "partial")
+            })
             .collect();
         found.sort();
         found
     };
     if bags.is_empty() {
-        bail!("{} holds no bag (no bagit.txt in it or its folders)", dir.display());
+        bail!(
+            "{} holds no bag (no bagit.txt in it or its folders)",
+            dir.display()
+        );
     }
     let mut stdout = std::io::stdout().lock();
     let mut bad = 0;
@@ -164,7 +175,10 @@ pub fn retention(config: &Path, dry_run: bool, clock: &Clock) -> Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     if !config.store_path.exists() {
-        bail!("No store at {} yet: run the daemon first", config.store_path.display());
+        bail!(
+            "No store at {} yet: run the daemon first",
+            config.store_path.display()
+        );
     }
     let db = crate::store::Db::open(&config.store_path)?;
     let actor = format!("administrator ({})", super::hold::whoami());
@@ -200,7 +214,10 @@ pub fn retention(config: &Path, dry_run: bool, clock: &Clock) -> Result<ExitCode
 pub fn hold(config: &Path, case: &str, off: bool, clock: &Clock) -> Result<ExitCode> {
     let (config, _) = Config::load(config)?;
     if !config.store_path.exists() {
-        bail!("No store at {} yet: run the daemon first", config.store_path.display());
+        bail!(
+            "No store at {} yet: run the daemon first",
+            config.store_path.display()
+        );
     }
     let db = crate::store::Db::open(&config.store_path)?;
     let now = clock.unix();

@@ -17,7 +17,14 @@ pub enum Change {
 
 /// Sets (`on`) or lifts the hold on case `id`, as `actor` says, with `why` for the
 /// timeline.
-pub fn set(conn: &Connection, id: i64, on: bool, now: i64, actor: &str, why: &str) -> Result<Change> {
+pub fn set(
+    conn: &Connection,
+    id: i64,
+    on: bool,
+    now: i64,
+    actor: &str,
+    why: &str,
+) -> Result<Change> {
     let (number, held): (String, Option<i64>) = conn.query_row(
         "SELECT number, held_at FROM cases WHERE id = ?1",
         [id],
@@ -33,7 +40,10 @@ pub fn set(conn: &Connection, id: i64, on: bool, now: i64, actor: &str, why: &st
         rusqlite::params![id, on.then_some(now)],
     )?;
     let (kind, detail) = match change {
-        Change::Set => ("hold", format!("legal hold set by {actor}{why}: kept from retention")),
+        Change::Set => (
+            "hold",
+            format!("legal hold set by {actor}{why}: kept from retention"),
+        ),
         _ => ("hold_lifted", format!("legal hold lifted by {actor}{why}")),
     };
     crate::store::cases::add_event(conn, id, now, kind, &detail)?;
@@ -59,7 +69,9 @@ pub fn command(conn: &mut Connection, number: &str, on: bool, now: i64) -> Resul
     let change = set(&tx, id, on, now, &actor, ", from the command line")?;
     tx.commit()?;
     Ok(match change {
-        Change::Set => format!("{number}: under legal hold; retention keeps it until the hold is lifted."),
+        Change::Set => {
+            format!("{number}: under legal hold; retention keeps it until the hold is lifted.")
+        }
         Change::Lifted => format!("{number}: legal hold lifted; retention applies to it again."),
         Change::Unchanged if on => format!("{number}: already under legal hold."),
         Change::Unchanged => format!("{number}: not under legal hold."),

@@ -44,11 +44,10 @@ pub fn plan(conn: &Connection, config: &Config, now: i64) -> Result<Plan> {
             if c.closed_at >= before {
                 continue;
             }
-            let held: Option<i64> = conn.query_row(
-                "SELECT held_at FROM cases WHERE id = ?1",
-                [c.id],
-                |row| row.get(0),
-            )?;
+            let held: Option<i64> =
+                conn.query_row("SELECT held_at FROM cases WHERE id = ?1", [c.id], |row| {
+                    row.get(0)
+                })?;
             match held {
                 Some(at) => plan.held.push((c.number, at)),
                 None => plan.cases.push((c.id, c.number, c.closed_at)),
@@ -286,8 +285,13 @@ pub fn execute(
 
 /// The nightly timer: makes sure one is pending (03:00 in the company's time zone)
 /// when `[retention]` sets a period.
-pub fn ensure_timer(conn: &Connection, config: &Config, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
-    if !config.retention.is_on() || crate::store::deadlines::pending_global(conn, TIMER)?.is_some() {
+pub fn ensure_timer(
+    conn: &Connection,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    if !config.retention.is_on() || crate::store::deadlines::pending_global(conn, TIMER)?.is_some()
+    {
         return Ok(());
     }
     crate::store::deadlines::insert_timer(conn, TIMER, None, None, next_night(config, now))?;
@@ -309,7 +313,11 @@ fn next_night(config: &Config, now: chrono::DateTime<chrono::Utc>) -> i64 {
 
 /// Fires the nightly timer inside the clock's transaction: a batch of cases, then the
 /// next timer — at once if cases remain, else the next night.
-pub fn fire(conn: &Connection, config: &Config, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
+pub fn fire(
+    conn: &Connection,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String> {
     let at = now.timestamp();
     let plan = plan(conn, config, at)?;
     let done = execute(config, conn, &plan, at, "daemon", NIGHTLY_BATCH, |_| {})?;

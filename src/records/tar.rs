@@ -126,7 +126,10 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
-        assert_eq!(std::fs::read(into.join("SB-2/data/messages/001.eml")).unwrap(), big);
+        assert_eq!(
+            std::fs::read(into.join("SB-2/data/messages/001.eml")).unwrap(),
+            big
+        );
         let v = crate::records::bagit::verify(&into.join("SB-2")).unwrap();
         assert!(v.problems.is_empty(), "{:?}", v.problems);
     }
