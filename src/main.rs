@@ -114,6 +114,11 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// A person's data (PIPL Art. 45, GDPR Art. 15).
+    Privacy {
+        #[command(subcommand)]
+        action: PrivacyAction,
+    },
     /// The audit trail: every retention run, purge and legal hold.
     Audit {
         #[arg(long, short)]
@@ -128,6 +133,22 @@ enum Command {
         /// The copy to write (replaced only once the new copy has passed its check).
         #[arg(long)]
         to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrivacyAction {
+    /// Every message from or to ADDRESS, their cases and the mail sent to them, as one
+    /// BagIt bag in OUT; an audit row names them by a hash of the address.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        now: Option<String>,
     },
 }
 
@@ -260,6 +281,17 @@ fn main() -> ExitCode {
             now,
         } => commands::clock(now.as_deref())
             .and_then(|clock| switchboard::records::commands::retention(&config, dry_run, &clock)),
+        Command::Privacy {
+            action:
+                PrivacyAction::Export {
+                    config,
+                    address,
+                    out,
+                    now,
+                },
+        } => commands::clock(now.as_deref()).and_then(|clock| {
+            switchboard::records::commands::privacy_export(&config, &address, &out, &clock)
+        }),
         Command::Audit { config, json } => switchboard::records::commands::audit(&config, json),
         Command::Report {
             config,

@@ -12,6 +12,7 @@ pub mod backup;
 pub mod bagit;
 pub mod commands;
 pub mod hold;
+pub mod privacy;
 mod purge;
 pub mod retention;
 mod tar;

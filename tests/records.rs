@@ -318,3 +318,103 @@ fn a_backup_taken_during_intake_holds_every_case_committed_before_it() {
         all.len()
     );
 }
+
+#[test]
+fn a_persons_data_exports_as_one_bag_and_the_audit_names_them_by_hash() {
+    let f = Fixture::start().unwrap();
+    f.deliver(&fixture::mail(
+        "李明 <liming@keji-tech.cn>",
+        "投诉：设备交付延迟",
+        "privacy-1@keji-tech.cn",
+        "Cc: Wang Fang <wangfang@keji-tech.cn>\r\n",
+        "你们好，我司采购的20台设备比合同约定晚了两天交付，请尽快说明原因并给出处理方案。",
+    ))
+    .unwrap();
+    f.deliver(&fixture::mail(
+        "Someone Else <other@elsewhere.cn>",
+        "投诉：发票错误",
+        "privacy-2@elsewhere.cn",
+        "",
+        "发票金额有误，请重新开具。",
+    ))
+    .unwrap();
+    f.run_once().unwrap();
+    assert_eq!(f.cases().unwrap().len(), 2);
+    // The acknowledgement has gone out.
+    let start = Instant::now();
+    while f
+        .count("SELECT count(*) FROM outbox WHERE recipients = 'liming@keji-tech.cn' AND sent_at IS NOT NULL")
+        .unwrap()
+        == 0
+    {
+        assert!(start.elapsed() < WAIT, "no acknowledgement sent");
+        f.run_once().unwrap();
+    }
+
+    let export = |address: &str, out: &Path| {
+        let out = f
+            .command()
+            .args(["privacy", "export", "--address", address, "--out"])
+            .arg(out)
+            .arg("--config")
+            .arg(&f.config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let bag_in = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("person-")
+            })
+            .unwrap()
+    };
+    let out = f.dir.join("privacy-liming");
+    export("LiMing@keji-tech.cn", &out);
+    let bag = bag_in(&out);
+    let (valid, said) = bagit_py(&bag);
+    assert!(valid, "bagit.py refused the bag: {said}");
+    let person: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bag.join("data/person.json")).unwrap()).unwrap();
+    assert_eq!(person["cases"].as_array().unwrap().len(), 1, "{person:#}");
+    let messages = person["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{person:#}");
+    assert_eq!(messages[0]["roles"], serde_json::json!(["from"]));
+    assert!(!person["sent"].as_array().unwrap().is_empty(), "{person:#}");
+    let case = person["cases"][0].as_str().unwrap();
+    assert!(bag.join(format!("data/cases/{case}.json")).is_file());
+
+    // Someone only in Cc gets that message and its case, nothing of the other case.
+    let out = f.dir.join("privacy-wang");
+    export("wangfang@keji-tech.cn", &out);
+    let person: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bag_in(&out).join("data/person.json")).unwrap())
+            .unwrap();
+    assert_eq!(person["messages"][0]["roles"], serde_json::json!(["cc"]));
+    assert_eq!(person["cases"], serde_json::json!([case]));
+    assert!(person["sent"].as_array().unwrap().is_empty());
+
+    let audit = f
+        .command()
+        .args(["audit", "--json", "--config"])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    let audit = String::from_utf8(audit.stdout).unwrap();
+    assert_eq!(audit.matches("\"privacy.export\"").count(), 2, "{audit}");
+    assert!(audit.contains("sha256:"), "{audit}");
+    assert!(
+        !audit.contains("keji-tech"),
+        "an address in the audit trail: {audit}"
+    );
+}

@@ -147,7 +147,9 @@ fn three_years_on_closed_cases_are_archived_then_purged_and_a_held_one_is_kept()
         "{dry}"
     );
 
-    // The purge, killed as soon as the first bag is in place.
+    // The purge, killed as soon as a second bag is in place: the first case is then
+    // purged (bags are written one case at a time, each after the last commit) and
+    // the second is between its bag and its delete.
     let mut child = f
         .command()
         .args(["retention", "--now", LATER, "--config"])
@@ -158,8 +160,13 @@ fn three_years_on_closed_cases_are_archived_then_purged_and_a_held_one_is_kept()
         .unwrap();
     let start = Instant::now();
     let finished_bag = || {
-        std::fs::read_dir(&archive).is_ok_and(|mut d| {
-            d.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().ends_with(".partial")))
+        std::fs::read_dir(&archive).is_ok_and(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| !e.file_name().to_string_lossy().ends_with(".partial"))
+            })
+            .count()
+                >= 2
         })
     };
     while !finished_bag() {
@@ -266,4 +273,106 @@ fn three_years_on_closed_cases_are_archived_then_purged_and_a_held_one_is_kept()
     f.run_at(LATER).unwrap();
     assert!(numbers(&f).is_empty());
     assert!(valid_bag(&f, &archive.join(&held)));
+}
+
+/// A reply to one of our mails, as a mail client writes it (In-Reply-To and
+/// References name it, which carries the reply token).
+fn reply(to: &switchboard::message::Message, from: &str, id: &str, body: &str) -> Vec<u8> {
+    let parent = to.message_id.clone().unwrap();
+    let mut refs = to.references.clone();
+    refs.push(parent.clone());
+    let refs: Vec<String> = refs.iter().map(|r| format!("<{r}>")).collect();
+    fixture::mail(
+        from,
+        &format!("Re: {}", to.subject),
+        id,
+        &format!(
+            "In-Reply-To: <{parent}>\r\nReferences: {}\r\n",
+            refs.join(" ")
+        ),
+        body,
+    )
+}
+
+fn held_at(f: &Fixture) -> i64 {
+    f.count("SELECT count(*) FROM cases WHERE held_at IS NOT NULL")
+        .unwrap()
+}
+
+#[test]
+fn a_manager_sets_and_lifts_a_hold_by_reply_and_a_member_may_not() {
+    let f = Fixture::start().unwrap();
+    f.deliver(&fixture::mail(
+        "李明 <liming@keji-tech.cn>",
+        "投诉：设备交付延迟",
+        "hold-1@keji-tech.cn",
+        "",
+        "你们好，我司采购的20台设备比合同约定晚了两天交付，请尽快说明原因并给出处理方案。",
+    ))
+    .unwrap();
+    f.run_once().unwrap();
+    let case = numbers(&f).into_iter().next().unwrap();
+    let department = f.cases().unwrap()[0]["department"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let routed = f
+        .stack
+        .wait_for_messages(
+            &format!("{department}@example.com"),
+            "INBOX",
+            1,
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    let record = switchboard::message::Message::parse(&routed[0]).unwrap();
+
+    // A member may answer the case, not hold it: nothing changes.
+    f.deliver(&reply(
+        &record,
+        &format!("{department}-staff@example.com"),
+        "hold-2@example.com",
+        "Hold: yes",
+    ))
+    .unwrap();
+    f.run_once().unwrap();
+    assert_eq!(held_at(&f), 0);
+    let show = f.show(&case, "2026-12-03T10:00:00+08:00").unwrap();
+    let events = show["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["kind"] == "command_error"
+            && e["detail"].as_str().unwrap().contains("only the managers")),
+        "{events:#?}"
+    );
+
+    // The department's manager may.
+    let manager = format!("{department}-head@example.com");
+    f.deliver(&reply(&record, &manager, "hold-3@example.com", "保全：是"))
+        .unwrap();
+    f.run_once().unwrap();
+    assert_eq!(held_at(&f), 1);
+    let show = f.show(&case, "2026-12-03T10:00:00+08:00").unwrap();
+    let hold = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "hold")
+        .expect("the hold is on the timeline");
+    assert!(
+        hold["detail"].as_str().unwrap().contains(&manager),
+        "{hold}"
+    );
+
+    f.deliver(&reply(&record, &manager, "hold-4@example.com", "Hold: no"))
+        .unwrap();
+    f.run_once().unwrap();
+    assert_eq!(held_at(&f), 0);
+    let show = f.show(&case, "2026-12-03T10:00:00+08:00").unwrap();
+    assert!(
+        show["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "hold_lifted")
+    );
 }

@@ -142,7 +142,7 @@ impl Intake {
             // A legal hold is the managers' or the escalation contacts' to give, not
             // every member's (src/records/hold.rs).
             if let Command::Hold(_) = c
-                && !department.managers.iter().any(|m| *m == msg.from.email)
+                && !department.managers.contains(&msg.from.email)
                 && !self
                     .config
                     .sla

@@ -188,7 +188,7 @@ pub fn export_case(
 }
 
 /// Streams `len` bytes of a blob from `start` to `f`, a chunk at a time.
-fn copy_blob(
+pub(super) fn copy_blob(
     blob: &rusqlite::blob::Blob<'_>,
     start: usize,
     end: usize,
@@ -210,7 +210,7 @@ fn copy_blob(
 /// case record's original put back in its place with CRLF line ends (see
 /// `compose::pieces`, which the sender uses; `compose::crlf_after` is its chunked
 /// form). Returns the number of bytes written.
-fn write_sent(
+pub(super) fn write_sent(
     conn: &Connection,
     id: i64,
     original_key: Option<&str>,

@@ -234,3 +234,48 @@ pub fn audit(config: &Path, json: bool) -> Result<ExitCode> {
     super::audit::print(&config, &rows, json, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `switchboard privacy export --address X --out DIR`: one bag of everything about
+/// the person, and an audit row naming them by a hash of their address.
+pub fn privacy_export(config: &Path, address: &str, out: &Path, clock: &Clock) -> Result<ExitCode> {
+    let (config, _) = Config::load(config)?;
+    let now = clock.unix();
+    let exported = {
+        let conn = super::open_read_only(&config.store_path)?;
+        super::privacy::export(&config, &conn, address, out, now)?
+    };
+    let v = bagit::verify(&exported.bag)?;
+    if !v.problems.is_empty() {
+        bail!(
+            "the bag {} does not verify: {}",
+            exported.bag.display(),
+            v.problems.join("; ")
+        );
+    }
+    let db = crate::store::Db::open(&config.store_path)?;
+    let actor = format!("administrator ({})", super::hold::whoami());
+    db.blocking(|c| {
+        super::audit::record(
+            c,
+            now,
+            "privacy.export",
+            &actor,
+            &exported.hash,
+            &serde_json::json!({
+                "cases": exported.cases,
+                "messages": exported.messages,
+                "sent": exported.sent,
+                "bag": exported.bag.display().to_string(),
+            }),
+        )
+    })?;
+    println!(
+        "{}: {} message(s), {} mail(s) sent to them, {} case(s); audit row written ({}).",
+        exported.bag.display(),
+        exported.messages,
+        exported.sent,
+        exported.cases,
+        exported.hash
+    );
+    Ok(ExitCode::SUCCESS)
+}

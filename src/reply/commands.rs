@@ -528,6 +528,23 @@ mod tests {
     }
 
     #[test]
+    fn a_legal_hold_is_set_and_lifted_in_either_language() {
+        assert_eq!(commands("Hold: yes\n"), vec![Command::Hold(true)]);
+        assert_eq!(commands("保全：否。\n"), vec![Command::Hold(false)]);
+        let parsed = parse("Hold: forever\n");
+        assert_eq!(
+            parsed.errors,
+            vec!["Hold: expected one of yes, no (是, 否); found \"forever\""]
+        );
+        let parsed = parse("Hodl: yes\n");
+        assert!(
+            parsed.errors[0].contains("did you mean Hold (保全)"),
+            "{:?}",
+            parsed.errors
+        );
+    }
+
+    #[test]
     fn edit_distances() {
         for (a, b, want) in [
             ("priorty", "priority", 1),
