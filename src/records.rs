@@ -1,10 +1,13 @@
 //! Records kept as the handbook and the law ask: a case exported as a BagIt bag that
-//! anyone can verify (`archive`, `bagit`), and a consistent copy of the store taken
-//! while the daemon runs (`backup`).
+//! anyone can verify (`archive`, `bagit`, `tar`); retention that archives before it
+//! deletes, and legal hold (`retention`, `purge`, `hold`); a person's data as one bag
+//! (`privacy`); the trail of all of it (`audit`); and a consistent copy of the store
+//! taken while the daemon runs (`backup`).
 //!
-//! Everything here reads the store through a read-only connection of its own, never
-//! through the daemon's writer: an export or a backup changes nothing, and the daemon
-//! goes on taking mail in meanwhile (WAL readers do not block the writer).
+//! Exports and backups read the store through a read-only connection of their own,
+//! never through the daemon's writer: they change nothing, and the daemon goes on
+//! taking mail in meanwhile (WAL readers do not block the writer). Retention, holds
+//! and audit rows write, through the store's one writer ([`crate::store::Db`]).
 
 pub mod archive;
 pub mod audit;

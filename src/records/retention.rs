@@ -321,7 +321,10 @@ pub fn fire(
     let at = now.timestamp();
     let plan = plan(conn, config, at)?;
     let done = execute(config, conn, &plan, at, "daemon", NIGHTLY_BATCH, |_| {})?;
-    let next = if plan.cases.len() > NIGHTLY_BATCH {
+    // More to do: the next batch at once — unless a case failed to archive (a full
+    // disk, an unwritable archive_to), which the next batch would only repeat, the
+    // clock firing it in a loop; then tomorrow night, after the error was logged.
+    let next = if plan.cases.len() > NIGHTLY_BATCH && done.failed.is_empty() {
         at
     } else {
         next_night(config, now)
