@@ -147,6 +147,45 @@ fn three_years_on_closed_cases_are_archived_then_purged_and_a_held_one_is_kept()
         "{dry}"
     );
 
+    // archive export --closed-before: every case closed before that day, none after.
+    let exports = f.dir.join("exports");
+    let none = ok(f
+        .command()
+        .args([
+            "archive",
+            "export",
+            "--closed-before",
+            "2026-12-01",
+            "--out",
+        ])
+        .arg(&exports)
+        .arg("--config")
+        .arg(&f.config)
+        .output()
+        .unwrap());
+    assert!(none.contains("0 case(s) exported"), "{none}");
+    let every = ok(f
+        .command()
+        .args([
+            "archive",
+            "export",
+            "--closed-before",
+            "2026-12-03",
+            "--out",
+        ])
+        .arg(&exports)
+        .arg("--config")
+        .arg(&f.config)
+        .output()
+        .unwrap());
+    assert!(
+        every.contains(&format!("{CASES} case(s) exported")),
+        "{every}"
+    );
+    for number in &all {
+        assert!(valid_bag(&f, &exports.join(number)), "{number}");
+    }
+
     // The purge, killed as soon as a second bag is in place: the first case is then
     // purged (bags are written one case at a time, each after the last commit) and
     // the second is between its bag and its delete.

@@ -139,8 +139,8 @@ impl Intake {
         let mut errors = parsed.errors.clone();
         let mut target_department = None;
         for c in &parsed.commands {
-            // A legal hold is the managers' or the escalation contacts' to give, not
-            // every member's (src/records/hold.rs).
+            // A legal hold is the managers' (or an escalation contact's, where one is
+            // also a department address) to give, not every member's (records/hold.rs).
             if let Command::Hold(_) = c
                 && !department.managers.contains(&msg.from.email)
                 && !self
@@ -150,7 +150,7 @@ impl Intake {
                     .contains(&msg.from.email)
             {
                 errors.push(format!(
-                    "Hold: only the managers of {} or the escalation contacts may set or lift a legal hold",
+                    "Hold: only the managers of {} may set or lift a legal hold by reply; ask one of them, or the administrator (switchboard cases hold)",
                     department.name
                 ));
             }

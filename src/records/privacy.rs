@@ -8,7 +8,6 @@
 //! outlive an erasure that follows it.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -65,6 +64,14 @@ fn header_of(conn: &Connection, id: i64) -> Result<Vec<u8>> {
     head.truncate(end);
     head.extend_from_slice(b"\r\n");
     Ok(head)
+}
+
+/// A sent mail to the person: its outbox row, case, and where its original is.
+struct SentRow {
+    id: i64,
+    case: Option<String>,
+    original_key: Option<String>,
+    original_at: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -131,7 +138,7 @@ pub fn export(
         }
         messages.push((id, number, found));
     }
-    let sent: Vec<(i64, Option<String>, Option<String>, Option<i64>)> = tx
+    let sent: Vec<SentRow> = tx
         .prepare(
             "SELECT o.id, c.number, o.original_key, o.original_at, o.recipients
              FROM outbox o LEFT JOIN cases c ON c.id = o.case_id
@@ -150,7 +157,12 @@ pub fn export(
             Ok((id, number, key, at, recipients)) => recipients
                 .split(',')
                 .any(|r| r.trim().eq_ignore_ascii_case(&address))
-                .then_some(Ok((id, number, key, at))),
+                .then_some(Ok(SentRow {
+                    id,
+                    case: number,
+                    original_key: key,
+                    original_at: at,
+                })),
             Err(e) => Some(Err(e)),
         })
         .collect::<rusqlite::Result<_>>()?;
@@ -182,15 +194,15 @@ pub fn export(
             roles: roles.clone(),
         });
     }
-    for (n, (id, number, key, at)) in sent.iter().enumerate() {
+    for (n, row) in sent.iter().enumerate() {
         let file = format!("sent/{:03}.eml", n + 1);
         bag.add_with(&file, |w| {
-            write_sent(&tx, *id, key.as_deref(), *at, w).map(|_| ())
+            write_sent(&tx, row.id, row.original_key.as_deref(), row.original_at, w).map(|_| ())
         })?;
         person.sent.push(Found {
             file: format!("data/{file}"),
-            id: *id,
-            case: number.clone(),
+            id: row.id,
+            case: row.case.clone(),
             roles: vec!["to"],
         });
     }
