@@ -150,6 +150,20 @@ enum PrivacyAction {
         #[arg(long)]
         now: Option<String>,
     },
+    /// Empty X's messages and the mail sent to them, put a pseudonym in place of their
+    /// address; held or in-retention cases are restricted instead (PIPL Art. 47,
+    /// GDPR Art. 17).
+    Erase {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        address: String,
+        /// List what would be erased and restricted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -291,6 +305,17 @@ fn main() -> ExitCode {
                 },
         } => commands::clock(now.as_deref()).and_then(|clock| {
             switchboard::records::commands::privacy_export(&config, &address, &out, &clock)
+        }),
+        Command::Privacy {
+            action:
+                PrivacyAction::Erase {
+                    config,
+                    address,
+                    dry_run,
+                    now,
+                },
+        } => commands::clock(now.as_deref()).and_then(|clock| {
+            switchboard::records::commands::privacy_erase(&config, &address, dry_run, &clock)
         }),
         Command::Audit { config, json } => switchboard::records::commands::audit(&config, json),
         Command::Report {

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod backup;
 pub mod bagit;
 pub mod commands;
+pub mod erase;
 pub mod hold;
 pub mod privacy;
 mod purge;

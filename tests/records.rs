@@ -418,3 +418,153 @@ fn a_persons_data_exports_as_one_bag_and_the_audit_names_them_by_hash() {
         "an address in the audit trail: {audit}"
     );
 }
+
+fn contains_ignoring_case(haystack: &[u8], needle: &str) -> bool {
+    let lower = haystack.to_ascii_lowercase();
+    lower.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn an_erased_address_is_nowhere_in_the_store_files_and_a_held_case_is_restricted() {
+    const ERASED: &str = "liming@keji-tech.cn";
+    const OTHER: &str = "other@elsewhere.cn";
+    const HELD: &str = "zhao@held-client.cn";
+    let f = Fixture::start().unwrap();
+    for (from, id) in [
+        (format!("李明 <{ERASED}>"), "erase-1@keji-tech.cn"),
+        (format!("Other <{OTHER}>"), "erase-2@elsewhere.cn"),
+        (format!("赵 <{HELD}>"), "erase-3@held-client.cn"),
+    ] {
+        f.deliver(&fixture::mail(
+            &from,
+            "投诉：设备交付延迟",
+            id,
+            "",
+            "你们好，我司采购的20台设备比合同约定晚了两天交付，请尽快说明原因并给出处理方案。",
+        ))
+        .unwrap();
+    }
+    f.run_once().unwrap();
+    let start = Instant::now();
+    while f
+        .count(&format!(
+            "SELECT count(*) FROM outbox WHERE recipients = '{ERASED}' AND sent_at IS NOT NULL"
+        ))
+        .unwrap()
+        == 0
+    {
+        assert!(start.elapsed() < WAIT, "no acknowledgement sent");
+        f.run_once().unwrap();
+    }
+    let cases = f.cases().unwrap();
+    assert_eq!(cases.len(), 3);
+    let number_of = |sender: &str| {
+        cases.iter().find(|c| c["sender"] == sender).unwrap()["case"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (erased_case, held_case) = (number_of(ERASED), number_of(HELD));
+    let run = |args: &[&str]| {
+        let out = f
+            .command()
+            .args(args)
+            .arg("--config")
+            .arg(&f.config)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    run(&["cases", "hold", &held_case]);
+    const NOW: &str = "2026-12-10T10:00:00+08:00";
+    let timeline_sizes = || -> Vec<(usize, usize, usize)> {
+        [&erased_case, &held_case]
+            .iter()
+            .map(|c| {
+                let t = f.show(c, NOW).unwrap();
+                (
+                    t["events"].as_array().unwrap().len(),
+                    t["messages"].as_array().unwrap().len(),
+                    t["outgoing"].as_array().unwrap().len(),
+                )
+            })
+            .collect()
+    };
+    let report = || {
+        run(&[
+            "report",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-12-31",
+            "--csv",
+            "--now",
+            NOW,
+        ])
+    };
+    let (sizes, figures) = (timeline_sizes(), report());
+
+    // --dry-run says what would happen and changes nothing.
+    let before = store_bytes(&f);
+    let dry = run(&[
+        "privacy",
+        "erase",
+        "--address",
+        ERASED,
+        "--dry-run",
+        "--now",
+        NOW,
+    ]);
+    assert!(dry.contains("would be"), "{dry}");
+    assert!(store_bytes(&f) == before, "--dry-run changed the store");
+
+    let done = run(&["privacy", "erase", "--address", ERASED, "--now", NOW]);
+    assert!(done.contains("Erased:"), "{done}");
+    let restricted = run(&["privacy", "erase", "--address", HELD, "--now", NOW]);
+    assert!(
+        restricted.contains(&format!(
+            "case {held_case}: RESTRICTED, not erased: under legal hold"
+        )),
+        "{restricted}"
+    );
+
+    // Nowhere in the database file, its WAL or its shared-memory index; the other
+    // customer (not erased) still is, so the search can find what is there.
+    let db = f.db_path();
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        all.extend(std::fs::read(format!("{}{suffix}", db.display())).unwrap_or_default());
+    }
+    assert!(
+        !contains_ignoring_case(&all, ERASED),
+        "the erased address is still in the store's files"
+    );
+    assert!(contains_ignoring_case(&all, OTHER));
+    assert!(
+        contains_ignoring_case(&all, HELD),
+        "the restricted case was kept"
+    );
+
+    assert_eq!(timeline_sizes(), sizes, "the timelines changed in size");
+    assert_eq!(report(), figures, "the report's figures changed");
+    let shown = f.show(&erased_case, NOW).unwrap();
+    assert!(
+        shown["case"]["sender"]
+            .as_str()
+            .unwrap()
+            .ends_with("@erased.invalid")
+    );
+
+    let audit = run(&["audit", "--json"]);
+    assert_eq!(audit.matches("\"privacy.erase\"").count(), 2, "{audit}");
+    assert!(
+        !audit.contains("keji-tech") && !audit.contains("held-client"),
+        "{audit}"
+    );
+}

@@ -67,11 +67,11 @@ fn header_of(conn: &Connection, id: i64) -> Result<Vec<u8>> {
 }
 
 /// A sent mail to the person: its outbox row, case, and where its original is.
-struct SentRow {
-    id: i64,
-    case: Option<String>,
-    original_key: Option<String>,
-    original_at: Option<i64>,
+pub(super) struct SentRow {
+    pub id: i64,
+    pub case: Option<String>,
+    pub original_key: Option<String>,
+    pub original_at: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -91,33 +91,25 @@ struct Person<'a> {
     sent: Vec<Found>,
 }
 
-#[derive(Debug)]
-pub struct Exported {
-    pub bag: PathBuf,
-    pub hash: String,
-    pub cases: usize,
-    pub messages: usize,
-    pub sent: usize,
+/// Where one person appears in the store.
+pub(super) struct Traces {
+    /// Ledger rows: (id, case number, roles in its header).
+    pub messages: Vec<(i64, Option<String>, Vec<&'static str>)>,
+    /// Cases they opened or appear in.
+    pub cases: BTreeSet<i64>,
+    /// Cases they opened (`cases.sender`).
+    pub opened: BTreeSet<i64>,
+    pub sent: Vec<SentRow>,
 }
 
-pub fn export(
-    config: &Config,
-    conn: &Connection,
-    address: &str,
-    out: &Path,
-    now: i64,
-) -> Result<Exported> {
-    let address = address.trim().to_lowercase();
-    if !address.contains('@') {
-        bail!("--address: expected an email address such as name@example.com, found \"{address}\"");
-    }
-    let hash = address_hash(&address);
-    let tx = conn.unchecked_transaction()?;
-    let opened: BTreeSet<i64> = tx
+/// Every trace of `address` (lower-case) in the store.
+pub(super) fn find(conn: &Connection, address: &str) -> Result<Traces> {
+    let address = address.to_string();
+    let opened: BTreeSet<i64> = conn
         .prepare("SELECT id FROM cases WHERE sender = ?1")?
         .query_map([&address], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let all: Vec<(i64, Option<i64>, Option<String>)> = tx
+    let all: Vec<(i64, Option<i64>, Option<String>)> = conn
         .prepare(
             "SELECT m.id, m.case_id, c.number FROM messages m LEFT JOIN cases c ON c.id = m.case_id ORDER BY m.id",
         )?
@@ -126,7 +118,7 @@ pub fn export(
     let mut messages = Vec::new();
     let mut cases: BTreeSet<i64> = opened.clone();
     for (id, case_id, number) in all {
-        let found = Message::parse(&header_of(&tx, id)?)
+        let found = Message::parse(&header_of(conn, id)?)
             .map(|m| roles(&m, &address))
             .unwrap_or_default();
         let in_their_case = case_id.is_some_and(|c| opened.contains(&c));
@@ -138,7 +130,7 @@ pub fn export(
         }
         messages.push((id, number, found));
     }
-    let sent: Vec<SentRow> = tx
+    let sent: Vec<SentRow> = conn
         .prepare(
             "SELECT o.id, c.number, o.original_key, o.original_at, o.recipients
              FROM outbox o LEFT JOIN cases c ON c.id = o.case_id
@@ -167,6 +159,42 @@ pub fn export(
         })
         .collect::<rusqlite::Result<_>>()?;
 
+    Ok(Traces {
+        messages,
+        cases,
+        opened,
+        sent,
+    })
+}
+
+#[derive(Debug)]
+pub struct Exported {
+    pub bag: PathBuf,
+    pub hash: String,
+    pub cases: usize,
+    pub messages: usize,
+    pub sent: usize,
+}
+
+pub fn export(
+    config: &Config,
+    conn: &Connection,
+    address: &str,
+    out: &Path,
+    now: i64,
+) -> Result<Exported> {
+    let address = address.trim().to_lowercase();
+    if !address.contains('@') {
+        bail!("--address: expected an email address such as name@example.com, found \"{address}\"");
+    }
+    let hash = address_hash(&address);
+    let tx = conn.unchecked_transaction()?;
+    let Traces {
+        messages,
+        cases,
+        sent,
+        ..
+    } = find(&tx, &address)?;
     std::fs::create_dir_all(out).with_context(|| format!("Cannot create {}", out.display()))?;
     let name = format!(
         "person-{}",

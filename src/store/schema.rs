@@ -202,8 +202,12 @@ const MIGRATIONS: &[&str] = &[
     // records (src/records.rs): a legal hold keeps a case from retention while set;
     // every retention run and hold is an audit row (who, when, what), kept when the
     // cases it names are gone.
+    // A restricted case (privacy erase could not erase it: held, or inside its
+    // retention period) is kept for storage only, with the reason.
     r#"
     ALTER TABLE cases ADD COLUMN held_at INTEGER;
+    ALTER TABLE cases ADD COLUMN restricted_at INTEGER;
+    ALTER TABLE cases ADD COLUMN restricted_why TEXT;
     CREATE TABLE audit (
         id      INTEGER PRIMARY KEY,
         at      INTEGER NOT NULL,
