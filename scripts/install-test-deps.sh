@@ -9,6 +9,15 @@
 # Must run as root (or via sudo).
 set -euo pipefail
 
+# The Library of Congress' BagIt validator (PyPI bagit, `bagit.py --validate`) checks
+# the case archives (tests/records.rs). Installed where missing, before the apt part,
+# which exits early when the packages are there.
+if ! command -v bagit.py >/dev/null 2>&1; then
+    echo "install-test-deps: installing bagit (PyPI)"
+    python3 -m pip install --quiet bagit
+    command -v bagit.py >/dev/null 2>&1 || { echo "install-test-deps: bagit.py still missing" >&2; exit 1; }
+fi
+
 missing=()
 command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-core)
 [ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)

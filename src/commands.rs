@@ -4,7 +4,7 @@
 mod messages;
 pub mod quarantine;
 mod report;
-mod timeline;
+pub(crate) mod timeline;
 
 pub use messages::messages;
 
@@ -73,7 +73,7 @@ pub fn run(config: &Path, once: bool, now: Option<&str>) -> Result<ExitCode> {
 }
 
 /// The system clock, or the time `--now` gives.
-fn clock(now: Option<&str>) -> Result<Clock> {
+pub fn clock(now: Option<&str>) -> Result<Clock> {
     Ok(match now {
         None => Clock::System,
         Some(t) => Clock::Fixed(

@@ -192,8 +192,15 @@ pub fn pieces<'a>(
 }
 
 fn crlf(raw: &[u8]) -> Cow<'_, [u8]> {
-    // (previous byte, byte) pairs; the first byte has none before it.
-    let pairs = || std::iter::once(&0).chain(raw).zip(raw);
+    crlf_after(0, raw)
+}
+
+/// [`crlf`] of one chunk of a longer original, `before` being the byte that precedes
+/// the chunk (0 for none): the case archive (`records::archive`) streams an original
+/// through this and writes exactly the bytes [`pieces`] sends.
+pub fn crlf_after(before: u8, raw: &[u8]) -> Cow<'_, [u8]> {
+    // (previous byte, byte) pairs; the first byte has `before` before it.
+    let pairs = || std::iter::once(&before).chain(raw).zip(raw);
     let bare_lf = |(&before, &b): (&u8, &u8)| b == b'\n' && before != b'\r';
     if !pairs().any(bare_lf) {
         return Cow::Borrowed(raw);

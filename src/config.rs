@@ -7,6 +7,7 @@
 
 mod alerts;
 pub(crate) mod fields;
+mod retention;
 mod sla;
 
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ use anyhow::{Result, bail};
 pub use alerts::Alerts;
 use fields::Fields;
 pub use fields::{Report, parse_duration};
+pub use retention::{Period, Retention};
 pub use sla::{Replies, Sla};
 
 use crate::calendar::Calendar;
@@ -126,6 +128,7 @@ pub struct Config {
     pub sla: Sla,
     pub replies: Replies,
     pub alerts: Alerts,
+    pub retention: Retention,
 }
 
 impl Config {
@@ -240,6 +243,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         .map(|i| sla::read_sla(sla_table, &i.rules, &i.triage_department, report));
     let replies = sla::read_replies(root.table(report, "replies"), report);
     let alerts = alerts::read_alerts(root.table(report, "alerts"), report);
+    let retention = retention::read_retention(root.table(report, "retention"), report);
 
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
@@ -293,6 +297,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         sla: sla?,
         replies,
         alerts,
+        retention,
     })
 }
 

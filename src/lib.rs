@@ -19,6 +19,7 @@ pub mod mailbox;
 pub mod memory;
 pub mod message;
 pub mod outgoing;
+pub mod records;
 pub mod reply;
 pub mod rules;
 pub mod secret;

@@ -98,6 +98,101 @@ enum Command {
         #[command(subcommand)]
         action: QuarantineAction,
     },
+    /// Cases as BagIt bags (RFC 8493): export them, or verify bags exported before.
+    Archive {
+        #[command(subcommand)]
+        action: ArchiveAction,
+    },
+    /// Purge what [retention] says has been kept long enough (archiving cases first
+    /// where archive_to is set); --dry-run lists it and changes nothing.
+    Retention {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        /// Judge ages as of this RFC 3339 time instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// A person's data (PIPL Art. 45, GDPR Art. 15).
+    Privacy {
+        #[command(subcommand)]
+        action: PrivacyAction,
+    },
+    /// The audit trail: every retention run, purge and legal hold.
+    Audit {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A consistent copy of the store, taken while the daemon runs, then checked.
+    Backup {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The copy to write (replaced only once the new copy has passed its check).
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrivacyAction {
+    /// Every message from or to ADDRESS, their cases and the mail sent to them, as one
+    /// BagIt bag in OUT; an audit row names them by a hash of the address.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Empty X's messages and the mail sent to them, put a pseudonym in place of their
+    /// address; held or in-retention cases are restricted instead (PIPL Art. 47,
+    /// GDPR Art. 17).
+    Erase {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        address: String,
+        /// List what would be erased and restricted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveAction {
+    /// One bag per case, in OUT/<case>; the store is opened read-only.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One case, such as SB-2026-000042.
+        #[arg(
+            long,
+            required_unless_present = "closed_before",
+            conflicts_with = "closed_before"
+        )]
+        case: Option<String>,
+        /// Every case closed before this day, YYYY-MM-DD (company time zone).
+        #[arg(long)]
+        closed_before: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Pack each bag as OUT/<case>.tar after checking it.
+        #[arg(long)]
+        tar: bool,
+        /// The Bagging-Date and the time deadlines are judged at (RFC 3339).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Re-hash a bag, or every bag in a folder; exit status 1 on any difference.
+    Verify { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +218,13 @@ enum CasesAction {
         /// The case number, such as SB-2026-000042.
         case: String,
     },
+    /// Put a case under legal hold (retention never purges it), or lift the hold.
+    Hold {
+        case: String,
+        /// Lift the hold.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 fn with_config(
@@ -132,6 +234,29 @@ fn with_config(
     match config {
         Some(c) => f(&c),
         None => anyhow::bail!("--config FILE is required"),
+    }
+}
+
+fn archive(action: ArchiveAction) -> anyhow::Result<ExitCode> {
+    use switchboard::records::commands::{self as records, Selection};
+    match action {
+        ArchiveAction::Export {
+            config,
+            case,
+            closed_before,
+            out,
+            tar,
+            now,
+        } => {
+            let selection = match (case, closed_before) {
+                (Some(c), _) => Selection::Case(c),
+                (None, Some(d)) => Selection::ClosedBefore(d),
+                (None, None) => anyhow::bail!("--case or --closed-before is required"),
+            };
+            let clock = commands::clock(now.as_deref())?;
+            records::archive_export(&config, &selection, &out, tar, &clock)
+        }
+        ArchiveAction::Verify { dir } => records::archive_verify(&dir),
     }
 }
 
@@ -156,6 +281,43 @@ fn main() -> ExitCode {
         } => with_config(config, |c| {
             commands::show_case(c, &case, json, now.as_deref())
         }),
+        Command::Cases {
+            config,
+            now,
+            action: Some(CasesAction::Hold { case, off }),
+            ..
+        } => with_config(config, |c| {
+            switchboard::records::commands::hold(c, &case, off, &commands::clock(now.as_deref())?)
+        }),
+        Command::Retention {
+            config,
+            dry_run,
+            now,
+        } => commands::clock(now.as_deref())
+            .and_then(|clock| switchboard::records::commands::retention(&config, dry_run, &clock)),
+        Command::Privacy {
+            action:
+                PrivacyAction::Export {
+                    config,
+                    address,
+                    out,
+                    now,
+                },
+        } => commands::clock(now.as_deref()).and_then(|clock| {
+            switchboard::records::commands::privacy_export(&config, &address, &out, &clock)
+        }),
+        Command::Privacy {
+            action:
+                PrivacyAction::Erase {
+                    config,
+                    address,
+                    dry_run,
+                    now,
+                },
+        } => commands::clock(now.as_deref()).and_then(|clock| {
+            switchboard::records::commands::privacy_erase(&config, &address, dry_run, &clock)
+        }),
+        Command::Audit { config, json } => switchboard::records::commands::audit(&config, json),
         Command::Report {
             config,
             from,
@@ -175,6 +337,8 @@ fn main() -> ExitCode {
                 commands::quarantine::release(c, *id, json, now.as_deref())
             }
         }),
+        Command::Archive { action } => archive(action),
+        Command::Backup { config, to } => switchboard::records::commands::backup(&config, &to),
     };
     match result {
         Ok(code) => code,

@@ -127,6 +127,11 @@ impl Db {
     }
 }
 
+/// The schema version of a store this binary has migrated (`PRAGMA user_version`).
+pub fn schema_version() -> i64 {
+    schema::known()
+}
+
 #[cfg(test)]
 pub fn memory() -> Result<Connection> {
     let mut conn = Connection::open_in_memory()?;

@@ -33,8 +33,13 @@ pub struct DeadlineView {
 }
 
 pub fn load(db: &Db, number: &str, now: i64) -> Result<Timeline> {
+    db.blocking(|c| read(c, number, now))
+}
+
+/// [`load`] on a connection of the caller's (the case archive's, read-only).
+pub fn read(c: &rusqlite::Connection, number: &str, now: i64) -> Result<Timeline> {
     let number = number.trim().trim_matches(['[', ']']).to_string();
-    db.blocking(|c| {
+    {
         let Some(id) = cases::id_by_number(c, &number)? else {
             bail!("No case {number}");
         };
@@ -55,7 +60,7 @@ pub fn load(db: &Db, number: &str, now: i64) -> Result<Timeline> {
             timers: deadlines::timers_for_case(c, id)?,
             case,
         })
-    })
+    }
 }
 
 pub fn print(config: &Config, t: &Timeline, out: &mut impl Write) -> Result<()> {

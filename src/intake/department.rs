@@ -139,6 +139,21 @@ impl Intake {
         let mut errors = parsed.errors.clone();
         let mut target_department = None;
         for c in &parsed.commands {
+            // A legal hold is the managers' (or an escalation contact's, where one is
+            // also a department address) to give, not every member's (records/hold.rs).
+            if let Command::Hold(_) = c
+                && !department.managers.contains(&msg.from.email)
+                && !self
+                    .config
+                    .sla
+                    .escalation_contacts
+                    .contains(&msg.from.email)
+            {
+                errors.push(format!(
+                    "Hold: only the managers of {} may set or lift a legal hold by reply; ask one of them, or the administrator (switchboard cases hold)",
+                    department.name
+                ));
+            }
             if let Command::Department(name) = c {
                 match self.find_department(name) {
                     Some(d) if d.id == case.department => {
@@ -218,6 +233,20 @@ impl Intake {
                     done.push(format!("status {}", s.as_str()));
                 }
                 Command::Internal(yes) => internal = *yes,
+                Command::Hold(on) => {
+                    let change = crate::records::hold::set(
+                        conn,
+                        case.id,
+                        *on,
+                        now,
+                        &msg.from.email,
+                        ", by reply",
+                    )?;
+                    done.push(format!(
+                        "legal hold {}: {change:?}",
+                        if *on { "on" } else { "off" }
+                    ));
+                }
                 Command::Delay(reason) => {
                     done.push(self.delay(step, &case, &department.id, reason)?);
                 }

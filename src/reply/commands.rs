@@ -45,6 +45,9 @@ pub enum Command {
     Internal(bool),
     /// The value as written, trimmed and not empty (a date, a reason, or both).
     Delay(String),
+    /// `Hold: yes` / `Hold: no` (保全：是/否): a legal hold keeps the case from
+    /// retention (src/records/hold.rs); only managers may give it.
+    Hold(bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -68,15 +71,17 @@ enum Key {
     Department,
     Internal,
     Delay,
+    Hold,
 }
 
 impl Key {
-    const ALL: [Key; 5] = [
+    const ALL: [Key; 6] = [
         Key::Status,
         Key::Priority,
         Key::Department,
         Key::Internal,
         Key::Delay,
+        Key::Hold,
     ];
 
     /// The spellings accepted, lower-case; the first is the English name.
@@ -87,6 +92,7 @@ impl Key {
             Key::Department => &["department", "dept", "部门"],
             Key::Internal => &["internal", "内部"],
             Key::Delay => &["delay", "延期"],
+            Key::Hold => &["hold", "保全"],
         }
     }
 
@@ -97,6 +103,7 @@ impl Key {
             Key::Department => "Department",
             Key::Internal => "Internal",
             Key::Delay => "Delay",
+            Key::Hold => "Hold",
         }
     }
 
@@ -107,6 +114,7 @@ impl Key {
             Key::Department => "部门",
             Key::Internal => "内部",
             Key::Delay => "延期",
+            Key::Hold => "保全",
         }
     }
 
@@ -123,6 +131,7 @@ impl Key {
             Key::Department => "expected a department",
             Key::Internal => "expected one of yes, no, true, false (是, 否)",
             Key::Delay => "expected the new date or a reason",
+            Key::Hold => "expected one of yes, no (是, 否)",
         }
     }
 
@@ -139,6 +148,11 @@ impl Key {
                 _ => None,
             },
             Key::Delay => (!value.is_empty()).then(|| Command::Delay(value.into())),
+            Key::Hold => match value.to_lowercase().as_str() {
+                "yes" | "true" | "是" => Some(Command::Hold(true)),
+                "no" | "false" | "否" => Some(Command::Hold(false)),
+                _ => None,
+            },
         }
     }
 }
@@ -511,6 +525,23 @@ mod tests {
         assert_eq!(parsed.text, "");
         assert_eq!(parse(""), Parsed::default());
         assert_eq!(parse("\n\n  \n"), Parsed::default());
+    }
+
+    #[test]
+    fn a_legal_hold_is_set_and_lifted_in_either_language() {
+        assert_eq!(commands("Hold: yes\n"), vec![Command::Hold(true)]);
+        assert_eq!(commands("保全：否。\n"), vec![Command::Hold(false)]);
+        let parsed = parse("Hold: forever\n");
+        assert_eq!(
+            parsed.errors,
+            vec!["Hold: expected one of yes, no (是, 否); found \"forever\""]
+        );
+        let parsed = parse("Hodl: yes\n");
+        assert!(
+            parsed.errors[0].contains("did you mean Hold (保全)"),
+            "{:?}",
+            parsed.errors
+        );
     }
 
     #[test]

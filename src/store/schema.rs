@@ -218,7 +218,30 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX duplicates_of ON duplicates(of_message);
     "#,
+    // 9: records (src/records.rs): a legal hold keeps a case from retention while set;
+    // every retention run and hold is an audit row (who, when, what), kept when the
+    // cases it names are gone.
+    // A restricted case (privacy erase could not erase it: held, or inside its
+    // retention period) is kept for storage only, with the reason.
+    r#"
+    ALTER TABLE cases ADD COLUMN held_at INTEGER;
+    ALTER TABLE cases ADD COLUMN restricted_at INTEGER;
+    ALTER TABLE cases ADD COLUMN restricted_why TEXT;
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        action  TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
+
+/// The schema version this binary writes: what `user_version` says after `migrate`.
+pub fn known() -> i64 {
+    MIGRATIONS.len() as i64
+}
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
