@@ -208,6 +208,7 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
         let line = match Message::parse(&raw) {
             Ok(msg) => {
                 let class = intake.classify(&msg);
+                let set_aside = intake.set_aside_reason(&msg, &class);
                 serde_json::json!({
                     "file": file.display().to_string(),
                     "category": class.category.as_str(),
@@ -215,7 +216,8 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
                     "department": class.department,
                     "rules": class.rules,
                     "language": msg.language().code(),
-                    "acknowledge": intake.no_ack_reason(&msg).is_none() && crate::intake::screen::automatic(&msg).is_none(),
+                    "acknowledge": set_aside.is_none() && intake.no_ack_reason(&msg).is_none() && crate::intake::screen::automatic(&msg).is_none(),
+                    "set_aside": set_aside,
                 })
             }
             Err(reason) => {
@@ -343,5 +345,10 @@ pub fn report(
     let rows = db.blocking(|c| crate::store::deadlines::started_between(c, start, end))?;
     let lines = report::lines(&rows, now);
     report::print(&lines, csv, &mut std::io::stdout().lock())?;
+    if !csv {
+        let set_aside =
+            db.blocking(|c| crate::store::messages::set_aside_by_reason(c, start, end))?;
+        report::print_set_aside(&set_aside, &mut std::io::stdout().lock())?;
+    }
     Ok(ExitCode::SUCCESS)
 }

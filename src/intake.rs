@@ -14,6 +14,7 @@ mod identity;
 mod outgoing;
 mod release;
 pub mod screen;
+mod set_aside;
 
 pub use identity::dedup_key;
 pub use release::Released;
@@ -101,6 +102,12 @@ impl Report {
     pub fn target<'c>(&self, config: &'c Config) -> Option<&'c str> {
         if self.outcome == Outcome::Quarantined.as_str() {
             config.mailbox.quarantine_folder.as_deref()
+        } else if self.outcome == Outcome::SetAside.as_str() {
+            config
+                .mailbox
+                .set_aside_folder
+                .as_deref()
+                .or(config.mailbox.processed_folder.as_deref())
         } else {
             config.mailbox.processed_folder.as_deref()
         }
@@ -519,6 +526,13 @@ impl Intake {
             report.reason = Some(why);
             return Ok(report);
         }
+        let reason = match step.class {
+            Some(class) => self.set_aside_reason(msg, class),
+            None => self.set_aside_reason(msg, &self.classify(msg)),
+        };
+        if let Some(reason) = reason {
+            return self.set_aside(step, msg, report, reason);
+        }
         self.open_case(step, msg, report, None)
     }
 
@@ -541,6 +555,7 @@ impl Intake {
                     .unwrap_or(crate::case::Priority::Normal),
                 department: p.department.clone(),
                 rules: vec![format!("follows {}", p.case)],
+                set_aside: false,
             },
             None => match step.class {
                 Some(class) => class.clone(),
@@ -629,6 +644,11 @@ impl Intake {
 
         let no_ack = match self.no_ack_reason(msg) {
             Some(why) => Some(why),
+            None if class.category == crate::case::Category::Unclassified
+                && !self.config.intake.acknowledge_unclassified =>
+            {
+                Some("no rule claims it (intake.acknowledge_unclassified = false)".to_string())
+            }
             None => self.held_back(step, &msg.reply_address().email)?,
         };
         match &no_ack {

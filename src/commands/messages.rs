@@ -58,12 +58,13 @@ pub fn print(
     let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
     writeln!(
         out,
-        "{} message(s): {} case, {} follow-up, {} ignored, {} quarantined",
+        "{} message(s): {} case, {} follow-up, {} ignored, {} quarantined, {} set aside",
         rows.len(),
         count("case"),
         count("follow_up"),
         count("ignored"),
-        count("quarantined")
+        count("quarantined"),
+        count("set_aside")
     )?;
     Ok(())
 }

@@ -227,6 +227,7 @@ impl ImapMailbox {
             for target in [
                 &config.mailbox.processed_folder,
                 &config.mailbox.quarantine_folder,
+                &config.mailbox.set_aside_folder,
             ]
             .into_iter()
             .flatten()

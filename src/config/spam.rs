@@ -1,0 +1,125 @@
+//! The `[spam]` table: which verdicts of the receiving mail server set mail aside.
+//!
+//! Each entry of `verdicts` is a header name whose meaning is known (below), or
+//! `"Header: value"` for any other filter: the header present with a value that
+//! starts with `value` (case-insensitive) is a spam verdict.
+
+use super::fields::{Fields, Report};
+
+/// How one header says "spam".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    /// The value is `YES` (SpamAssassin's `X-Spam-Flag`, Rspamd's `X-Spam`).
+    Yes,
+    /// The value starts with `Yes` (`X-Spam-Status: Yes, score=…`: SpamAssassin, and
+    /// Rspamd's milter_headers `x-spam-status` routine).
+    StartsYes,
+    /// Rspamd's action (`X-Rspamd-Action`): `reject`, `add header` or `rewrite subject`.
+    RspamdAction,
+    /// Rspamd's `X-Spamd-Result: default: True [score / required]`.
+    SpamdResult,
+    /// Microsoft 365's spam confidence level, the whole value (`X-MS-Exchange-Organization-SCL: 5`).
+    Scl,
+    /// Microsoft 365's `X-Forefront-Antispam-Report: …;SCL:5;…`.
+    SclField,
+    /// Any other header: its value starts with this (lower-case).
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub header: String,
+    pub reading: Reading,
+}
+
+/// The headers whose meaning Switchboard knows, honoured by default.
+const KNOWN: &[(&str, Reading)] = &[
+    ("X-Spam-Flag", Reading::Yes),
+    ("X-Spam", Reading::Yes),
+    ("X-Spam-Status", Reading::StartsYes),
+    ("X-Rspamd-Action", Reading::RspamdAction),
+    ("X-Spamd-Result", Reading::SpamdResult),
+    ("X-MS-Exchange-Organization-SCL", Reading::Scl),
+    ("X-Forefront-Antispam-Report", Reading::SclField),
+];
+
+#[derive(Debug, Clone)]
+pub struct Spam {
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Default for Spam {
+    fn default() -> Spam {
+        Spam {
+            verdicts: KNOWN
+                .iter()
+                .map(|(h, r)| Verdict {
+                    header: (*h).to_string(),
+                    reading: r.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+pub fn read_spam(t: Option<Fields<'_>>, report: &mut Report) -> Spam {
+    let mut spam = Spam::default();
+    let Some(mut t) = t else {
+        return spam;
+    };
+    if t.has("verdicts") {
+        let list = t.strings(report, "verdicts");
+        spam.verdicts.clear();
+        for (i, entry) in list.iter().enumerate() {
+            match parse_verdict(entry) {
+                Some(v) => spam.verdicts.push(v),
+                None => t.error(
+                    report,
+                    &format!("verdicts[{i}]"),
+                    format!(
+                        "expected one of {} or \"Header: value\" (that header with a value starting so is a spam verdict), found \"{entry}\"",
+                        KNOWN.iter().map(|(h, _)| *h).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+    }
+    t.finish(report);
+    spam
+}
+
+fn parse_verdict(entry: &str) -> Option<Verdict> {
+    let entry = entry.trim();
+    if let Some((header, value)) = entry.split_once(':') {
+        let (header, value) = (header.trim(), value.trim());
+        let name_ok =
+            !header.is_empty() && header.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        return (name_ok && !value.is_empty()).then(|| Verdict {
+            header: header.to_string(),
+            reading: Reading::Prefix(value.to_lowercase()),
+        });
+    }
+    KNOWN
+        .iter()
+        .find(|(h, _)| h.eq_ignore_ascii_case(entry))
+        .map(|(h, r)| Verdict {
+            header: (*h).to_string(),
+            reading: r.clone(),
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_names_and_custom_prefixes() {
+        assert_eq!(parse_verdict("x-spam-flag").unwrap().reading, Reading::Yes);
+        let custom = parse_verdict("X-Barracuda-Spam-Status: Yes").unwrap();
+        assert_eq!(custom.header, "X-Barracuda-Spam-Status");
+        assert_eq!(custom.reading, Reading::Prefix("yes".into()));
+        assert!(parse_verdict("X-Unknown-Filter").is_none());
+        assert!(parse_verdict("X-Empty:").is_none());
+    }
+}
