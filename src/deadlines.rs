@@ -9,6 +9,7 @@
 //! business time wait for working hours, those of a 24×7 policy go out at once.
 
 pub mod digest;
+pub mod set_aside_list;
 mod fire;
 
 use anyhow::{Context, Result};

@@ -126,6 +126,8 @@ struct Step<'a> {
     token_key: &'a [u8],
     /// Where its mail is composed, when not in place.
     composer: Option<&'a Composer<'a>>,
+    /// Set when a set-aside message is opened as a case after all: why it is late.
+    late: Option<&'a serde_json::Value>,
 }
 
 impl Step<'_> {
@@ -423,6 +425,7 @@ impl Intake {
             now,
             token_key,
             composer,
+            late: None,
         };
         match self.take_in(&step, &p.parsed) {
             Ok(r) => {
@@ -653,7 +656,7 @@ impl Intake {
         };
         match &no_ack {
             None => {
-                change.acknowledge(department, msg.reply_address(), language)?;
+                change.acknowledge(department, msg.reply_address(), language, step.late)?;
                 store::cases::add_event(
                     conn,
                     case_id,

@@ -1,4 +1,5 @@
-//! The `[spam]` table: which verdicts of the receiving mail server set mail aside.
+//! The `[spam]` table: which verdicts of the receiving mail server set mail aside, and
+//! when the triage department gets its daily list of what was set aside.
 //!
 //! Each entry of `verdicts` is a header name whose meaning is known (below), or
 //! `"Header: value"` for any other filter: the header present with a value that
@@ -46,6 +47,9 @@ const KNOWN: &[(&str, Reading)] = &[
 #[derive(Debug, Clone)]
 pub struct Spam {
     pub verdicts: Vec<Verdict>,
+    /// The local time of the daily set-aside list to the triage department, on each
+    /// working day; `None` is off.
+    pub list_at: Option<chrono::NaiveTime>,
 }
 
 impl Default for Spam {
@@ -58,6 +62,7 @@ impl Default for Spam {
                     reading: r.clone(),
                 })
                 .collect(),
+            list_at: chrono::NaiveTime::from_hms_opt(9, 30, 0),
         }
     }
 }
@@ -82,6 +87,19 @@ pub fn read_spam(t: Option<Fields<'_>>, report: &mut Report) -> Spam {
                     ),
                 ),
             }
+        }
+    }
+    if let Some(at) = t.string(report, "list_at") {
+        match at.trim() {
+            "off" => spam.list_at = None,
+            text => match chrono::NaiveTime::parse_from_str(text, "%H:%M") {
+                Ok(time) => spam.list_at = Some(time),
+                Err(_) => t.error(
+                    report,
+                    "list_at",
+                    format!("expected a local time such as \"09:30\", or \"off\"; found \"{at}\""),
+                ),
+            },
         }
     }
     t.finish(report);

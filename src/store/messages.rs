@@ -247,6 +247,13 @@ pub fn delete(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Replaces a row's reason (a set-aside message opened as a case says why).
+pub fn set_reason(conn: &Connection, id: i64, reason: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET reason = ?2 WHERE id = ?1")?
+        .execute(params![id, reason])?;
+    Ok(())
+}
+
 /// Gives the row written by a release the id and time of the row it replaces, so that
 /// the ledger keeps one row per message, in the order the messages came.
 pub fn take_place_of(conn: &Connection, new_id: i64, old_id: i64, received_at: i64) -> Result<()> {

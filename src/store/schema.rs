@@ -230,6 +230,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages_new RENAME TO messages;
     CREATE INDEX messages_case ON messages(case_id);
     CREATE INDEX messages_set_aside ON messages(outcome, id) WHERE outcome = 'set_aside';
+
+    -- Each set-aside message in the daily list that named it: the list mail's
+    -- Message-ID (outbox.message_id) and its line number, which an `Open: N` reply
+    -- names. No REFERENCES on message_id: opening a message rewrites its ledger row
+    -- under the same id (as a quarantine release does), and a reference would refuse
+    -- the delete of that rewrite.
+    CREATE TABLE set_aside_listed (
+        message_id INTEGER PRIMARY KEY,
+        list       TEXT NOT NULL,
+        number     INTEGER NOT NULL,
+        listed_at  INTEGER NOT NULL,
+        UNIQUE (list, number)
+    ) STRICT;
     "#,
 ];
 
