@@ -1,7 +1,7 @@
 //! What each subcommand does, over the library. Output for people goes to stdout;
 //! logs go to stderr.
 
-mod messages;
+pub mod messages;
 pub mod quarantine;
 mod report;
 mod timeline;

@@ -9,8 +9,8 @@
 //! business time wait for working hours, those of a 24×7 policy go out at once.
 
 pub mod digest;
-pub mod set_aside_list;
 mod fire;
+pub mod set_aside_list;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};

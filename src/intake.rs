@@ -504,6 +504,9 @@ impl Intake {
         )? {
             return self.follow_up(step, case_id, msg, report);
         }
+        if let Some(done) = self.list_reply(step, msg, report.clone())? {
+            return Ok(done);
+        }
         // Machines answering something, and our own mail come back, belong to no case.
         let ignore = screen::automatic(msg).or_else(|| {
             (self.own_addresses.contains(&msg.from.email)

@@ -14,8 +14,8 @@ pub mod deadlines;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;
-pub mod set_aside;
 mod schema;
+pub mod set_aside;
 mod wal;
 
 use std::path::Path;

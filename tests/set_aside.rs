@@ -261,3 +261,199 @@ fn unclaimed_mail_is_not_acknowledged_when_so_configured() {
         1
     );
 }
+
+fn at(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp()
+}
+
+fn lists(f: &Fixture) -> i64 {
+    f.count("SELECT count(*) FROM outbox WHERE kind = 'set_aside_list'")
+        .unwrap()
+}
+
+#[test]
+fn the_daily_list_goes_once_per_working_day_and_open_takes_a_message_in() {
+    let f = Fixture::start().unwrap();
+    let triage = "customer-service@example.com";
+    // Wednesday 10:00: three messages set aside, one real complaint.
+    f.deliver(&complaint_with(0, "X-Spam-Flag: YES\r\n"))
+        .unwrap();
+    f.deliver(&complaint_with(1, "X-Spam: Yes\r\n")).unwrap();
+    f.deliver(&mail(
+        "Deals Weekly <deals@shop-news.example>",
+        "Your weekly picks",
+        "newsletter@shop-news.example",
+        "",
+        "Ten new gadgets.\r\n\r\nYou are receiving this email because you signed up. Unsubscribe here.",
+    ))
+    .unwrap();
+    f.deliver(&mail(
+        "Sarah Jones <sarah@client.com>",
+        "Complaint: the units you shipped are defective",
+        "real-complaint@client.com",
+        "",
+        "I want to complain: half of the controllers in batch B-2291 are faulty.",
+    ))
+    .unwrap();
+    f.run_at("2026-12-02T10:00:00+08:00").unwrap();
+    assert_eq!(lists(&f), 0, "the first list is the next working day's");
+
+    // Thursday 09:31, and a restart at 09:40: one list.
+    f.run_at("2026-12-03T09:31:00+08:00").unwrap();
+    f.run_at("2026-12-03T09:40:00+08:00").unwrap();
+    assert_eq!(lists(&f), 1);
+    let got = f
+        .stack
+        .wait_for_messages(triage, "INBOX", 1, std::time::Duration::from_secs(20))
+        .unwrap();
+    let list = switchboard::message::Message::parse(&got[0]).unwrap();
+    let list_id = list.message_id.clone().unwrap();
+    let body = &list.body;
+    let first = body.find("1. ").unwrap();
+    let second = body.find("2. ").unwrap();
+    let third = body.find("3. ").unwrap();
+    assert!(first < second && second < third, "{body}");
+    assert!(!body.contains("4. "), "{body}");
+    assert!(
+        body[first..second].contains("buyer0@spam-sender.example"),
+        "{body}"
+    );
+    assert!(
+        body[second..third].contains("buyer1@spam-sender.example"),
+        "{body}"
+    );
+    assert!(body[third..].contains("deals@shop-news.example"), "{body}");
+    assert!(body.contains("server verdict X-Spam-Flag (YES)"), "{body}");
+    assert!(body.contains("Newsletter or marketing footer"), "{body}");
+    assert!(
+        !body.contains("sarah@client.com"),
+        "a case is not in the list: {body}"
+    );
+
+    // Thursday noon: one more set aside; no second list that day.
+    f.deliver(&complaint_with(2, "X-Rspamd-Action: reject\r\n"))
+        .unwrap();
+    f.run_at("2026-12-03T12:00:00+08:00").unwrap();
+    assert_eq!(lists(&f), 1);
+
+    // `Open: 2` from someone outside the triage department changes nothing; from
+    // a member of it, the second message becomes a case, acknowledged as late.
+    let reply = |from: &str, id: &str| {
+        mail(
+            from,
+            "Re: 非案件邮件清单 Set-aside mail",
+            id,
+            &format!("In-Reply-To: <{list_id}>\r\nReferences: <{list_id}>\r\n"),
+            "Open: 2\r\n\r\n> 2. buyer1@spam-sender.example",
+        )
+    };
+    f.deliver(&reply(
+        "Mallory <mallory@client.com>",
+        "forged-open@client.com",
+    ))
+    .unwrap();
+    f.deliver(&reply(
+        "logistics-staff@example.com",
+        "wrong-department@example.com",
+    ))
+    .unwrap();
+    f.run_at("2026-12-03T13:00:00+08:00").unwrap();
+    assert_eq!(f.count("SELECT count(*) FROM cases").unwrap(), 1);
+    f.deliver(&reply(
+        "Zhao <customer-service-staff@example.com>",
+        "open-2@example.com",
+    ))
+    .unwrap();
+    f.run_at("2026-12-03T14:00:00+08:00").unwrap();
+
+    let rows = ledger(&f);
+    let by_mid = |id: &str| {
+        rows.iter()
+            .find(|r| r["message_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {rows:#?}"))
+            .clone()
+    };
+    let refused = by_mid("forged-open@client.com");
+    assert_eq!(refused["outcome"], "ignored");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("refused"),
+        "{refused}"
+    );
+    assert!(
+        by_mid("wrong-department@example.com")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("refused")
+    );
+    assert_eq!(
+        by_mid("verdict0@spam-sender.example")["outcome"],
+        "set_aside"
+    );
+    let opened = by_mid("verdict1@spam-sender.example");
+    assert_eq!(opened["outcome"], "case", "{opened}");
+    assert!(
+        opened["reason"]
+            .as_str()
+            .unwrap()
+            .contains("opened as a case by customer-service-staff@example.com"),
+        "{opened}"
+    );
+    let done = by_mid("open-2@example.com");
+    assert!(
+        done["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2: opened as SB-"),
+        "{done}"
+    );
+    assert_eq!(f.count("SELECT count(*) FROM cases").unwrap(), 2);
+    // Its clocks run from the moment it was opened, not from when it came.
+    assert_eq!(
+        f.count(
+            "SELECT min(d.started_at) FROM deadlines d JOIN cases c ON c.id = d.case_id
+             WHERE c.sender = 'buyer1@spam-sender.example'"
+        )
+        .unwrap(),
+        at("2026-12-03T14:00:00+08:00")
+    );
+    let ack = f
+        .stack
+        .wait_for_messages(
+            "buyer1@spam-sender.example",
+            "INBOX",
+            1,
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap();
+    let ack = switchboard::message::Message::parse(&ack[0]).unwrap();
+    assert!(ack.body.contains("this answer comes late"), "{}", ack.body);
+    assert!(ack.body.contains("2026-12-02 10:00"), "{}", ack.body);
+    // Nobody else who was set aside heard anything.
+    assert_eq!(
+        f.count("SELECT count(*) FROM outbox WHERE recipients LIKE '%buyer0@%' OR recipients LIKE '%buyer2@%' OR recipients LIKE '%shop-news%'")
+            .unwrap(),
+        0
+    );
+
+    // Friday: a second list with only what came since; Saturday: none.
+    f.run_at("2026-12-04T09:31:00+08:00").unwrap();
+    assert_eq!(lists(&f), 2);
+    let got = f
+        .stack
+        .wait_for_messages(triage, "INBOX", 2, std::time::Duration::from_secs(20))
+        .unwrap();
+    let friday = got
+        .iter()
+        .map(|m| switchboard::message::Message::parse(m).unwrap())
+        .find(|m| m.message_id.as_deref() != Some(list_id.as_str()))
+        .unwrap();
+    assert!(friday.body.contains("1. "), "{}", friday.body);
+    assert!(!friday.body.contains("2. "), "{}", friday.body);
+    assert!(
+        friday.body.contains("buyer2@spam-sender.example"),
+        "{}",
+        friday.body
+    );
+    f.run_at("2026-12-05T09:31:00+08:00").unwrap();
+    assert_eq!(lists(&f), 2);
+}

@@ -17,6 +17,24 @@ pub fn messages(config: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `switchboard messages open ID`: a set-aside message taken in as a case after all.
+pub fn open(config_path: &Path, id: i64, json: bool, now: Option<&str>) -> Result<ExitCode> {
+    let now = super::clock(now)?.now();
+    let (_, db) = super::open_store(config_path)?;
+    let intake = super::load(config_path)?;
+    let by = std::env::var("USER")
+        .map(|u| format!("{u} (switchboard messages open)"))
+        .unwrap_or_else(|_| "switchboard messages open".to_string());
+    let report = db.blocking(|c| intake.open_set_aside(c, id, now, &by))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        writeln!(out, "Message {id}: {}", super::describe(&report))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One JSON object per line, or a table with each reason under its message.
 pub fn print(
     config: &crate::config::Config,

@@ -26,7 +26,13 @@ pub fn ensure_timer(work: &Clockwork<'_>) -> Result<()> {
         return Ok(());
     }
     let next = next_working(&work.mailer.config.calendar, work.mailer.now, time);
-    rows::insert_timer(work.mailer.conn, SET_ASIDE_LIST, None, None, next.timestamp())?;
+    rows::insert_timer(
+        work.mailer.conn,
+        SET_ASIDE_LIST,
+        None,
+        None,
+        next.timestamp(),
+    )?;
     Ok(())
 }
 
@@ -122,9 +128,18 @@ mod tests {
         let at = NaiveTime::from_hms_opt(9, 30, 0).unwrap();
         let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         // Wednesday before 09:30: today; after it: Thursday.
-        assert_eq!(next_working(&cal, t("2026-12-02T08:00:00+08:00"), at), t("2026-12-02T09:30:00+08:00"));
-        assert_eq!(next_working(&cal, t("2026-12-02T09:30:00+08:00"), at), t("2026-12-03T09:30:00+08:00"));
+        assert_eq!(
+            next_working(&cal, t("2026-12-02T08:00:00+08:00"), at),
+            t("2026-12-02T09:30:00+08:00")
+        );
+        assert_eq!(
+            next_working(&cal, t("2026-12-02T09:30:00+08:00"), at),
+            t("2026-12-03T09:30:00+08:00")
+        );
         // Friday after it: Monday.
-        assert_eq!(next_working(&cal, t("2026-12-04T10:00:00+08:00"), at), t("2026-12-07T09:30:00+08:00"));
+        assert_eq!(
+            next_working(&cal, t("2026-12-04T10:00:00+08:00"), at),
+            t("2026-12-07T09:30:00+08:00")
+        );
     }
 }

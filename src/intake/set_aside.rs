@@ -13,13 +13,16 @@
 //! `X-Spam-Flag: NO` beside the server's `YES` changes nothing, and a header saying
 //! "not spam" never overrides the rules.
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde_json::json;
 
-use super::{Intake, Report, Step};
+use super::{Incoming, Intake, Report, Source, Step};
 use crate::config::{Reading, Verdict};
 use crate::message::Message;
 use crate::rules::Classification;
-use crate::store::Outcome;
+use crate::store::{Outcome, messages, set_aside as listed};
 
 impl Intake {
     /// Why this message is not a case, if it is not: a spam verdict of the receiving
@@ -48,6 +51,199 @@ impl Intake {
         report.reason = Some(reason);
         Ok(report)
     }
+}
+
+impl Intake {
+    /// `switchboard messages open ID`: takes set-aside ledger row `id` in as a case
+    /// after all, in one transaction.
+    pub fn open_set_aside(
+        &self,
+        conn: &mut Connection,
+        id: i64,
+        now: DateTime<Utc>,
+        by: &str,
+    ) -> Result<Report> {
+        let tx = conn.transaction()?;
+        let key = crate::outgoing::reply_key(&tx)?;
+        let report = self.open_in(&tx, id, now, &key, by)?;
+        tx.commit()
+            .with_context(|| format!("Cannot open message {id} as a case"))?;
+        Ok(report)
+    }
+
+    /// Opens set-aside row `id` as a case: classified, routed and acknowledged (the
+    /// acknowledgement says it is late, and why), its clocks starting at `now`. The
+    /// ledger row keeps its id and time, as a quarantine release does; the message
+    /// stays where it is on the server (the set-aside folder).
+    fn open_in(
+        &self,
+        conn: &Connection,
+        id: i64,
+        now: DateTime<Utc>,
+        token_key: &[u8],
+        by: &str,
+    ) -> Result<Report> {
+        let row = messages::get(conn, id)?.with_context(|| {
+            format!("No message {id} in the ledger (see `switchboard messages`)")
+        })?;
+        if row.outcome != Outcome::SetAside.as_str() {
+            bail!(
+                "Message {id} is not set aside: it was taken in as {}",
+                row.outcome
+            );
+        }
+        let msg = Message::parse(&row.raw)
+            .map_err(|e| anyhow::anyhow!("Message {id} cannot be read again: {e}"))?;
+        let class = self.classify(&msg);
+        let was = row.reason.clone().unwrap_or_default();
+        let late = json!({
+            "received_at": crate::outgoing::local_time(&self.config, row.received_at),
+            "reason": format!("set aside as not a case: {was}"),
+        });
+        messages::delete(conn, id)?;
+        let src = Source {
+            mailbox: row.mailbox.clone(),
+            uidvalidity: row.uidvalidity,
+        };
+        let inc = Incoming {
+            uid: row.uid,
+            raw: row.raw,
+            too_large: None,
+        };
+        let step = Step {
+            conn,
+            src: &src,
+            inc: &inc,
+            dedup_key: &row.dedup_key,
+            class: Some(&class),
+            now,
+            token_key,
+            composer: None,
+            late: Some(&late),
+        };
+        let mut report = Report::new(inc.uid, "");
+        report.sender = Some(msg.from.email.clone());
+        report.subject = Some(msg.subject.clone());
+        let report = self.open_case(&step, &msg, report, None)?;
+        let new_id = messages::id_by_key(conn, &row.dedup_key)?
+            .context("The opened message has no ledger row")?;
+        messages::take_place_of(conn, new_id, id, row.received_at)?;
+        let why = format!("opened as a case by {by}; it had been set aside: {was}");
+        messages::set_reason(conn, id, &why)?;
+        if let Some(number) = &report.case
+            && let Some(case_id) = crate::store::cases::id_by_number(conn, number)?
+        {
+            crate::store::cases::add_event(conn, case_id, now.timestamp(), "opened_late", &why)?;
+        }
+        tracing::info!(
+            message = id,
+            case = report.case.as_deref().unwrap_or("-"),
+            "Set-aside message opened as a case by {by}"
+        );
+        Ok(report)
+    }
+
+    /// A reply to one of our set-aside lists, if this is one: `Open: N` lines from the
+    /// triage department open those messages; from anyone else nothing changes. The
+    /// reply itself is kept as ignored, with what it did as the reason.
+    pub(super) fn list_reply(
+        &self,
+        step: &Step<'_>,
+        msg: &Message,
+        mut report: Report,
+    ) -> Result<Option<Report>> {
+        let conn = step.conn;
+        let mut list = None;
+        for id in msg.in_reply_to.iter().chain(msg.references.iter()) {
+            let id = id.trim_matches(['<', '>']);
+            if listed::is_list(conn, id)? {
+                list = Some(id.to_string());
+                break;
+            }
+        }
+        let Some(list) = list else {
+            return Ok(None);
+        };
+        let sender = msg.from.email.as_str();
+        let triage = self
+            .config
+            .department(&self.config.intake.triage_department)
+            .context("The triage department is missing from the config")?;
+        let refused = if !triage.may_command(sender) {
+            Some(format!(
+                "{sender} does not speak for the triage department {}",
+                triage.id
+            ))
+        } else {
+            self.authenticated(msg)
+                .err()
+                .map(|why| format!("not authenticated: {why}"))
+        };
+        let why = match refused {
+            Some(reason) => {
+                tracing::warn!(sender = %sender, "Reply to a set-aside list refused: {reason}");
+                format!("refused as a reply to a set-aside list: {reason}")
+            }
+            None => {
+                let text = crate::reply::quote::trim_quoted(&msg.body);
+                let mut done = Vec::new();
+                for n in open_numbers(&text) {
+                    match listed::listed(conn, &list, n)? {
+                        None => done.push(format!("{n}: no such line in that list")),
+                        Some(id) => {
+                            match self.open_in(conn, id, step.now, step.token_key, sender) {
+                                Ok(r) => done.push(format!(
+                                    "{n}: opened as {}",
+                                    r.case.as_deref().unwrap_or("?")
+                                )),
+                                Err(e) => done.push(format!("{n}: {e:#}")),
+                            }
+                        }
+                    }
+                }
+                if done.is_empty() {
+                    "a reply to a set-aside list without an `Open: N` line: nothing opened"
+                        .to_string()
+                } else {
+                    format!(
+                        "a reply to a set-aside list from {sender}: {}",
+                        done.join("; ")
+                    )
+                }
+            }
+        };
+        step.record(msg, Outcome::Ignored, None, Some(&why))?;
+        report.outcome = Outcome::Ignored.as_str();
+        report.reason = Some(why);
+        Ok(Some(report))
+    }
+}
+
+/// The numbers of `Open: 2, 5` lines (also `打开：` and `立案：`) at the top of a reply.
+fn open_numbers(text: &str) -> Vec<i64> {
+    let mut numbers = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(20)
+    {
+        let Some((key, rest)) = line.split_once([':', '：']) else {
+            continue;
+        };
+        let key = key.trim().to_lowercase();
+        if !["open", "打开", "立案", "打開"].contains(&key.as_str()) {
+            continue;
+        }
+        for part in rest.split([',', '，', ' ', '、', ';']) {
+            if let Ok(n) = part.trim().trim_start_matches('#').parse::<i64>()
+                && !numbers.contains(&n)
+            {
+                numbers.push(n);
+            }
+        }
+    }
+    numbers
 }
 
 /// The first spam verdict among the message's headers, as `server verdict NAME (value)`.
@@ -98,6 +294,14 @@ fn says_spam(reading: &Reading, value: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_lines_are_read_in_both_languages() {
+        assert_eq!(open_numbers("Open: 2\n\nthanks"), vec![2]);
+        assert_eq!(open_numbers("open：2, 5、#7\nOpen: 5"), vec![2, 5, 7]);
+        assert_eq!(open_numbers("立案：3"), vec![3]);
+        assert!(open_numbers("Opening hours: 9").is_empty());
+    }
     use crate::config::Spam;
 
     fn verdict(headers: &str) -> Option<String> {

@@ -481,8 +481,12 @@ pub fn uid_set(uids: &[u32]) -> String {
 }
 
 async fn ensure_folder(session: &mut Session, folder: &str) -> Result<()> {
+    // async-imap sends the LIST pattern as given: a name with a space ("Switchboard/Not
+    // a case") must go as a quoted string (RFC 3501 §9, list-mailbox), or Dovecot reads
+    // only its first word, finds nothing, and the CREATE then fails with ALREADYEXISTS.
+    let pattern = format!("\"{}\"", folder.replace('\\', "\\\\").replace('"', "\\\""));
     let exists = session
-        .list(None, Some(folder))
+        .list(None, Some(&pattern))
         .await
         .context("Cannot list folders")?
         .try_collect::<Vec<_>>()
