@@ -20,7 +20,7 @@ pub use alerts::Alerts;
 use fields::Fields;
 pub use fields::{Report, parse_duration};
 pub use sla::{Replies, Sla};
-pub use spam::{Reading, Spam, Verdict};
+pub use spam::{Reading, Rspamd, Spam, Verdict};
 
 use crate::calendar::Calendar;
 use crate::secret::SecretSource;

@@ -13,6 +13,7 @@ mod department;
 mod identity;
 mod outgoing;
 mod release;
+mod rspamd;
 pub mod screen;
 mod set_aside;
 
@@ -58,6 +59,8 @@ pub struct Prepared {
     parsed: Result<Message, String>,
     /// Used only if the message opens a new case.
     class: Option<Classification>,
+    /// Rspamd's reason to set it aside, asked before the transaction.
+    rspamd: Option<String>,
 }
 
 /// Where a batch came from, for the ledger and the checkpoint.
@@ -128,6 +131,8 @@ struct Step<'a> {
     composer: Option<&'a Composer<'a>>,
     /// Set when a set-aside message is opened as a case after all: why it is late.
     late: Option<&'a serde_json::Value>,
+    /// Rspamd's reason to set it aside (see [`Prepared`]).
+    rspamd: Option<&'a str>,
 }
 
 impl Step<'_> {
@@ -169,6 +174,7 @@ pub struct Intake {
     tags: CaseTags,
     departments: Vec<rules::DepartmentRef>,
     own_addresses: Vec<String>,
+    rspamd: Option<rspamd::Client>,
 }
 
 impl Intake {
@@ -209,7 +215,9 @@ impl Intake {
         let own_addresses = config.own_addresses();
         let composing = composer::Thread::start(templates.clone(), config.smtp.from.clone())
             .context("Cannot start the composing thread")?;
+        let rspamd = config.spam.rspamd.clone().map(rspamd::Client::new);
         Ok(Intake {
+            rspamd,
             config,
             rules,
             templates,
@@ -278,6 +286,7 @@ impl Intake {
             dedup_key,
             parsed,
             class,
+            rspamd: None,
         }
     }
 
@@ -287,11 +296,23 @@ impl Intake {
         batch: Vec<Incoming>,
     ) -> Result<Vec<Prepared>> {
         let intake = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let mut prepared: Vec<Prepared> = tokio::task::spawn_blocking(move || {
             batch.into_iter().map(|inc| intake.prepare(inc)).collect()
         })
         .await
-        .context("Preparing a batch failed")
+        .context("Preparing a batch failed")?;
+        if let Some(client) = &self.rspamd {
+            for p in &mut prepared {
+                // Only mail that would otherwise be a case: a server verdict or a
+                // set-aside rule has decided the rest already.
+                if let (Ok(msg), Some(class)) = (&p.parsed, &p.class)
+                    && self.set_aside_reason(msg, class).is_none()
+                {
+                    p.rspamd = client.verdict(&p.incoming.raw).await;
+                }
+            }
+        }
+        Ok(prepared)
     }
 
     /// [`Intake::take_in_prepared`] on the store's blocking pool.
@@ -426,6 +447,7 @@ impl Intake {
             token_key,
             composer,
             late: None,
+            rspamd: p.rspamd.as_deref(),
         };
         match self.take_in(&step, &p.parsed) {
             Ok(r) => {
@@ -535,7 +557,8 @@ impl Intake {
         let reason = match step.class {
             Some(class) => self.set_aside_reason(msg, class),
             None => self.set_aside_reason(msg, &self.classify(msg)),
-        };
+        }
+        .or_else(|| step.rspamd.map(str::to_string));
         if let Some(reason) = reason {
             return self.set_aside(step, msg, report, reason);
         }

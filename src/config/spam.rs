@@ -50,7 +50,22 @@ pub struct Spam {
     /// The local time of the daily set-aside list to the triage department, on each
     /// working day; `None` is off.
     pub list_at: Option<chrono::NaiveTime>,
+    /// Rspamd to ask about mail that would otherwise be a case.
+    pub rspamd: Option<Rspamd>,
 }
+
+#[derive(Debug, Clone)]
+pub struct Rspamd {
+    /// As written, for the log.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub timeout: std::time::Duration,
+    /// Rspamd's actions that set mail aside.
+    pub actions: Vec<String>,
+}
+
+const RSPAMD_ACTIONS: &[&str] = &["reject", "add header", "rewrite subject"];
 
 impl Default for Spam {
     fn default() -> Spam {
@@ -63,6 +78,7 @@ impl Default for Spam {
                 })
                 .collect(),
             list_at: chrono::NaiveTime::from_hms_opt(9, 30, 0),
+            rspamd: None,
         }
     }
 }
@@ -102,8 +118,65 @@ pub fn read_spam(t: Option<Fields<'_>>, report: &mut Report) -> Spam {
             },
         }
     }
+    let url = t.string(report, "rspamd");
+    let timeout = t
+        .duration(report, "rspamd_timeout")
+        .unwrap_or(std::time::Duration::from_secs(2));
+    let actions = if t.has("rspamd_actions") {
+        let list = t.strings(report, "rspamd_actions");
+        for (i, a) in list.iter().enumerate() {
+            if !RSPAMD_ACTIONS.contains(&a.as_str()) {
+                t.error(
+                    report,
+                    &format!("rspamd_actions[{i}]"),
+                    format!(
+                        "expected one of {}, found \"{a}\"",
+                        RSPAMD_ACTIONS.join(", ")
+                    ),
+                );
+            }
+        }
+        list
+    } else {
+        vec!["reject".to_string(), "add header".to_string()]
+    };
+    if let Some(url) = url {
+        match parse_http_url(&url) {
+            Some((host, port)) => {
+                spam.rspamd = Some(Rspamd {
+                    url,
+                    host,
+                    port,
+                    timeout,
+                    actions,
+                })
+            }
+            None => t.error(
+                report,
+                "rspamd",
+                format!("expected the address of Rspamd's normal worker such as \"http://127.0.0.1:11333\" (plain HTTP), found \"{url}\""),
+            ),
+        }
+    }
     t.finish(report);
     spam
+}
+
+/// "http://host:port" (a trailing "/" allowed) → (host, port); port 11333 if none.
+fn parse_http_url(url: &str) -> Option<(String, u16)> {
+    let rest = url.trim().strip_prefix("http://")?.trim_end_matches('/');
+    if rest.is_empty() || rest.contains(['/', '@', '?', '#']) {
+        return None;
+    }
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !host.ends_with(']') || host.starts_with('[') => {
+            Some((
+                host.trim_matches(['[', ']']).to_string(),
+                port.parse().ok()?,
+            ))
+        }
+        _ => Some((rest.to_string(), 11333)),
+    }
 }
 
 fn parse_verdict(entry: &str) -> Option<Verdict> {
@@ -139,5 +212,24 @@ mod tests {
         assert_eq!(custom.reading, Reading::Prefix("yes".into()));
         assert!(parse_verdict("X-Unknown-Filter").is_none());
         assert!(parse_verdict("X-Empty:").is_none());
+    }
+
+    #[test]
+    fn rspamd_urls() {
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:11333/"),
+            Some(("127.0.0.1".into(), 11333))
+        );
+        assert_eq!(
+            parse_http_url("http://spam.lan"),
+            Some(("spam.lan".into(), 11333))
+        );
+        assert_eq!(
+            parse_http_url("http://[::1]:21333"),
+            Some(("::1".into(), 21333))
+        );
+        assert_eq!(parse_http_url("https://127.0.0.1:11333"), None);
+        assert_eq!(parse_http_url("http://127.0.0.1:11333/checkv2"), None);
+        assert_eq!(parse_http_url("http://127.0.0.1:x"), None);
     }
 }

@@ -120,6 +120,7 @@ impl Intake {
             token_key,
             composer: None,
             late: Some(&late),
+            rspamd: None,
         };
         let mut report = Report::new(inc.uid, "");
         report.sender = Some(msg.from.email.clone());
