@@ -213,6 +213,53 @@ fn verdicts_and_not_a_case_rules_set_mail_aside_and_nothing_is_sent() {
         report.contains("      1  rule \"订阅/营销邮件正文 / Newsletter or marketing footer\""),
         "{report}"
     );
+
+    // `switchboard messages open ID`: the newsletter becomes a case after all, its
+    // acknowledgement saying it is late; a message that is not set aside cannot be.
+    let id = newsletter["id"].as_i64().unwrap().to_string();
+    let out = cli(
+        &f,
+        &[
+            "messages",
+            "open",
+            &id,
+            "--now",
+            "2026-12-02T11:00:00+08:00",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("opened"), "{said}");
+    let row = ledger(&f)
+        .into_iter()
+        .find(|r| r["id"].as_i64() == newsletter["id"].as_i64())
+        .unwrap();
+    assert_eq!(row["outcome"], "case", "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("opened as a case by"),
+        "{row}"
+    );
+    assert_eq!(f.count("SELECT count(*) FROM cases").unwrap(), 3);
+    assert_eq!(
+        f.count("SELECT count(*) FROM outbox WHERE kind = 'ack' AND recipients LIKE '%deals@shop-news.example%'")
+            .unwrap(),
+        1
+    );
+    let case_id = rows[VERDICTS.len() + 1]["id"].as_i64().unwrap().to_string();
+    let refused = f
+        .command()
+        .args(["messages", "open", &case_id, "--config"])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not set aside"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
 
 #[test]
