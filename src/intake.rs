@@ -301,17 +301,7 @@ impl Intake {
         })
         .await
         .context("Preparing a batch failed")?;
-        if let Some(client) = &self.rspamd {
-            for p in &mut prepared {
-                // Only mail that would otherwise be a case: a server verdict or a
-                // set-aside rule has decided the rest already.
-                if let (Ok(msg), Some(class)) = (&p.parsed, &p.class)
-                    && self.set_aside_reason(msg, class).is_none()
-                {
-                    p.rspamd = client.verdict(&p.incoming.raw).await;
-                }
-            }
-        }
+        self.ask_rspamd(&mut prepared).await;
         Ok(prepared)
     }
 
@@ -673,8 +663,10 @@ impl Intake {
 
         let no_ack = match self.no_ack_reason(msg) {
             Some(why) => Some(why),
+            // A set-aside message opened by a person is answered all the same.
             None if class.category == crate::case::Category::Unclassified
-                && !self.config.intake.acknowledge_unclassified =>
+                && !self.config.intake.acknowledge_unclassified
+                && step.late.is_none() =>
             {
                 Some("no rule claims it (intake.acknowledge_unclassified = false)".to_string())
             }

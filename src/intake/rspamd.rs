@@ -19,7 +19,25 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::{Intake, Prepared};
 use crate::config::Rspamd;
+
+impl Intake {
+    /// Rspamd's verdict on each message of a prepared batch that would otherwise be
+    /// a case (a server verdict or a set-aside rule has decided the rest already).
+    pub(super) async fn ask_rspamd(&self, batch: &mut [Prepared]) {
+        let Some(client) = &self.rspamd else {
+            return;
+        };
+        for p in batch {
+            if let (Ok(msg), Some(class)) = (&p.parsed, &p.class)
+                && self.set_aside_reason(msg, class).is_none()
+            {
+                p.rspamd = client.verdict(&p.incoming.raw).await;
+            }
+        }
+    }
+}
 
 /// The most of an answer read: Rspamd's JSON for one message is a few KB.
 const MAX_ANSWER: usize = 1024 * 1024;
