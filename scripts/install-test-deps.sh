@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need: Dovecot (IMAP + LMTP) and Postfix,
-# from Debian 12 packages, and systemd-analyze. The tests run their own private instances on
+# from Debian 12 packages, Rspamd (tests/rspamd.rs), and systemd-analyze. The tests run their own private instances on
 # loopback ports (tests/harness/mailstack.rs); the system-wide services are
 # neither configured nor needed, so this script keeps apt from starting them
 # and keeps Postfix from writing /etc/postfix/main.cf.
@@ -25,9 +25,11 @@ command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-core)
 command -v postfix >/dev/null 2>&1 || missing+=(postfix)
 # systemd-analyze judges the service unit's sandbox (tests/cli.rs).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# Rspamd answers /checkv2 for mail without a server verdict (tests/rspamd.rs).
+command -v rspamd >/dev/null 2>&1 || missing+=(rspamd)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix and systemd-analyze already installed"
+    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix, rspamd and systemd-analyze already installed"
     exit 0
 fi
 
@@ -61,9 +63,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=300 update -qq
 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    dovecot-core dovecot-imapd dovecot-lmtpd postfix
+    dovecot-core dovecot-imapd dovecot-lmtpd postfix rspamd
 
-for bin in dovecot postfix; do
+for bin in dovecot postfix rspamd; do
     command -v "$bin" >/dev/null 2>&1 || { echo "install-test-deps: $bin still missing" >&2; exit 1; }
 done
 for helper in /usr/lib/dovecot/imap /usr/lib/dovecot/lmtp; do

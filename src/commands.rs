@@ -1,7 +1,7 @@
 //! What each subcommand does, over the library. Output for people goes to stdout;
 //! logs go to stderr.
 
-mod messages;
+pub mod messages;
 pub mod quarantine;
 mod report;
 pub(crate) mod timeline;
@@ -209,6 +209,7 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
         let line = match Message::parse(&raw) {
             Ok(msg) => {
                 let class = intake.classify(&msg);
+                let set_aside = intake.set_aside_reason(&msg, &class);
                 serde_json::json!({
                     "file": file.display().to_string(),
                     "category": class.category.as_str(),
@@ -216,7 +217,8 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
                     "department": class.department,
                     "rules": class.rules,
                     "language": msg.language().code(),
-                    "acknowledge": intake.no_ack_reason(&msg).is_none() && crate::intake::screen::automatic(&msg).is_none(),
+                    "acknowledge": set_aside.is_none() && intake.no_ack_reason(&msg).is_none() && crate::intake::screen::automatic(&msg).is_none(),
+                    "set_aside": set_aside,
                 })
             }
             Err(reason) => {
@@ -344,6 +346,11 @@ pub fn report(
     let rows = db.blocking(|c| crate::store::deadlines::started_between(c, start, end))?;
     let lines = report::lines(&rows, now);
     report::print(&lines, csv, &mut std::io::stdout().lock())?;
+    if !csv {
+        let set_aside =
+            db.blocking(|c| crate::store::messages::set_aside_by_reason(c, start, end))?;
+        report::print_set_aside(&set_aside, &mut std::io::stdout().lock())?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

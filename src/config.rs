@@ -9,6 +9,7 @@ mod alerts;
 pub(crate) mod fields;
 mod retention;
 mod sla;
+mod spam;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use fields::Fields;
 pub use fields::{Report, parse_duration};
 pub use retention::{Period, Retention};
 pub use sla::{Replies, Sla};
+pub use spam::{Reading, Rspamd, Spam, Verdict};
 
 use crate::calendar::Calendar;
 use crate::secret::SecretSource;
@@ -59,6 +61,8 @@ pub struct Mailbox {
     pub folder: String,
     pub processed_folder: Option<String>,
     pub quarantine_folder: Option<String>,
+    /// Where mail that is not a case goes (`intake::set_aside`); `None`: processed_folder.
+    pub set_aside_folder: Option<String>,
     pub poll_interval: Duration,
     /// How many messages one fetch asks for; bounds memory together with max_message_bytes.
     pub batch_size: u32,
@@ -92,6 +96,8 @@ pub struct Intake {
     pub max_acks_per_sender_per_hour: u32,
     /// The letters of the case tag, `[SB-2026-000123]`.
     pub case_prefix: String,
+    /// Whether mail no rule claims (a triage case) is acknowledged.
+    pub acknowledge_unclassified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +135,7 @@ pub struct Config {
     pub replies: Replies,
     pub alerts: Alerts,
     pub retention: Retention,
+    pub spam: Spam,
 }
 
 impl Config {
@@ -244,6 +251,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
     let replies = sla::read_replies(root.table(report, "replies"), report);
     let alerts = alerts::read_alerts(root.table(report, "alerts"), report);
     let retention = retention::read_retention(root.table(report, "retention"), report);
+    let spam = spam::read_spam(root.table(report, "spam"), report);
 
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
@@ -298,6 +306,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         replies,
         alerts,
         retention,
+        spam,
     })
 }
 
@@ -408,6 +417,11 @@ fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
     let quarantine_folder = t
         .string(report, "quarantine_folder")
         .filter(|f| !f.is_empty());
+    // Set-aside mail leaves the inbox by default: the triage desk reads its list.
+    let set_aside_folder = t
+        .string(report, "set_aside_folder")
+        .unwrap_or_else(|| "Switchboard/Not a case".to_string());
+    let set_aside_folder = Some(set_aside_folder).filter(|f| !f.is_empty());
     let poll_interval = t
         .duration(report, "poll_interval")
         .unwrap_or(Duration::from_secs(30));
@@ -443,6 +457,7 @@ fn read_mailbox(t: &mut Fields<'_>, report: &mut Report) -> Option<Mailbox> {
         folder,
         processed_folder,
         quarantine_folder,
+        set_aside_folder,
         poll_interval,
         batch_size,
         support_email,
@@ -517,6 +532,9 @@ fn read_intake(t: &mut Fields<'_>, report: &mut Report) -> Option<Intake> {
         max_message_bytes,
         max_acks_per_sender_per_hour: max_acks,
         case_prefix,
+        acknowledge_unclassified: t
+            .boolean(report, "acknowledge_unclassified")
+            .unwrap_or(true),
     })
 }
 

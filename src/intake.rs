@@ -13,7 +13,9 @@ mod department;
 mod identity;
 mod outgoing;
 mod release;
+mod rspamd;
 pub mod screen;
+mod set_aside;
 
 pub use identity::dedup_key;
 pub use release::Released;
@@ -57,6 +59,8 @@ pub struct Prepared {
     parsed: Result<Message, String>,
     /// Used only if the message opens a new case.
     class: Option<Classification>,
+    /// Rspamd's reason to set it aside, asked before the transaction.
+    rspamd: Option<String>,
 }
 
 /// Where a batch came from, for the ledger and the checkpoint.
@@ -101,6 +105,12 @@ impl Report {
     pub fn target<'c>(&self, config: &'c Config) -> Option<&'c str> {
         if self.outcome == Outcome::Quarantined.as_str() {
             config.mailbox.quarantine_folder.as_deref()
+        } else if self.outcome == Outcome::SetAside.as_str() {
+            config
+                .mailbox
+                .set_aside_folder
+                .as_deref()
+                .or(config.mailbox.processed_folder.as_deref())
         } else {
             config.mailbox.processed_folder.as_deref()
         }
@@ -119,6 +129,10 @@ struct Step<'a> {
     token_key: &'a [u8],
     /// Where its mail is composed, when not in place.
     composer: Option<&'a Composer<'a>>,
+    /// Set when a set-aside message is opened as a case after all: why it is late.
+    late: Option<&'a serde_json::Value>,
+    /// Rspamd's reason to set it aside (see [`Prepared`]).
+    rspamd: Option<&'a str>,
 }
 
 impl Step<'_> {
@@ -160,6 +174,7 @@ pub struct Intake {
     tags: CaseTags,
     departments: Vec<rules::DepartmentRef>,
     own_addresses: Vec<String>,
+    rspamd: Option<rspamd::Client>,
 }
 
 impl Intake {
@@ -200,7 +215,9 @@ impl Intake {
         let own_addresses = config.own_addresses();
         let composing = composer::Thread::start(templates.clone(), config.smtp.from.clone())
             .context("Cannot start the composing thread")?;
+        let rspamd = config.spam.rspamd.clone().map(rspamd::Client::new);
         Ok(Intake {
+            rspamd,
             config,
             rules,
             templates,
@@ -269,6 +286,7 @@ impl Intake {
             dedup_key,
             parsed,
             class,
+            rspamd: None,
         }
     }
 
@@ -278,11 +296,13 @@ impl Intake {
         batch: Vec<Incoming>,
     ) -> Result<Vec<Prepared>> {
         let intake = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let mut prepared: Vec<Prepared> = tokio::task::spawn_blocking(move || {
             batch.into_iter().map(|inc| intake.prepare(inc)).collect()
         })
         .await
-        .context("Preparing a batch failed")
+        .context("Preparing a batch failed")?;
+        self.ask_rspamd(&mut prepared).await;
+        Ok(prepared)
     }
 
     /// [`Intake::take_in_prepared`] on the store's blocking pool.
@@ -416,6 +436,8 @@ impl Intake {
             now,
             token_key,
             composer,
+            late: None,
+            rspamd: p.rspamd.as_deref(),
         };
         match self.take_in(&step, &p.parsed) {
             Ok(r) => {
@@ -502,6 +524,9 @@ impl Intake {
         )? {
             return self.follow_up(step, case_id, msg, report);
         }
+        if let Some(done) = self.list_reply(step, msg, report.clone())? {
+            return Ok(done);
+        }
         // Machines answering something, and our own mail come back, belong to no case.
         let ignore = screen::automatic(msg).or_else(|| {
             (self.own_addresses.contains(&msg.from.email)
@@ -527,6 +552,14 @@ impl Intake {
             report.reason = Some(why);
             return Ok(report);
         }
+        let reason = match step.class {
+            Some(class) => self.set_aside_reason(msg, class),
+            None => self.set_aside_reason(msg, &self.classify(msg)),
+        }
+        .or_else(|| step.rspamd.map(str::to_string));
+        if let Some(reason) = reason {
+            return self.set_aside(step, msg, report, reason);
+        }
         self.open_case(step, msg, report, None)
     }
 
@@ -549,6 +582,7 @@ impl Intake {
                     .unwrap_or(crate::case::Priority::Normal),
                 department: p.department.clone(),
                 rules: vec![format!("follows {}", p.case)],
+                set_aside: false,
             },
             None => match step.class {
                 Some(class) => class.clone(),
@@ -637,11 +671,18 @@ impl Intake {
 
         let no_ack = match self.no_ack_reason(msg) {
             Some(why) => Some(why),
+            // A set-aside message opened by a person is answered all the same.
+            None if class.category == crate::case::Category::Unclassified
+                && !self.config.intake.acknowledge_unclassified
+                && step.late.is_none() =>
+            {
+                Some("no rule claims it (intake.acknowledge_unclassified = false)".to_string())
+            }
             None => self.held_back(step, &msg.reply_address().email)?,
         };
         match &no_ack {
             None => {
-                change.acknowledge(department, msg.reply_address(), language)?;
+                change.acknowledge(department, msg.reply_address(), language, step.late)?;
                 store::cases::add_event(
                     conn,
                     case_id,

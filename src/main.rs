@@ -78,14 +78,17 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Every message ever taken in: its outcome, its case, and why it was ignored or
-    /// quarantined.
+    /// Every message ever taken in: its outcome, its case, and why it was ignored,
+    /// quarantined or set aside; `open ID` takes a set-aside one in as a case.
     Messages {
-        #[arg(long, short)]
-        config: PathBuf,
+        /// Required; may come before or after `open`.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
         /// One JSON object per message instead of a table.
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<MessagesAction>,
     },
     /// Messages that could not be taken in: list them, or take one in again after a fix.
     Quarantine {
@@ -193,6 +196,19 @@ enum ArchiveAction {
     },
     /// Re-hash a bag, or every bag in a folder; exit status 1 on any difference.
     Verify { dir: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum MessagesAction {
+    /// Take a set-aside message in as a case after all: classified, routed and
+    /// acknowledged (saying it is late, and why), its clocks starting now.
+    Open {
+        /// The message's ID, as `switchboard messages` shows it.
+        id: i64,
+        /// Open it as at this RFC 3339 time instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,7 +342,16 @@ fn main() -> ExitCode {
             now,
         } => commands::report(&config, &from, &to, csv, now.as_deref()),
         Command::Outbox { config } => commands::outbox(&config),
-        Command::Messages { config, json } => commands::messages(&config, json),
+        Command::Messages {
+            config,
+            json,
+            action,
+        } => with_config(config, |c| match &action {
+            None => commands::messages(c, json),
+            Some(MessagesAction::Open { id, now }) => {
+                commands::messages::open(c, *id, json, now.as_deref())
+            }
+        }),
         Command::Quarantine {
             config,
             json,

@@ -60,6 +60,8 @@ pub struct Classification {
     /// The rules that decided it: the winner first, then the priority rules that
     /// raised the priority above the winner's, then `vip-customer` if that raised it.
     pub rules: Vec<String>,
+    /// The winner is a `set_aside = true` rule: the mail is not a case.
+    pub set_aside: bool,
 }
 
 /// Every department a message asks (a collaboration request asks several), the one
@@ -75,6 +77,7 @@ struct RuleMeta {
     target: Target,
     priority: Priority,
     weight: i64,
+    set_aside: bool,
 }
 
 #[derive(Debug)]
@@ -187,6 +190,7 @@ impl RuleSet {
                 target: r.target,
                 priority: r.priority,
                 weight: r.weight,
+                set_aside: r.set_aside,
             });
         }
         let mut raises = Vec::with_capacity(defs.raises.len());
@@ -242,6 +246,7 @@ impl RuleSet {
                 priority: Priority::Normal,
                 department: ctx.triage_department.to_string(),
                 rules: Vec::new(),
+                set_aside: false,
             };
             self.raise(&mut c, msg, ctx, &hits, internal);
             return c;
@@ -258,6 +263,7 @@ impl RuleSet {
             priority: rule.priority,
             department,
             rules: vec![rule.name.clone()],
+            set_aside: rule.set_aside,
         };
         if rule.category != Category::Unclassified {
             self.raise(&mut c, msg, ctx, &hits, internal);

@@ -16,6 +16,7 @@ pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;
 mod schema;
+pub mod set_aside;
 mod wal;
 
 use std::path::Path;

@@ -23,6 +23,7 @@ pub const REQUIRED: &[&str] = &[
     "survey.en.txt",
     "digest.txt",
     "alert.txt",
+    "set_aside_list.txt",
 ];
 
 pub struct Templates {

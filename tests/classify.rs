@@ -299,3 +299,71 @@ fn generated_rules_load_and_are_distinct() {
         assert!(n >= 100, "only {n} rules with {what}");
     }
 }
+
+/// Recall: setting junk aside must not cost a real case. Every complaint, supplier
+/// dispute and collaboration request of the corpus, taken in through the real intake
+/// (the demo's config, a store in memory), opens a case and is acknowledged.
+#[test]
+fn every_case_of_the_corpus_is_still_a_case_and_acknowledged() {
+    use switchboard::config::Config;
+    use switchboard::intake::{Incoming, Intake, Source};
+
+    let repo = root();
+    let dir = repo.join("tests/classify");
+    let expected: BTreeMap<String, Expected> =
+        toml::from_str(&std::fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
+    let work = std::env::temp_dir().join(format!("sb-recall-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let text = std::fs::read_to_string(repo.join("examples/demo/switchboard.toml"))
+        .unwrap()
+        .replace("\"../../", &format!("\"{}/", repo.display()));
+    let file = work.join("switchboard.toml");
+    std::fs::write(&file, text).unwrap();
+    let (config, _) = Config::load(&file).unwrap();
+    let intake = Intake::new(config).unwrap();
+    let db = switchboard::store::Db::open(std::path::Path::new(":memory:")).unwrap();
+    let src = Source {
+        mailbox: "recall".into(),
+        uidvalidity: None,
+    };
+
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (i, (name, want)) in expected.iter().enumerate() {
+        if !["complaint", "supplier_dispute", "collaboration_request"]
+            .contains(&want.category.as_str())
+        {
+            continue;
+        }
+        checked += 1;
+        let raw = std::fs::read(dir.join(name)).unwrap();
+        // Two hours apart: the hourly acknowledgement limit is not what is tested.
+        let now = chrono::DateTime::from_timestamp(1_795_000_000 + i as i64 * 7200, 0).unwrap();
+        let inc = Incoming {
+            uid: None,
+            raw,
+            too_large: None,
+        };
+        let report = db
+            .blocking(|c| intake.take_in_batch(c, &src, std::slice::from_ref(&inc), None, now))
+            .unwrap()
+            .pop()
+            .unwrap();
+        if report.outcome != "case" || !report.acknowledged {
+            problems.push(format!(
+                "{name} ({}): {} acknowledged={} — {}",
+                want.category,
+                report.outcome,
+                report.acknowledged,
+                report.reason.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    std::fs::remove_dir_all(&work).ok();
+    assert!(checked >= 50, "only {checked} cases in the corpus");
+    println!(
+        "{checked} complaints, disputes and requests: {} missed",
+        problems.len()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -1,8 +1,9 @@
 //! A real-world corpus through the real intake: test mail of other mail software
 //! (mailing lists, spam, bounces, malformed MIME, many charsets), fetched by
 //! `scripts/fetch-corpus.sh` into a cache folder outside git. Every message must end
-//! as a case, a follow-up, or an ignored or quarantined message with its reason —
-//! one ledger row each — and none may panic. The corpus missing is a failure, never a
+//! as a case, a follow-up, or an ignored, quarantined or set-aside message with its
+//! reason — one ledger row each — and none may panic. Nothing set aside (by a rule
+//! or a spam verdict) may cause a case or any outgoing mail. The corpus missing is a failure, never a
 //! silent pass.
 //!
 //! The corpus is about parsing, not the servers: intake runs on the demo's setup
@@ -172,6 +173,7 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_charset: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
     let mut internal = Vec::new();
+    let mut set_aside_mail = Vec::new();
     let mut slowest = (Duration::ZERO, PathBuf::new());
     let started = Instant::now();
     for (uid, file) in (1u32..).zip(&files) {
@@ -189,6 +191,11 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
             raw,
             too_large: None,
         };
+        let outbox = || -> i64 {
+            db.blocking(|c| Ok(c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?))
+                .unwrap()
+        };
+        let queued_before = outbox();
         let start = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| {
             db.blocking(|c| intake.take_in_batch(c, &src, std::slice::from_ref(&inc), None, now))
@@ -211,6 +218,16 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
         let ok = match report.outcome {
             "case" | "follow_up" => report.case.is_some(),
             "ignored" | "quarantined" => report.reason.as_deref().is_some_and(|r| !r.is_empty()),
+            // Not a case: no case, no acknowledgement, no mail of any kind.
+            "set_aside" => {
+                let queued = outbox() - queued_before;
+                if queued != 0 {
+                    set_aside_mail.push(format!("{}: {queued} mail(s) queued", file.display()));
+                }
+                report.case.is_none()
+                    && !report.acknowledged
+                    && report.reason.as_deref().is_some_and(|r| !r.is_empty())
+            }
             // The same message in two packages' test data, or a Message-ID reused:
             // seen before, listed with the ledger row it is taken for.
             "duplicate" => report
@@ -264,6 +281,26 @@ fn every_real_world_message_ends_with_an_outcome_and_none_panics() {
     eprintln!("{summary}");
     assert!(panics.is_empty(), "panicked on:\n{}", panics.join("\n"));
     assert!(bad.is_empty(), "{}\n{summary}", bad.join("\n"));
+    assert!(
+        set_aside_mail.is_empty(),
+        "set-aside mail caused outgoing mail:\n{}",
+        set_aside_mail.join("\n")
+    );
+    // The corpus is mostly lists, newsletters and spam: set-aside must happen.
+    assert!(
+        outcomes.get("set_aside").copied().unwrap_or(0) >= 1000,
+        "too little of the corpus set aside\n{summary}"
+    );
+    let set_aside_with_case: i64 = db
+        .blocking(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM messages WHERE outcome = 'set_aside' AND case_id IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(set_aside_with_case, 0);
     // Quarantined because of the message itself, never because intake failed on it.
     assert!(
         internal.is_empty(),

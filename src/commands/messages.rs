@@ -24,6 +24,24 @@ pub fn messages(config: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `switchboard messages open ID`: a set-aside message taken in as a case after all.
+pub fn open(config_path: &Path, id: i64, json: bool, now: Option<&str>) -> Result<ExitCode> {
+    let now = super::clock(now)?.now();
+    let (_, db) = super::open_store(config_path)?;
+    let intake = super::load(config_path)?;
+    let by = std::env::var("USER")
+        .map(|u| format!("{u} (switchboard messages open)"))
+        .unwrap_or_else(|_| "switchboard messages open".to_string());
+    let report = db.blocking(|c| intake.open_set_aside(c, id, now, &by))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        writeln!(out, "Message {id}: {}", super::describe(&report))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One JSON object per line, or a table with each reason under its message.
 pub fn print(
     config: &crate::config::Config,
@@ -70,12 +88,13 @@ pub fn print(
     let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
     writeln!(
         out,
-        "{} message(s): {} case, {} follow-up, {} ignored, {} quarantined, {} duplicate",
+        "{} message(s): {} case, {} follow-up, {} ignored, {} quarantined, {} set aside, {} duplicate",
         rows.len(),
         count("case"),
         count("follow_up"),
         count("ignored"),
         count("quarantined"),
+        count("set_aside"),
         count("duplicate")
     )?;
     Ok(())

@@ -108,6 +108,21 @@ pub fn print(lines: &[Line], csv: bool, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// The mail the desk no longer handles: set-aside messages received in the period,
+/// per reason (the text report only; the CSV stays one table of deadlines).
+pub fn print_set_aside(counts: &[(String, i64)], out: &mut impl Write) -> Result<()> {
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "SET ASIDE (not cases, received in this period): {total}"
+    )?;
+    for (reason, n) in counts {
+        writeln!(out, "{n:>7}  {reason}")?;
+    }
+    Ok(())
+}
+
 /// RFC 4180: quote a field that holds a comma, a quote or a line break.
 fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {

@@ -34,6 +34,7 @@ pub fn fire_due(
         let n = super::in_transaction(conn, config, templates, policies, now, |work| {
             digest::ensure_timer(work)?;
             crate::records::retention::ensure_timer(work.mailer.conn, work.mailer.config, now)?;
+            super::set_aside_list::ensure_timer(work)?;
             let tx = work.mailer.conn;
             let due = rows::due(tx, now.timestamp(), BATCH)?;
             for timer in &due {
@@ -68,6 +69,9 @@ fn fire_one(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
     }
     if timer.kind == crate::records::retention::TIMER {
         return crate::records::retention::fire(conn, work.mailer.config, work.mailer.now);
+    }
+    if timer.kind == super::set_aside_list::SET_ASIDE_LIST {
+        return super::set_aside_list::fire(work, timer);
     }
     let case = timer
         .case_id

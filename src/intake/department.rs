@@ -108,7 +108,7 @@ impl Intake {
     }
 
     /// RFC 8601 results from our own receiving server, when the config asks for them.
-    fn authenticated(&self, msg: &Message) -> Result<(), String> {
+    pub(super) fn authenticated(&self, msg: &Message) -> Result<(), String> {
         let replies = &self.config.replies;
         if !replies.require_authenticated {
             return Ok(());

@@ -123,12 +123,16 @@ impl Change<'_> {
         department: &Department,
         to: &crate::message::Address,
         language: &str,
+        late: Option<&Value>,
     ) -> Result<bool> {
         let to = outgoing::mailbox(to.name.as_deref().unwrap_or(""), &to.email)?;
+        let mut ctx = self.context(department);
+        // A set-aside message opened as a case: the answer says it is late, and why.
+        set(&mut ctx, "late", late.cloned().unwrap_or(Value::Null));
         self.send(
             to,
             &format!("ack.{language}.txt"),
-            &self.context(department),
+            &ctx,
             Audience::Writer,
             AutoSubmitted::AutoReplied,
             false,
@@ -306,6 +310,19 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
                 "key": "mailbox", "raised_at": "2026-11-27 09:30",
                 "repeat_zh": "在恢复之前不会重复提醒",
                 "repeat_en": "not alerted again until it has recovered" }),
+    );
+    set(
+        &mut ctx,
+        "list",
+        json!({ "date": "2026-11-27 09:30", "count": 1, "folder": "Switchboard/Not a case",
+                "items": [{ "number": 1, "id": 42, "received_at": "2026-11-26 22:10",
+                            "sender": "deals@shop.example", "subject": "Weekly picks",
+                            "reason": "rule \"Newsletter or marketing footer\"" }] }),
+    );
+    set(
+        &mut ctx,
+        "late",
+        json!({ "received_at": "2026-11-26 22:10", "reason": "set aside as not a case: rule \"Spam\"" }),
     );
     let mut problems = Vec::new();
     for name in crate::templates::REQUIRED {

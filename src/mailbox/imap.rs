@@ -247,6 +247,7 @@ impl ImapMailbox {
             for target in [
                 &config.mailbox.processed_folder,
                 &config.mailbox.quarantine_folder,
+                &config.mailbox.set_aside_folder,
             ]
             .into_iter()
             .flatten()
@@ -521,7 +522,9 @@ async fn hierarchy(session: &mut Session) -> Result<FolderNames> {
 /// returns are decoded back, so the comparison is the config's spelling.
 async fn ensure_folder(session: &mut Session, names: FolderNames, folder: &str) -> Result<()> {
     let wire = names.wire(folder)?;
-    // async-imap sends the pattern as given: quoted here, as a name may hold spaces.
+    // async-imap sends the LIST pattern as given: a name with a space ("Switchboard/Not
+    // a case") must go as a quoted string (RFC 3501 §9, list-mailbox), or Dovecot reads
+    // only its first word, finds nothing, and the CREATE then fails with ALREADYEXISTS.
     let pattern = format!("\"{}\"", wire.replace('\\', "\\\\").replace('"', "\\\""));
     let exists = session
         .list(None, Some(&pattern))

@@ -69,6 +69,8 @@ pub(crate) struct RuleDef {
     pub target: Target,
     pub priority: Priority,
     pub weight: i64,
+    /// `set_aside = true`: mail this rule wins is not a case (see `intake::set_aside`).
+    pub set_aside: bool,
     pub sender: Sender,
     pub blocks: Vec<BlockDef>,
 }
@@ -104,6 +106,7 @@ const RULE_KEYS: &[&str] = &[
     "fallback",
     "priority",
     "weight",
+    "set_aside",
     "sender",
     "match",
     "in",
@@ -458,12 +461,37 @@ impl<'a> FileReport<'a> {
             }
         };
 
+        let set_aside = match table.get("set_aside") {
+            None => Some(false),
+            Some(v) => match v.get_ref() {
+                DeValue::Boolean(b) if *b && category != Some(Category::Unclassified) => {
+                    self.problem(
+                        v.span().start,
+                        "`set_aside = true` is for rules of category \"unclassified\": mail that is not a case".into(),
+                    );
+                    None
+                }
+                DeValue::Boolean(b) => Some(*b),
+                other => {
+                    self.problem(
+                        v.span().start,
+                        format!(
+                            "`set_aside` must be true or false, found {}",
+                            other.type_str()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+
         Some(RuleDef {
             name: common.name?,
             category: category?,
             target: target?,
             priority: common.priority.unwrap_or(Priority::Normal),
             weight: weight?,
+            set_aside: set_aside?,
             sender: common.sender,
             blocks: common.blocks,
         })

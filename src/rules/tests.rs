@@ -561,3 +561,77 @@ fn many_rules_compile_into_one_set_per_field() {
     let c = classify(&r, &mail("a@c.com", "word7 and 词250号", "stop250"));
     assert_eq!(c.rules, vec!["r7"]);
 }
+
+#[test]
+fn set_aside_rules_say_so_and_only_unclassified_ones_may() {
+    let rules = load(&[(
+        "40.toml",
+        r#"
+[[rule]]
+name = "advert"
+category = "unclassified"
+set_aside = true
+weight = 90
+any = ["special offer"]
+
+[[rule]]
+name = "announcement"
+category = "unclassified"
+weight = 90
+any = ["all staff"]
+"#,
+    )]);
+    let advert = classify(&rules, &mail("a@shop.example", "Special offer", "buy"));
+    assert!(advert.set_aside);
+    assert_eq!(advert.rules, vec!["advert".to_string()]);
+    let notice = classify(&rules, &mail("a@shop.example", "To all staff", "hi"));
+    assert!(
+        !notice.set_aside,
+        "an unclassified rule without the key stays a case"
+    );
+    let none = classify(&rules, &mail("a@shop.example", "hello", "hi"));
+    assert!(!none.set_aside, "mail no rule claims stays a case");
+
+    let p = problems(&[(
+        "40.toml",
+        r#"
+[[rule]]
+name = "wrong"
+category = "complaint"
+department = "logistics"
+set_aside = true
+any = ["x"]
+
+[[rule]]
+name = "typed"
+category = "unclassified"
+set_aside = "yes"
+any = ["y"]
+"#,
+    )]);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("40.toml:6:") && l.contains("set_aside = true")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|l| l.contains("40.toml:12:") && l.contains("true or false")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn every_shipped_not_a_case_rule_sets_aside() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/40-not-a-case.toml"),
+    )
+    .unwrap();
+    let rules = text.matches("[[rule]]").count();
+    assert!(rules > 10);
+    assert_eq!(
+        text.matches("\nset_aside = true").count(),
+        rules,
+        "each rule of 40-not-a-case.toml has set_aside = true"
+    );
+}

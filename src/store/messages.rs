@@ -16,6 +16,9 @@ pub enum Outcome {
     Ignored,
     /// Could not be read, or too large: kept raw with the reason.
     Quarantined,
+    /// Not a case (a not-a-case rule or a spam verdict): kept with the reason, no
+    /// case, no mail; `switchboard messages open ID` takes it in as a case after all.
+    SetAside,
 }
 
 impl Outcome {
@@ -25,6 +28,7 @@ impl Outcome {
             Outcome::FollowUp => "follow_up",
             Outcome::Ignored => "ignored",
             Outcome::Quarantined => "quarantined",
+            Outcome::SetAside => "set_aside",
         }
     }
 }
@@ -157,6 +161,28 @@ pub fn count_by_outcome(conn: &Connection) -> Result<Vec<(String, i64)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Set-aside messages received in `[start, end)`, counted per reason: the rule's name
+/// or the verdict's header, without the detail in brackets (a score, a value).
+pub fn set_aside_by_reason(conn: &Connection, start: i64, end: i64) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT reason FROM messages
+         WHERE outcome = 'set_aside' AND received_at >= ?1 AND received_at < ?2",
+    )?;
+    let reasons = stmt.query_map(params![start, end], |r| r.get::<_, Option<String>>(0))?;
+    let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for reason in reasons {
+        let reason = reason?.unwrap_or_default();
+        let key = match reason.find(" (") {
+            Some(at) if !reason.starts_with("rule ") => reason.get(..at).unwrap_or(&reason),
+            _ => reason.as_str(),
+        };
+        *counts.entry(key.to_string()).or_default() += 1;
+    }
+    let mut counts: Vec<(String, i64)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(counts)
+}
+
 /// One ledger row with its bytes: what a release from the quarantine takes in again.
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
@@ -223,6 +249,13 @@ pub fn read_raw(conn: &Connection, dedup_key: &str, buf: &mut Vec<u8>) -> Result
 pub fn delete(conn: &Connection, id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute([id])?;
+    Ok(())
+}
+
+/// Replaces a row's reason (a set-aside message opened as a case says why).
+pub fn set_reason(conn: &Connection, id: i64, reason: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET reason = ?2 WHERE id = ?1")?
+        .execute(params![id, reason])?;
     Ok(())
 }
 

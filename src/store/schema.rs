@@ -2,7 +2,7 @@
 //! records how far a store has come. Never edit a shipped migration: add one.
 
 use anyhow::{Result, bail};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 const MIGRATIONS: &[&str] = &[
     // 1: the spine — cases, messages, threading ids, outbox, mailbox checkpoint.
@@ -206,7 +206,9 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE duplicates (
         id          INTEGER PRIMARY KEY,
-        of_message  INTEGER NOT NULL REFERENCES messages(id),
+        -- Deferred: a quarantine release or an opened set-aside message replaces its
+        -- ledger row under the same id within one transaction.
+        of_message  INTEGER NOT NULL REFERENCES messages(id) DEFERRABLE INITIALLY DEFERRED,
         mailbox     TEXT NOT NULL,
         uidvalidity INTEGER,
         uid         INTEGER,
@@ -236,6 +238,51 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT NOT NULL
     ) STRICT;
     "#,
+    // 10: mail that is not a case is kept as `set_aside`. The outcome's CHECK
+    // is part of the table, so the table is rebuilt (SQLite's "making other kinds of
+    // table schema changes", https://www.sqlite.org/lang_altertable.html §7): a new
+    // table with every column, the rows copied with their ids, the old one dropped,
+    // the new one renamed, its index made again. `migrate` runs every migration with
+    // foreign keys off and checks them before the commit, as that procedure asks.
+    r#"
+    CREATE TABLE messages_new (
+        id          INTEGER PRIMARY KEY,
+        dedup_key   TEXT NOT NULL UNIQUE,
+        message_id  TEXT,
+        mailbox     TEXT NOT NULL,
+        uidvalidity INTEGER,
+        uid         INTEGER,
+        received_at INTEGER NOT NULL,
+        sender      TEXT,
+        subject     TEXT,
+        outcome     TEXT NOT NULL CHECK (outcome IN ('case', 'follow_up', 'ignored', 'quarantined', 'set_aside')),
+        case_id     INTEGER REFERENCES cases(id),
+        reason      TEXT,
+        raw         BLOB NOT NULL
+    ) STRICT;
+    INSERT INTO messages_new (id, dedup_key, message_id, mailbox, uidvalidity, uid,
+                              received_at, sender, subject, outcome, case_id, reason, raw)
+        SELECT id, dedup_key, message_id, mailbox, uidvalidity, uid,
+               received_at, sender, subject, outcome, case_id, reason, raw
+        FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_new RENAME TO messages;
+    CREATE INDEX messages_case ON messages(case_id);
+    CREATE INDEX messages_set_aside ON messages(outcome, id) WHERE outcome = 'set_aside';
+
+    -- Each set-aside message in the daily list that named it: the list mail's
+    -- Message-ID (outbox.message_id) and its line number, which an `Open: N` reply
+    -- names. No REFERENCES on message_id: opening a message rewrites its ledger row
+    -- under the same id (as a quarantine release does), and a reference would refuse
+    -- the delete of that rewrite.
+    CREATE TABLE set_aside_listed (
+        message_id INTEGER PRIMARY KEY,
+        list       TEXT NOT NULL,
+        number     INTEGER NOT NULL,
+        listed_at  INTEGER NOT NULL,
+        UNIQUE (list, number)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes: what `user_version` says after `migrate`.
@@ -251,11 +298,131 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             "The store was written by a newer Switchboard (schema {current}, this one knows {known})"
         );
     }
+    if current == known {
+        return Ok(());
+    }
+    // A migration that rebuilds a table drops it: with foreign keys on, that would
+    // check (and fail on) every row that refers to it. Off around the migrations
+    // (it cannot change inside a transaction), and each checked before its commit.
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let migrated = run(conn, current);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    migrated
+}
+
+fn run(conn: &mut Connection, current: i64) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            bail!(
+                "Migration {} leaves rows of {table} referring to nothing",
+                i + 1
+            );
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{MIGRATIONS, run};
+
+    /// The rebuild of `messages` keeps every row with its id and its case, and the
+    /// index, and then takes `set_aside`; a store of before it migrates with foreign
+    /// keys on, as `Db::open` has them.
+    #[test]
+    fn the_messages_rebuild_keeps_rows_and_takes_set_aside() {
+        let rebuild = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE messages_new"))
+            .unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        // The store as it was before the rebuild.
+        {
+            let tx = conn.transaction().unwrap();
+            for sql in MIGRATIONS.iter().take(rebuild) {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", rebuild as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO cases (id, number, category, priority, department, status, sender,
+                                subject, language, rules, opened_at, updated_at)
+             VALUES (7, 'SB-2026-000007', 'complaint', 'normal', 'logistics', 'new',
+                     'a@example.com', 's', 'en', '[]', 1, 1);
+             INSERT INTO messages (id, dedup_key, mailbox, received_at, outcome, case_id, raw)
+             VALUES (41, 'k41', 'INBOX', 5, 'case', 7, x'6869'),
+                    (42, 'k42', 'INBOX', 6, 'ignored', NULL, x'');",
+        )
+        .unwrap();
+        let bad = conn.execute(
+            "INSERT INTO messages (dedup_key, mailbox, received_at, outcome, raw)
+             VALUES ('k', 'INBOX', 1, 'set_aside', x'')",
+            [],
+        );
+        assert!(bad.is_err(), "the old CHECK refuses set_aside");
+
+        super::migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let fk: bool = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert!(fk, "foreign keys are on again after the migrations");
+        let rows: Vec<(i64, String, Option<i64>, Vec<u8>)> = conn
+            .prepare("SELECT id, outcome, case_id, raw FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (41, "case".to_string(), Some(7), b"hi".to_vec()),
+                (42, "ignored".to_string(), None, Vec::new()),
+            ]
+        );
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'messages'
+                 AND name = 'messages_case'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 1);
+        conn.execute(
+            "INSERT INTO messages (dedup_key, mailbox, received_at, outcome, raw)
+             VALUES ('k43', 'INBOX', 7, 'set_aside', x'')",
+            [],
+        )
+        .unwrap();
+        // The case reference still holds on the rebuilt table.
+        assert!(
+            conn.execute(
+                "INSERT INTO messages (dedup_key, mailbox, received_at, outcome, case_id, raw)
+                 VALUES ('k44', 'INBOX', 7, 'case', 999, x'')",
+                [],
+            )
+            .is_err()
+        );
+        // Nothing left to do the second time.
+        run(&mut conn, MIGRATIONS.len() as i64).unwrap();
+    }
 }

@@ -1217,7 +1217,7 @@ fn sweep_stale_dirs() {
 /// A free loopback port below the kernel's ephemeral range (so outgoing
 /// connections never occupy it), not handed out to another stack of this
 /// process.
-fn pick_port() -> Result<u16> {
+pub fn pick_port() -> Result<u16> {
     let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|t| {
