@@ -16,9 +16,14 @@ command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-core)
 command -v postfix >/dev/null 2>&1 || missing+=(postfix)
 # systemd-analyze judges the service unit's sandbox (tests/cli.rs).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# The web view's tests: pages rendered in headless Chromium with CJK fonts, and
+# /metrics checked by promtool (tests/web.rs).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix and systemd-analyze already installed"
+    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix, systemd-analyze, chromium, fonts-noto-cjk and promtool already installed"
     exit 0
 fi
 
@@ -52,9 +57,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=300 update -qq
 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    dovecot-core dovecot-imapd dovecot-lmtpd postfix
+    dovecot-core dovecot-imapd dovecot-lmtpd postfix chromium fonts-noto-cjk prometheus
 
-for bin in dovecot postfix; do
+for bin in dovecot postfix chromium promtool; do
     command -v "$bin" >/dev/null 2>&1 || { echo "install-test-deps: $bin still missing" >&2; exit 1; }
 done
 for helper in /usr/lib/dovecot/imap /usr/lib/dovecot/lmtp; do

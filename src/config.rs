@@ -8,6 +8,7 @@
 mod alerts;
 pub(crate) mod fields;
 mod sla;
+mod web;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use alerts::Alerts;
 use fields::Fields;
 pub use fields::{Report, parse_duration};
 pub use sla::{Replies, Sla};
+pub use web::Web;
 
 use crate::calendar::Calendar;
 use crate::secret::SecretSource;
@@ -123,6 +125,8 @@ pub struct Config {
     pub sla: Sla,
     pub replies: Replies,
     pub alerts: Alerts,
+    /// The read-only web view and `/metrics`; `None` when `[web]` is absent.
+    pub web: Option<Web>,
 }
 
 impl Config {
@@ -233,6 +237,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         .map(|i| sla::read_sla(sla_table, &i.rules, &i.triage_department, report));
     let replies = sla::read_replies(root.table(report, "replies"), report);
     let alerts = alerts::read_alerts(root.table(report, "alerts"), report);
+    let web = web::read_web(root.table(report, "web"), path, report);
 
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
@@ -286,6 +291,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         sla: sla?,
         replies,
         alerts,
+        web,
     })
 }
 

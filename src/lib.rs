@@ -29,3 +29,4 @@ pub mod systemd;
 pub mod templates;
 pub mod thread;
 pub mod tls;
+pub mod web;

@@ -87,6 +87,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Who may open the web view: add a user to the `[web] users` file, or change one.
+    WebUser {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: WebUserAction,
+    },
     /// Messages that could not be taken in: list them, or take one in again after a fix.
     Quarantine {
         /// Required; may come before or after the action.
@@ -112,6 +119,21 @@ enum QuarantineAction {
         /// Take it in as at this RFC 3339 time instead of now.
         #[arg(long)]
         now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebUserAction {
+    /// Add NAME (or set a new password, role and departments for NAME); asks for the
+    /// password twice, from the terminal or from two lines of standard input.
+    Add {
+        name: String,
+        /// `manager` (sees only --department) or `admin` (sees all, and /health, /metrics).
+        #[arg(long, default_value = "manager")]
+        role: String,
+        /// A department id the manager sees; repeat for several.
+        #[arg(long = "department")]
+        departments: Vec<String>,
     },
 }
 
@@ -165,6 +187,17 @@ fn main() -> ExitCode {
         } => commands::report(&config, &from, &to, csv, now.as_deref()),
         Command::Outbox { config } => commands::outbox(&config),
         Command::Messages { config, json } => commands::messages(&config, json),
+        Command::WebUser {
+            config,
+            action:
+                WebUserAction::Add {
+                    name,
+                    role,
+                    departments,
+                },
+        } => with_config(config, |c| {
+            switchboard::web::useradd::add(c, &name, &role, &departments)
+        }),
         Command::Quarantine {
             config,
             json,

@@ -14,6 +14,7 @@ pub mod deadlines;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;
+mod readonly;
 mod schema;
 mod wal;
 
