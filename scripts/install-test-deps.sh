@@ -22,6 +22,13 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
+# A real OpenMetrics parser for /metrics (tests/web.rs): the Python client's, from
+# PyPI. Checked and installed apart from the Debian packages.
+if ! python3 -c "import prometheus_client.openmetrics.parser" >/dev/null 2>&1; then
+    echo "install-test-deps: installing the prometheus-client Python package"
+    python3 -m pip install --quiet --disable-pip-version-check prometheus-client
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix, systemd-analyze, chromium, fonts-noto-cjk and promtool already installed"
     exit 0

@@ -166,7 +166,10 @@ fn setup() -> (Setup, fixture::Daemon) {
     add_user(&f, "admin", ADMIN_PW, &["--role", "admin"]);
     add_user(&f, "li.hua", LI_PW, &["--department", "logistics"]);
     let users = std::fs::read_to_string(f.dir.join("web-users.toml")).unwrap();
-    assert!(users.contains("$argon2id$") && !users.contains(LI_PW), "{users}");
+    assert!(
+        users.contains("$argon2id$") && !users.contains(LI_PW),
+        "{users}"
+    );
 
     f.deliver(&mail(
         "李明 <liming@keji-tech.cn>",
@@ -185,7 +188,9 @@ fn setup() -> (Setup, fixture::Daemon) {
     wait_until("two cases", || {
         f.count("SELECT count(*) FROM cases").unwrap_or(0) == 2
     });
-    wait_until("the web view", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    wait_until("the web view", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let cases = f.cases().unwrap();
     let number = |dept: &str| {
         cases
@@ -215,15 +220,32 @@ fn web_view_scopes_refuses_and_renders() {
     // No credentials, or wrong ones: 401 with a challenge.
     let r = get(port, "/", &[]);
     assert_eq!(r.status, 401, "{}", r.head);
-    assert!(r.head.contains("WWW-Authenticate: Basic") || r.head.to_lowercase().contains("www-authenticate: basic"), "{}", r.head);
+    assert!(
+        r.head.contains("WWW-Authenticate: Basic")
+            || r.head.to_lowercase().contains("www-authenticate: basic"),
+        "{}",
+        r.head
+    );
     assert_eq!(get(port, "/cases", &[basic("admin", "wrong")]).status, 401);
 
     // The administrator sees both departments.
-    let r = get(port, "/cases", &[admin.clone(), ("Accept-Language", "en".into())]);
+    let r = get(
+        port,
+        "/cases",
+        &[admin.clone(), ("Accept-Language", "en".into())],
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains(&s.logistics_case) && r.body.contains(&s.quality_case), "{}", r.body);
+    assert!(
+        r.body.contains(&s.logistics_case) && r.body.contains(&s.quality_case),
+        "{}",
+        r.body
+    );
     let csv = get(port, "/report.csv", &[admin.clone()]);
-    assert!(csv.body.contains("\r\nquality,") && csv.body.contains("\r\nlogistics,"), "{}", csv.body);
+    assert!(
+        csv.body.contains("\r\nquality,") && csv.body.contains("\r\nlogistics,"),
+        "{}",
+        csv.body
+    );
 
     // The logistics manager: only logistics, in the list, the CSV and the overview.
     let r = get(port, "/cases", &[li.clone()]);
@@ -232,20 +254,47 @@ fn web_view_scopes_refuses_and_renders() {
     assert!(!r.body.contains(&s.quality_case), "{}", r.body);
     let csv = get(port, "/report.csv", &[li.clone()]);
     assert_eq!(csv.status, 200);
-    assert!(csv.body.starts_with("department,milestone,met,missed,pending"), "{}", csv.body);
-    assert!(csv.body.contains("\r\nlogistics,") && !csv.body.contains("quality"), "{}", csv.body);
-    let overview = get(port, "/", &[li.clone(), ("Accept-Language", "zh-CN".into())]);
-    assert!(overview.body.contains("物流部") && !overview.body.contains("质量部 Quality</td>"), "{}", overview.body);
+    assert!(
+        csv.body
+            .starts_with("department,milestone,met,missed,pending"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.contains("\r\nlogistics,") && !csv.body.contains("quality"),
+        "{}",
+        csv.body
+    );
+    let overview = get(
+        port,
+        "/",
+        &[li.clone(), ("Accept-Language", "zh-CN".into())],
+    );
+    assert!(
+        overview.body.contains("物流部") && !overview.body.contains("质量部 Quality</td>"),
+        "{}",
+        overview.body
+    );
     let at_risk = get(port, "/at-risk", &[li.clone()]);
-    assert!(at_risk.body.contains(&s.logistics_case) && !at_risk.body.contains(&s.quality_case), "{}", at_risk.body);
+    assert!(
+        at_risk.body.contains(&s.logistics_case) && !at_risk.body.contains(&s.quality_case),
+        "{}",
+        at_risk.body
+    );
     // …and another department's case is refused, as are the admin's pages.
-    assert_eq!(get(port, &format!("/cases/{}", s.quality_case), &[li.clone()]).status, 403);
+    assert_eq!(
+        get(port, &format!("/cases/{}", s.quality_case), &[li.clone()]).status,
+        403
+    );
     let own = get(port, &format!("/cases/{}", s.logistics_case), &[li.clone()]);
     assert_eq!(own.status, 200);
     assert!(own.body.contains("设备交付延迟"), "{}", own.body);
     assert_eq!(get(port, "/health", &[li.clone()]).status, 403);
     assert_eq!(get(port, "/metrics", &[li.clone()]).status, 403);
-    assert_eq!(get(port, "/cases/SB-2026-999999", &[admin.clone()]).status, 404);
+    assert_eq!(
+        get(port, "/cases/SB-2026-999999", &[admin.clone()]).status,
+        404
+    );
 
     // Pages in a real browser, in both languages; screenshots kept.
     let profile = s.f.dir.join("chromium-profile");
@@ -253,26 +302,61 @@ fn web_view_scopes_refuses_and_renders() {
     let base = format!("http://admin:{ADMIN_PW}@127.0.0.1:{port}");
     let pages = [
         ("overview", "/".to_string(), "zh-CN", "按时"),
-        ("at-risk", "/at-risk".to_string(), "en", "Business time left"),
-        ("cases", "/cases?q=%E8%AE%BE%E5%A4%87".to_string(), "zh-CN", s.logistics_case.as_str()),
-        ("case", format!("/cases/{}", s.quality_case), "en", "Deadlines"),
-        ("satisfaction", "/satisfaction".to_string(), "en", "Very satisfied"),
+        (
+            "at-risk",
+            "/at-risk".to_string(),
+            "en",
+            "Business time left",
+        ),
+        (
+            "cases",
+            "/cases?q=%E8%AE%BE%E5%A4%87".to_string(),
+            "zh-CN",
+            s.logistics_case.as_str(),
+        ),
+        (
+            "case",
+            format!("/cases/{}", s.quality_case),
+            "en",
+            "Deadlines",
+        ),
+        (
+            "satisfaction",
+            "/satisfaction".to_string(),
+            "en",
+            "Very satisfied",
+        ),
         ("health", "/health".to_string(), "zh-CN", "邮箱最近读取"),
     ];
     for (name, path, lang, expect) in pages {
         let lang_args = vec![format!("--lang={lang}"), format!("--accept-lang={lang}")];
-        let dom = chromium(&profile, &[lang_args.clone(), vec!["--dump-dom".into()]].concat(), &format!("{base}{path}"));
+        let dom = chromium(
+            &profile,
+            &[lang_args.clone(), vec!["--dump-dom".into()]].concat(),
+            &format!("{base}{path}"),
+        );
         assert!(dom.contains(expect), "{name}: {expect:?} not in\n{dom}");
         assert!(!dom.contains("<script"), "{name}");
         let shot = shots.join(format!("{name}.png"));
         let _ = std::fs::remove_file(&shot);
         chromium(
             &profile,
-            &[lang_args, vec![format!("--screenshot={}", shot.display()), "--window-size=1280,860".into()]].concat(),
+            &[
+                lang_args,
+                vec![
+                    format!("--screenshot={}", shot.display()),
+                    "--window-size=1280,860".into(),
+                ],
+            ]
+            .concat(),
             &format!("{base}{path}"),
         );
         let png = std::fs::read(&shot).unwrap_or_default();
-        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}: no screenshot at {}", shot.display());
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{name}: no screenshot at {}",
+            shot.display()
+        );
     }
 
     // Five wrong passwords: the sixth try waits, even with the right password.
@@ -286,7 +370,10 @@ fn web_view_scopes_refuses_and_renders() {
     assert_eq!(get(port, "/", &[admin]).status, 200);
 
     let log = daemon.stop();
-    assert!(log.contains("Web login refused") && log.contains("li.hua"), "{log}");
+    assert!(
+        log.contains("Web login refused") && log.contains("li.hua"),
+        "{log}"
+    );
     let users = std::fs::read_to_string(s.f.dir.join("web-users.toml")).unwrap();
     for secret in [ADMIN_PW, LI_PW, "guess", "$argon2id$", TOKEN] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
@@ -300,20 +387,69 @@ fn metrics_parse_and_move_with_the_mail() {
     let port = s.port;
     let bearer = ("Authorization", format!("Bearer {TOKEN}"));
     assert_eq!(get(port, "/metrics", &[]).status, 401);
-    assert_eq!(get(port, "/metrics", &[("Authorization", "Bearer nope".into())]).status, 401);
+    assert_eq!(
+        get(port, "/metrics", &[("Authorization", "Bearer nope".into())]).status,
+        401
+    );
+    // As Prometheus asks for it.
     let scrape = || {
-        let r = get(port, "/metrics", &[bearer.clone()]);
+        let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        let r = get(
+            port,
+            "/metrics",
+            &[bearer.clone(), ("Accept", accept.into())],
+        );
         assert_eq!(r.status, 200, "{}", r.body);
-        assert!(r.head.contains("application/openmetrics-text"), "{}", r.head);
+        assert!(
+            r.head.contains("application/openmetrics-text"),
+            "{}",
+            r.head
+        );
         r.body
     };
-    // The acknowledgements of the two cases leave through Postfix.
-    wait_until("two acknowledgements sent", || {
+    // The acknowledgements and the routed copies of the two cases leave through Postfix.
+    wait_until("four mails sent", || {
         sample(&scrape(), "switchboard_outbox_messages", "state=\"sent\"") >= 4.0
     });
     let before = scrape();
+    // A real OpenMetrics parser: the Python client's, which refuses what the
+    // specification does (no # EOF, a counter sample without _total, …).
+    let mut parser = Command::new("python3")
+        .args([
+            "-c",
+            "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nprint(len(list(p(sys.stdin.read()))))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    parser
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(before.as_bytes())
+        .unwrap();
+    let parsed = parser.wait_with_output().unwrap();
+    assert!(
+        parsed.status.success(),
+        "the OpenMetrics parser refused /metrics (pip install prometheus-client): {}\n{before}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let families: u32 = String::from_utf8_lossy(&parsed.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(families >= 9, "{families} families in\n{before}");
+    // And promtool on the classic text format that everyone else gets.
+    let classic = get(port, "/metrics", &[bearer.clone()]);
+    assert!(
+        classic.head.contains("text/plain; version=0.0.4"),
+        "{}",
+        classic.head
+    );
     let check = s.f.dir.join("metrics.txt");
-    std::fs::write(&check, &before).unwrap();
+    std::fs::write(&check, &classic.body).unwrap();
     let promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(&check).unwrap())
@@ -321,16 +457,45 @@ fn metrics_parse_and_move_with_the_mail() {
         .expect("promtool is installed (scripts/install-test-deps.sh)");
     assert!(
         promtool.status.success(),
-        "promtool check metrics: {}{}\n{before}",
+        "promtool check metrics: {}{}\n{}",
         String::from_utf8_lossy(&promtool.stdout),
-        String::from_utf8_lossy(&promtool.stderr)
+        String::from_utf8_lossy(&promtool.stderr),
+        classic.body
     );
-    assert_eq!(sample(&before, "switchboard_messages_ingested_total", "outcome=\"case\""), 2.0, "{before}");
-    assert!(sample(&before, "switchboard_mailbox_last_success_timestamp_seconds", "") > 1.0e9, "{before}");
-    assert!(sample(&before, "switchboard_sla_pending", "department=\"logistics\"") >= 1.0, "{before}");
-    assert!(before.contains("switchboard_build_info{version=\""), "{before}");
+    assert_eq!(
+        sample(
+            &before,
+            "switchboard_messages_ingested_total",
+            "outcome=\"case\""
+        ),
+        2.0,
+        "{before}"
+    );
+    assert!(
+        sample(
+            &before,
+            "switchboard_mailbox_last_success_timestamp_seconds",
+            ""
+        ) > 1.0e9,
+        "{before}"
+    );
+    assert!(
+        sample(
+            &before,
+            "switchboard_sla_pending",
+            "department=\"logistics\""
+        ) >= 1.0,
+        "{before}"
+    );
+    assert!(
+        before.contains("switchboard_build_info{version=\""),
+        "{before}"
+    );
     for line in before.lines().filter(|l| !l.starts_with('#')) {
-        assert!(!line.contains('@') && !line.contains("SB-"), "an address or case number in a label: {line}");
+        assert!(
+            !line.contains('@') && !line.contains("SB-"),
+            "an address or case number in a label: {line}"
+        );
     }
     let sent_before = sample(&before, "switchboard_outbox_messages", "state=\"sent\"");
 
@@ -353,11 +518,27 @@ fn metrics_parse_and_move_with_the_mail() {
     s.f.deliver(&big).unwrap();
     wait_until("the new mail counted", || {
         let m = scrape();
-        sample(&m, "switchboard_messages_ingested_total", "outcome=\"case\"") == 3.0
-            && sample(&m, "switchboard_messages_quarantined_total", "reason=\"too_large\"") == 1.0
+        sample(
+            &m,
+            "switchboard_messages_ingested_total",
+            "outcome=\"case\"",
+        ) == 3.0
+            && sample(
+                &m,
+                "switchboard_messages_quarantined_total",
+                "reason=\"too_large\"",
+            ) == 1.0
             && sample(&m, "switchboard_outbox_messages", "state=\"sent\"") > sent_before
     });
     let after = scrape();
-    assert_eq!(sample(&after, "switchboard_messages_ingested_total", "outcome=\"quarantined\""), 1.0, "{after}");
+    assert_eq!(
+        sample(
+            &after,
+            "switchboard_messages_ingested_total",
+            "outcome=\"quarantined\""
+        ),
+        1.0,
+        "{after}"
+    );
     daemon.stop();
 }

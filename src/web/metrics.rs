@@ -16,7 +16,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use rusqlite::Connection;
 
@@ -57,6 +56,11 @@ struct Deadline {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Version {
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Milestone {
     department: String,
     milestone: String,
@@ -76,15 +80,25 @@ pub async fn metrics(State(view): State<Arc<View>>, headers: HeaderMap, peer: Pe
         Err(r) => return super::refused(r),
     }
     let now = view.clock.unix();
+    // Prometheus asks for OpenMetrics in its Accept header; anything else (curl,
+    // promtool, older scrapers) gets the classic text format 0.0.4.
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
     match view.db.call(move |c| render(c, now)).await {
         Ok(text) => {
-            let mut r = text.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
+            let (body, kind) = if openmetrics {
+                (
+                    text,
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
+                )
+            } else {
+                (classic(&text), "text/plain; version=0.0.4; charset=utf-8")
+            };
+            let mut r = body.into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
             r
         }
         Err(e) => {
@@ -138,7 +152,7 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     let ingested = counter_family::<Outcome>(
         &mut registry,
         "switchboard_messages_ingested",
-        "Messages taken in from the mailbox, by what became of them.",
+        "Messages taken in from the mailbox, by what became of them",
     );
     for o in ["case", "follow_up", "ignored", "quarantined"] {
         ingested
@@ -148,7 +162,7 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     let quarantined = counter_family::<Reason>(
         &mut registry,
         "switchboard_messages_quarantined",
-        "Messages kept in quarantine, by the kind of reason.",
+        "Messages kept in quarantine, by the kind of reason",
     );
     for r in [
         "too_large",
@@ -188,7 +202,7 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     let states = gauge_family::<StateLabel>(
         &mut registry,
         "switchboard_outbox_messages",
-        "Outgoing mail in the outbox, by state.",
+        "Outgoing mail in the outbox, by state",
     );
     for (s, n) in [
         ("waiting", stats.pending),
@@ -200,7 +214,7 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     let oldest = Gauge::<i64, AtomicI64>::default();
     registry.register(
         "switchboard_outbox_oldest_message_age_seconds",
-        "Seconds the oldest waiting outgoing mail has waited (0 when none waits).",
+        "Seconds the oldest waiting outgoing mail has waited (0 when none waits)",
         oldest.clone(),
     );
     oldest.set(oldest_waiting(c)?.map_or(0, |t| (now - t).max(0)));
@@ -208,7 +222,7 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     let failures = counter_family::<Kind>(
         &mut registry,
         "switchboard_smtp_send_failures",
-        "Sending attempts that failed: transient (retried) or permanent (given up).",
+        "Sending attempts that failed: transient (retried) or permanent (given up)",
     );
     // Every attempt ends sent, failed for good, or failed for now and retried.
     let attempts: i64 = c.query_row("SELECT coalesce(sum(attempts), 0) FROM outbox", [], |r| {
@@ -228,12 +242,12 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     let decided = counter_family::<Deadline>(
         &mut registry,
         "switchboard_sla_deadlines",
-        "Deadlines decided: met in time, or missed (late or still open past due).",
+        "Deadlines decided: met in time, or missed (late or still open past due)",
     );
     let pending = gauge_family::<Milestone>(
         &mut registry,
         "switchboard_sla_pending",
-        "Deadlines open and not yet due.",
+        "Deadlines open and not yet due",
     );
     {
         // The same judgement as `DeadlineRow::state`, grouped in SQL: a store may
@@ -279,23 +293,55 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     let last_ok = Gauge::<i64, AtomicI64>::default();
     registry.register(
         "switchboard_mailbox_last_success_timestamp_seconds",
-        "When the mailbox was last read without an error, Unix seconds (0: never).",
+        "When the mailbox was last read without an error, Unix seconds (0: never)",
         last_ok.clone(),
     );
     last_ok.set(mailbox_last_success(c)?.unwrap_or(0));
 
-    registry.register(
-        "switchboard_build",
-        "The running version.",
-        Info::new(vec![(
-            "version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )]),
+    // A gauge of 1, not an OpenMetrics info: Prometheus's own text parser (and so
+    // `promtool check metrics`, 2.42 in Debian 12) knows no "info" type, and this is
+    // how Prometheus itself exports prometheus_build_info.
+    let build = gauge_family::<Version>(
+        &mut registry,
+        "switchboard_build_info",
+        "The running version",
     );
+    build
+        .get_or_create(&Version {
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
+        .set(1);
 
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
+}
+
+/// OpenMetrics text as the classic Prometheus text format (0.0.4): there a
+/// counter's HELP and TYPE name the sample itself, `_total` included, and there is
+/// no `# EOF` or `# UNIT`. Everything else is the same text.
+pub fn classic(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// When the oldest mail still waiting was written.
@@ -357,6 +403,12 @@ mod tests {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"), "{text}");
+        let old = classic(&text);
+        assert!(
+            old.contains("# TYPE switchboard_messages_ingested_total counter\n"),
+            "{old}"
+        );
+        assert!(!old.contains("# EOF"), "{old}");
         assert_eq!(reason_kind("too large: 3 bytes"), "too_large");
     }
 }
