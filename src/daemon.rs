@@ -97,10 +97,9 @@ impl Daemon {
         let (stop_tx, stop_rx) = watch::channel(false);
         // The web view, when [web] is configured: bound before READY, so a port in use
         // or a broken users file stops the start instead of passing unnoticed.
-        let web_task = match crate::web::Server::bind(&self.intake.config, self.clock).await? {
-            Some(web) => Some(tokio::spawn(web.run(stop_rx.clone()))),
-            None => None,
-        };
+        let web_task = crate::web::Server::bind(&self.intake.config, self.clock)
+            .await?
+            .map(|web| tokio::spawn(web.run(stop_rx.clone())));
         let (intake_tx, intake_rx) = watch::channel(self.intake.clone());
         let wake_sender = Arc::new(Notify::new());
         let wake_clock = Arc::new(Notify::new());

@@ -4,7 +4,12 @@
 //! department scope asked over plain HTTP, and `/metrics` judged by `promtool check
 //! metrics` from Debian's prometheus package. Needs `scripts/install-test-deps.sh`
 //! (chromium, fonts-noto-cjk, prometheus); fails without them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cloned_ref_to_slice_refs
+)]
 
 #[path = "harness/fixture.rs"]
 mod fixture;

@@ -139,7 +139,7 @@ pub async fn overview(
         .map(|l| {
             let total = l.met + l.missed + l.pending;
             let judged = l.met + l.missed;
-            let width = |n: usize| if total == 0 { 0 } else { n * 100 / total };
+            let width = |n: usize| (n * 100).checked_div(total).unwrap_or(0);
             json!({
                 "department_name": view.department_name(&l.department),
                 "milestone": l.milestone,
