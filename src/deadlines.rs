@@ -10,6 +10,7 @@
 
 pub mod digest;
 mod fire;
+pub mod weekly;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};

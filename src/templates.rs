@@ -23,6 +23,7 @@ pub const REQUIRED: &[&str] = &[
     "survey.en.txt",
     "digest.txt",
     "alert.txt",
+    "weekly_report.txt",
 ];
 
 pub struct Templates {

@@ -33,6 +33,7 @@ pub fn fire_due(
     loop {
         let n = super::in_transaction(conn, config, templates, policies, now, |work| {
             digest::ensure_timer(work)?;
+            super::weekly::ensure_timer(work)?;
             let tx = work.mailer.conn;
             let due = rows::due(tx, now.timestamp(), BATCH)?;
             for timer in &due {
@@ -64,6 +65,9 @@ fn fire_one(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
     let conn = work.mailer.conn;
     if timer.kind == DIGEST {
         return digest::fire(work, timer);
+    }
+    if timer.kind == super::weekly::WEEKLY {
+        return super::weekly::fire(work, timer);
     }
     let case = timer
         .case_id
