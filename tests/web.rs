@@ -547,3 +547,70 @@ fn metrics_parse_and_move_with_the_mail() {
     );
     daemon.stop();
 }
+
+#[test]
+fn https_with_the_configured_certificate() {
+    let f = Fixture::on(mailstack::MailStack::start_tls().unwrap()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tls = f.stack.dir.join("tls");
+    f.edit_config(|c| {
+        format!(
+            "{c}\n[web]\nlisten = \"127.0.0.1:{port}\"\nusers = \"web-users.toml\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            tls.join("server.pem").display(),
+            tls.join("server.key").display()
+        )
+    })
+    .unwrap();
+    add_user(&f, "admin", ADMIN_PW, &["--role", "admin"]);
+    let daemon = f.spawn_daemon(|_| {}).unwrap();
+    wait_until("the web view", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let curl = |url: &str, user: &str| {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "30",
+            ])
+            .arg("--cacert")
+            .arg(f.stack.ca_pem().unwrap())
+            .args(["-u", user, url])
+            .output()
+            .expect("curl")
+    };
+    let ok = curl(
+        &format!("https://127.0.0.1:{port}/cases"),
+        &format!("admin:{ADMIN_PW}"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let wrong = curl(&format!("https://127.0.0.1:{port}/cases"), "admin:nope");
+    assert_eq!(String::from_utf8_lossy(&wrong.stdout), "401");
+    // Plain HTTP on the TLS port gets no page.
+    let plain = get_raw(port);
+    assert!(!plain.contains("200 OK"), "{plain}");
+    daemon.stop();
+}
+
+/// What a plain HTTP request to `port` gets back, whatever it is.
+fn get_raw(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(HANG)).unwrap();
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw).to_string()
+}
