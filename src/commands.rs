@@ -162,6 +162,8 @@ pub fn check(config: &Path) -> Result<ExitCode> {
             println!("warning: {}: {table}: {warning}", config.file.display());
         }
     }
+    // The web view's users file and metrics token, as the daemon will read them.
+    problems.extend(crate::web::check(&config));
     // Well before it matters: a calendar without next year's holidays counts them as
     // working days, and nobody notices until a deadline falls on one.
     let today = Utc::now().with_timezone(&config.calendar.tz()).date_naive();

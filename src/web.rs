@@ -35,6 +35,29 @@ use auth::{Auth, Refusal, Viewer};
 use i18n::Lang;
 use users::User;
 
+/// What `switchboard check` reports about `[web]`: the users file and the metrics
+/// token as the daemon will read them (never their contents).
+pub fn check(config: &Config) -> Vec<String> {
+    let Some(web) = &config.web else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let file = config.file.display();
+    if let Some(path) = &web.users {
+        let known: Vec<&str> = config.departments.iter().map(|d| d.id.as_str()).collect();
+        if let Err(e) = users::load(path, &known) {
+            // Each line already names the users file and the key.
+            problems.push(format!("{e:#}"));
+        }
+    }
+    if let Some(token) = &web.metrics_token
+        && let Err(e) = token.load()
+    {
+        problems.push(format!("{file}: web.metrics_token: {e:#}"));
+    }
+    problems
+}
+
 /// What every request needs.
 pub struct View {
     pub config: Config,

@@ -129,10 +129,12 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
             }
         }
         for case in cases::list(conn)? {
-            if case.opened_at >= start && case.opened_at < end && case.departments().any(shown) {
-                if let Some(a) = &case.satisfaction {
-                    *answers.entry(a.clone()).or_default() += 1;
-                }
+            if case.opened_at >= start
+                && case.opened_at < end
+                && case.departments().any(shown)
+                && let Some(a) = &case.satisfaction
+            {
+                *answers.entry(a.clone()).or_default() += 1;
             }
         }
         let names: Vec<String> = match &departments {
