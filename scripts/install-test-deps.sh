@@ -28,8 +28,21 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # Rspamd answers /checkv2 for mail without a server verdict (tests/rspamd.rs).
 command -v rspamd >/dev/null 2>&1 || missing+=(rspamd)
 
+# The web view's tests: pages rendered in headless Chromium with CJK fonts, and
+# /metrics checked by promtool (tests/web.rs).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+
+# A real OpenMetrics parser for /metrics (tests/web.rs): the Python client's, from
+# PyPI. Checked and installed apart from the Debian packages.
+if ! python3 -c "import prometheus_client.openmetrics.parser" >/dev/null 2>&1; then
+    echo "install-test-deps: installing the prometheus-client Python package"
+    python3 -m pip install --quiet --disable-pip-version-check prometheus-client
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix, rspamd and systemd-analyze already installed"
+    echo "install-test-deps: dovecot-imapd, dovecot-lmtpd, postfix, rspamd, systemd-analyze, chromium, fonts-noto-cjk and promtool already installed"
     exit 0
 fi
 
@@ -63,9 +76,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=300 update -qq
 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    dovecot-core dovecot-imapd dovecot-lmtpd postfix rspamd
+    dovecot-core dovecot-imapd dovecot-lmtpd postfix rspamd chromium fonts-noto-cjk prometheus
 
-for bin in dovecot postfix rspamd; do
+for bin in dovecot postfix rspamd chromium promtool; do
     command -v "$bin" >/dev/null 2>&1 || { echo "install-test-deps: $bin still missing" >&2; exit 1; }
 done
 for helper in /usr/lib/dovecot/imap /usr/lib/dovecot/lmtp; do

@@ -3,8 +3,8 @@
 
 pub mod messages;
 pub mod quarantine;
-mod report;
-pub(crate) mod timeline;
+pub mod report;
+pub mod timeline;
 
 pub use messages::messages;
 
@@ -162,6 +162,8 @@ pub fn check(config: &Path) -> Result<ExitCode> {
             println!("warning: {}: {table}: {warning}", config.file.display());
         }
     }
+    // The web view's users file and metrics token, as the daemon will read them.
+    problems.extend(crate::web::check(&config));
     // Well before it matters: a calendar without next year's holidays counts them as
     // working days, and nobody notices until a deadline falls on one.
     let today = Utc::now().with_timezone(&config.calendar.tz()).date_naive();
@@ -326,25 +328,8 @@ pub fn report(
 ) -> Result<ExitCode> {
     let now = clock(now)?.unix();
     let (config, db) = open_store(config)?;
-    let tz = config.calendar.tz();
-    let day_start = |text: &str, key: &str| -> Result<i64> {
-        let day =
-            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").with_context(|| {
-                format!("--{key}: expected a date such as 2026-11-01, found \"{text}\"")
-            })?;
-        let midnight = day.and_hms_opt(0, 0, 0).context("midnight")?;
-        Ok(chrono::TimeZone::from_local_datetime(&tz, &midnight)
-            .earliest()
-            .context("no such local time")?
-            .timestamp())
-    };
-    let start = day_start(from, "from")?;
-    let end = day_start(to, "to")? + 86_400;
-    if end <= start {
-        bail!("--to is before --from");
-    }
-    let rows = db.blocking(|c| crate::store::deadlines::started_between(c, start, end))?;
-    let lines = report::lines(&rows, now);
+    let (start, end) = report::period(config.calendar.tz(), from, to, "--")?;
+    let lines = db.blocking(|c| report::figures(c, start, end, now, |_| true))?;
     report::print(&lines, csv, &mut std::io::stdout().lock())?;
     if !csv {
         let set_aside =

@@ -10,6 +10,7 @@ pub(crate) mod fields;
 mod retention;
 mod sla;
 mod spam;
+mod web;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub use fields::{Report, parse_duration};
 pub use retention::{Period, Retention};
 pub use sla::{Replies, Sla};
 pub use spam::{Reading, Rspamd, Spam, Verdict};
+pub use web::Web;
 
 use crate::calendar::Calendar;
 use crate::secret::SecretSource;
@@ -136,6 +138,8 @@ pub struct Config {
     pub alerts: Alerts,
     pub retention: Retention,
     pub spam: Spam,
+    /// The read-only web view and `/metrics`; `None` when `[web]` is absent.
+    pub web: Option<Web>,
 }
 
 impl Config {
@@ -252,6 +256,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
     let alerts = alerts::read_alerts(root.table(report, "alerts"), report);
     let retention = retention::read_retention(root.table(report, "retention"), report);
     let spam = spam::read_spam(root.table(report, "spam"), report);
+    let web = web::read_web(root.table(report, "web"), path, report);
 
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
@@ -307,6 +312,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         alerts,
         retention,
         spam,
+        web,
     })
 }
 

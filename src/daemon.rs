@@ -69,6 +69,9 @@ impl Daemon {
             }
             crate::memory::release_free();
         }
+        crate::web::MailboxBeat::default()
+            .note(&self.db, &self.clock)
+            .await;
         summary.timers = clock_pass(&self.intake, &self.db, &self.clock).await?;
         let pass = sender.deliver_due(&self.db, &self.clock, None).await?;
         summary.sent = pass.sent;
@@ -92,6 +95,11 @@ impl Daemon {
         // handlers would otherwise end the process with the default action.
         let mut signals = Signals::new()?;
         let (stop_tx, stop_rx) = watch::channel(false);
+        // The web view, when [web] is configured: bound before READY, so a port in use
+        // or a broken users file stops the start instead of passing unnoticed.
+        let web_task = crate::web::Server::bind(&self.intake.config, self.clock)
+            .await?
+            .map(|web| tokio::spawn(web.run(stop_rx.clone())));
         let (intake_tx, intake_rx) = watch::channel(self.intake.clone());
         let wake_sender = Arc::new(Notify::new());
         let wake_clock = Arc::new(Notify::new());
@@ -143,6 +151,9 @@ impl Daemon {
         let _ = intake_task.await;
         let _ = clock_task.await;
         let _ = sender_task.await;
+        if let Some(web) = web_task {
+            let _ = web.await;
+        }
         tracing::info!("Stopped");
         Ok(())
     }
@@ -188,6 +199,7 @@ async fn intake_loop(
     let mut failures: u32 = 0;
     let mut last_ok = Instant::now();
     let mut alerted = false;
+    let mut beat = crate::web::MailboxBeat::default();
     while !*stop.borrow() {
         let intake = intakes.borrow().clone();
         let mut log = |r: &Report| log_report(r);
@@ -195,6 +207,7 @@ async fn intake_loop(
             Ok(n) => {
                 failures = 0;
                 last_ok = Instant::now();
+                beat.note(&db, &clock).await;
                 if alerted {
                     alerted = false;
                     let now = clock.unix();

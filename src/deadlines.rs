@@ -11,6 +11,7 @@
 pub mod digest;
 mod fire;
 pub mod set_aside_list;
+pub mod weekly;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};

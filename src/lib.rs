@@ -30,3 +30,4 @@ pub mod systemd;
 pub mod templates;
 pub mod thread;
 pub mod tls;
+pub mod web;

@@ -90,6 +90,13 @@ enum Command {
         #[command(subcommand)]
         action: Option<MessagesAction>,
     },
+    /// Who may open the web view: add a user to the `[web] users` file, or change one.
+    WebUser {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: WebUserAction,
+    },
     /// Messages that could not be taken in: list them, or take one in again after a fix.
     Quarantine {
         /// Required; may come before or after the action.
@@ -227,6 +234,21 @@ enum QuarantineAction {
 }
 
 #[derive(Subcommand)]
+enum WebUserAction {
+    /// Add NAME (or set a new password, role and departments for NAME); asks for the
+    /// password twice, from the terminal or from two lines of standard input.
+    Add {
+        name: String,
+        /// `manager` (sees only --department) or `admin` (sees all, and /health, /metrics).
+        #[arg(long, default_value = "manager")]
+        role: String,
+        /// A department id the manager sees; repeat for several.
+        #[arg(long = "department")]
+        departments: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum CasesAction {
     /// One case: messages, mail sent, events, deadlines met / missed / pending,
     /// reminders and escalations and to whom.
@@ -351,6 +373,17 @@ fn main() -> ExitCode {
             Some(MessagesAction::Open { id, now }) => {
                 commands::messages::open(c, *id, json, now.as_deref())
             }
+        }),
+        Command::WebUser {
+            config,
+            action:
+                WebUserAction::Add {
+                    name,
+                    role,
+                    departments,
+                },
+        } => with_config(config, |c| {
+            switchboard::web::useradd::add(c, &name, &role, &departments)
         }),
         Command::Quarantine {
             config,

@@ -15,6 +15,7 @@ pub mod duplicates;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;
+mod readonly;
 mod schema;
 pub mod set_aside;
 mod wal;

@@ -24,6 +24,7 @@ pub const REQUIRED: &[&str] = &[
     "digest.txt",
     "alert.txt",
     "set_aside_list.txt",
+    "weekly_report.txt",
 ];
 
 pub struct Templates {

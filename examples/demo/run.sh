@@ -5,6 +5,9 @@
 # a department answers by email and the clock moves on to the first missed deadlines.
 # Shows what happened at each step. Needs only Rust; runs again from scratch each time.
 set -euo pipefail
+# --serve: at the end, keep the daemon running with the web view on loopback.
+serve=0
+[ "${1:-}" = "--serve" ] && serve=1
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/../.."
 cargo build --quiet --release
@@ -57,3 +60,10 @@ echo "== The timeline of SB-2026-000001 =="
 echo
 echo "== Outgoing mail (one file each in examples/demo/state/outbox/new) =="
 "$bin" outbox --config "$config"
+echo
+if [ "$serve" -eq 1 ]; then
+    echo "== The web view: http://127.0.0.1:8025/ (loopback, no users file: you are the admin). Ctrl-C stops it. =="
+    SWITCHBOARD_LOG=warn exec "$bin" run --config "$config" --now 2026-11-30T12:05:00+08:00
+else
+    echo "The web view of these cases: examples/demo/run.sh --serve, then open http://127.0.0.1:8025/"
+fi

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use chrono_tz::Tz;
+use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::store::deadlines::DeadlineRow;
+use crate::store::deadlines::{self, DeadlineRow};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Line {
@@ -19,6 +21,46 @@ pub struct Line {
     pub pending: usize,
     pub median_minutes: Option<i64>,
     pub p90_minutes: Option<i64>,
+}
+
+/// The period from the first day's midnight to the end of the last day, in the
+/// company's time zone, as Unix seconds `[start, end)`. `flag` is how the two are
+/// named to the person who gave them ("--" for the command, "" for the web view).
+pub fn period(tz: Tz, from: &str, to: &str, flag: &str) -> Result<(i64, i64)> {
+    let day_start = |text: &str, key: &str| -> Result<i64> {
+        let day =
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").with_context(|| {
+                format!("{flag}{key}: expected a date such as 2026-11-01, found \"{text}\"")
+            })?;
+        let midnight = day.and_hms_opt(0, 0, 0).context("midnight")?;
+        Ok(chrono::TimeZone::from_local_datetime(&tz, &midnight)
+            .earliest()
+            .context("no such local time")?
+            .timestamp())
+    };
+    let start = day_start(from, "from")?;
+    let end = day_start(to, "to")? + 86_400;
+    if end <= start {
+        bail!("{flag}to is before {flag}from");
+    }
+    Ok((start, end))
+}
+
+/// The deadlines started in `[start, end)` whose department `shown` accepts, and
+/// the report's lines over them: what `switchboard report`, the web view's
+/// overview and CSV, and the weekly mail all show.
+pub fn figures(
+    conn: &Connection,
+    start: i64,
+    end: i64,
+    now: i64,
+    shown: impl Fn(&str) -> bool,
+) -> Result<Vec<Line>> {
+    let rows: Vec<DeadlineRow> = deadlines::started_between(conn, start, end)?
+        .into_iter()
+        .filter(|r| shown(&r.department))
+        .collect();
+    Ok(lines(&rows, now))
 }
 
 /// Groups the deadlines; `now` decides whether an open one is pending or missed.
@@ -64,24 +106,7 @@ fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 pub fn print(lines: &[Line], csv: bool, out: &mut impl Write) -> Result<()> {
     let minutes = |m: Option<i64>| m.map(|m| m.to_string()).unwrap_or_default();
     if csv {
-        writeln!(
-            out,
-            "department,milestone,met,missed,pending,median_minutes,p90_minutes"
-        )?;
-        for l in lines {
-            writeln!(
-                out,
-                "{},{},{},{},{},{},{}",
-                field(&l.department),
-                field(&l.milestone),
-                l.met,
-                l.missed,
-                l.pending,
-                minutes(l.median_minutes),
-                minutes(l.p90_minutes)
-            )?;
-        }
-        return Ok(());
+        return write_csv(lines, out);
     }
     writeln!(
         out,
@@ -119,6 +144,30 @@ pub fn print_set_aside(counts: &[(String, i64)], out: &mut impl Write) -> Result
     )?;
     for (reason, n) in counts {
         writeln!(out, "{n:>7}  {reason}")?;
+    }
+    Ok(())
+}
+
+/// RFC 4180 text, one line per department and milestone: the command's `--csv`,
+/// the web view's `/report.csv` and the weekly mail's attachment.
+pub fn write_csv(lines: &[Line], out: &mut impl Write) -> Result<()> {
+    let minutes = |m: Option<i64>| m.map(|m| m.to_string()).unwrap_or_default();
+    write!(
+        out,
+        "department,milestone,met,missed,pending,median_minutes,p90_minutes\r\n"
+    )?;
+    for l in lines {
+        write!(
+            out,
+            "{},{},{},{},{},{},{}\r\n",
+            field(&l.department),
+            field(&l.milestone),
+            l.met,
+            l.missed,
+            l.pending,
+            minutes(l.median_minutes),
+            minutes(l.p90_minutes)
+        )?;
     }
     Ok(())
 }

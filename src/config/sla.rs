@@ -18,6 +18,9 @@ pub struct Sla {
     pub digest: Option<(Weekday, NaiveTime)>,
     /// Whose managers hear of a 一般/不满意 survey answer.
     pub survey_department: String,
+    /// The weekly service-level report to managers and escalation contacts: weekday
+    /// and local time; `None` (the default) is off.
+    pub report: Option<(Weekday, NaiveTime)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -41,6 +44,7 @@ pub fn read_sla(t: Option<Fields<'_>>, rules_dir: &Path, triage: &str, report: &
             NaiveTime::from_hms_opt(15, 0, 0).unwrap_or_default(),
         )),
         survey_department: triage.to_string(),
+        report: None,
     };
     let Some(mut t) = t else {
         return sla;
@@ -67,6 +71,18 @@ pub fn read_sla(t: Option<Fields<'_>>, rules_dir: &Path, triage: &str, report: &
                 "digest",
                 format!(
                     "expected a weekday and a time such as \"fri 15:00\", or \"off\"; found \"{d}\""
+                ),
+            ),
+        }
+    }
+    if let Some(r) = t.string(report, "report") {
+        match parse_weekly(&r) {
+            Some(w) => sla.report = w,
+            None => t.error(
+                report,
+                "report",
+                format!(
+                    "expected a weekday and a time such as \"mon 09:00\", or \"off\"; found \"{r}\""
                 ),
             ),
         }

@@ -35,6 +35,7 @@ pub fn fire_due(
             digest::ensure_timer(work)?;
             crate::records::retention::ensure_timer(work.mailer.conn, work.mailer.config, now)?;
             super::set_aside_list::ensure_timer(work)?;
+            super::weekly::ensure_timer(work)?;
             let tx = work.mailer.conn;
             let due = rows::due(tx, now.timestamp(), BATCH)?;
             for timer in &due {
@@ -72,6 +73,9 @@ fn fire_one(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
     }
     if timer.kind == super::set_aside_list::SET_ASIDE_LIST {
         return super::set_aside_list::fire(work, timer);
+    }
+    if timer.kind == super::weekly::WEEKLY {
+        return super::weekly::fire(work, timer);
     }
     let case = timer
         .case_id

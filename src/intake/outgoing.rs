@@ -324,6 +324,18 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
         "late",
         json!({ "received_at": "2026-11-26 22:10", "reason": "set aside as not a case: rule \"Spam\"" }),
     );
+    set(
+        &mut ctx,
+        "report",
+        json!({ "from": "2026-11-23", "to": "2026-11-29", "prev_from": "2026-11-16", "prev_to": "2026-11-22",
+            "departments": ["物流部 Logistics"],
+            "lines": [{ "department": "物流部 Logistics", "milestone": "初步分析 initial analysis",
+                "week": { "met": 3, "missed": 1, "pending": 0, "pct": 75, "median": 40, "p90": 110 },
+                "before": { "met": 2, "missed": 0, "pending": 0, "pct": 100, "median": null, "p90": null } }],
+            "missed": [{ "case": "SB-2026-000001", "subject": "货物延迟", "department": "物流部 Logistics",
+                "milestone": "初步分析 initial analysis", "due": "2026-11-24 11:00", "state": "missed" }],
+            "satisfaction": [{ "answer": "satisfied", "count": 2 }] }),
+    );
     let mut problems = Vec::new();
     for name in crate::templates::REQUIRED {
         if let Err(e) = templates.render(name, &ctx) {
