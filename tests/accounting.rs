@@ -139,7 +139,9 @@ fn every_message_is_listed_with_its_outcome_case_and_reason() {
     assert!(out.status.success(), "{table}");
     assert!(table.contains("reason: unreadable: no sender"), "{table}");
     assert!(
-        table.contains("4 message(s): 1 case, 1 follow-up, 1 ignored, 1 quarantined, 0 duplicate"),
+        table.contains(
+            "4 message(s): 1 case, 1 follow-up, 1 ignored, 1 quarantined, 0 set aside, 0 duplicate"
+        ),
         "{table}"
     );
     // The quarantine lists only the quarantined one.
@@ -233,7 +235,9 @@ fn every_uid_seen_before_is_listed_as_a_duplicate_of_its_ledger_row() {
     );
     let table = text(&cli(&f, &["messages"]));
     assert!(
-        table.contains("3 message(s): 1 case, 0 follow-up, 0 ignored, 0 quarantined, 2 duplicate"),
+        table.contains(
+            "3 message(s): 1 case, 0 follow-up, 0 ignored, 0 quarantined, 0 set aside, 2 duplicate"
+        ),
         "{table}"
     );
 }

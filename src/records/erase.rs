@@ -207,7 +207,10 @@ pub fn execute(
             [id],
         )?;
         // A resend's other bytes, kept beside the ledger row (store/duplicates.rs).
-        conn.execute("UPDATE duplicates SET raw = NULL WHERE of_message = ?1", [id])?;
+        conn.execute(
+            "UPDATE duplicates SET raw = NULL WHERE of_message = ?1",
+            [id],
+        )?;
     }
     for id in &e.outbox {
         conn.execute("UPDATE outbox SET content = X'', original_key = NULL, original_at = NULL WHERE id = ?1", [id])?;
