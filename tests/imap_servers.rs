@@ -101,7 +101,12 @@ fn chinese_folders(separator: char) {
     .unwrap();
     let first = f.run_once().unwrap();
     let log = String::from_utf8_lossy(&first.stderr).to_string();
-    assert_eq!(log.matches("IMAP folder created").count(), 2, "{log}");
+    // The two Chinese folders (the set-aside folder is created beside them).
+    assert_eq!(
+        log.matches("IMAP folder created folder=\"客服/").count(),
+        2,
+        "{log}"
+    );
 
     let sep = separator.to_string();
     let processed = PROCESSED_WIRE.join(&sep);
