@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::file::{BlockDef, Field, Sender};
+use super::file::{BlockDef, Field, Role, Sender};
 use super::pattern::Pattern;
 pub(crate) use super::scan::{Hits, Matcher};
 
@@ -46,7 +46,7 @@ impl Programs {
     pub(crate) fn matching<'a>(
         &'a self,
         hits: &'a Hits,
-        internal: bool,
+        who: Role,
     ) -> impl Iterator<Item = usize> + 'a {
         let mut candidates: Vec<u32> = hits
             .iter()
@@ -58,20 +58,15 @@ impl Programs {
             let i = i as usize;
             self.programs
                 .get(i)
-                .filter(|p| p.holds(hits, internal))
+                .filter(|p| p.holds(hits, who))
                 .map(|_| i)
         })
     }
 }
 
 impl Program {
-    fn holds(&self, hits: &Hits, internal: bool) -> bool {
-        let sender_ok = match self.sender {
-            Sender::Any => true,
-            Sender::Internal => internal,
-            Sender::External => !internal,
-        };
-        sender_ok && self.blocks.iter().all(|b| b.holds(hits))
+    fn holds(&self, hits: &Hits, who: Role) -> bool {
+        self.sender.admits(who) && self.blocks.iter().all(|b| b.holds(hits))
     }
 }
 

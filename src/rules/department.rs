@@ -40,23 +40,35 @@ const QUOTE_MARKERS: &[&str] = &[
     "________________________________",
 ];
 
+/// The names the rules' `[departments]` vocabulary adds, per department id.
+pub(crate) type Extra = [(String, Vec<String>)];
+
 /// The id of the department the message names, if any but the sender's own.
-pub(crate) fn named(msg: &Message, ctx: &Context<'_>) -> Option<String> {
-    asked(msg, ctx).into_iter().next()
+pub(crate) fn named(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Option<String> {
+    asked(msg, ctx, extra).into_iter().next()
+}
+
+/// A department's names: the config's `name` and `aliases`, then the vocabulary's.
+fn names_of<'a>(d: &'a DepartmentRef, extra: &'a Extra) -> impl Iterator<Item = &'a str> {
+    d.names.iter().map(String::as_str).chain(
+        extra
+            .iter()
+            .filter(move |(id, _)| *id == d.id)
+            .flat_map(|(_, names)| names.iter().map(String::as_str)),
+    )
 }
 
 /// Every department the message asks, but the sender's own: the one [`named`] picks
 /// first, then the others it addresses in To/Cc or names, in order. A collaboration
 /// request usually asks several ("需设计部完成海报，销售部提供渠道清单").
-pub(crate) fn asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
+pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<String> {
     let deps = ctx.departments;
     let sender_name = msg.from.name.as_deref().unwrap_or("").to_lowercase();
     let mut own: Vec<bool> = deps
         .iter()
         .map(|d| {
             (!d.address.is_empty() && d.address.eq_ignore_ascii_case(&msg.from.email))
-                || d.names
-                    .iter()
+                || names_of(d, extra)
                     .any(|n| find_name(&sender_name, &n.to_lowercase(), 0).is_some())
         })
         .collect();
@@ -65,9 +77,7 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
     let body = unquoted(&msg.body).to_lowercase();
     for line in signature(&body) {
         for (i, d) in deps.iter().enumerate() {
-            if d.names
-                .iter()
-                .any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some())
+            if names_of(d, extra).any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some())
                 && let Some(o) = own.get_mut(i)
             {
                 *o = true;
@@ -99,7 +109,7 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
                 [subject.as_str(), body.as_str()]
                     .iter()
                     .enumerate()
-                    .find_map(|(t, text)| asked_at(text, d).map(|at| ((t, at), i)))
+                    .find_map(|(t, text)| asked_at(text, d, extra).map(|at| ((t, at), i)))
             })
             .min()
             .map(|(_, i)| i)
@@ -108,7 +118,7 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
     }
     asked.extend(addressed);
     for text in [subject.as_str(), body.as_str()] {
-        asked.extend(mentions(text, deps, &mut own));
+        asked.extend(mentions(text, deps, extra, &mut own));
     }
     let mut ids: Vec<String> = Vec::new();
     for i in asked {
@@ -123,9 +133,8 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
 
 /// Where in `text` (lower-cased) the department is first named right after a request
 /// word ("请质量部派…", "we need design to…").
-fn asked_at(text: &str, d: &DepartmentRef) -> Option<usize> {
-    d.names
-        .iter()
+fn asked_at(text: &str, d: &DepartmentRef, extra: &Extra) -> Option<usize> {
+    names_of(d, extra)
         .filter_map(|n| {
             let name = n.trim().to_lowercase();
             let mut from = 0;
@@ -150,10 +159,10 @@ fn asked_at(text: &str, d: &DepartmentRef) -> Option<usize> {
 /// The index of the earliest department mentioned in `text` (lower-cased) that is not
 /// the sender's own; mentions that show a department to be the initiator mark it as
 /// the sender's own from then on. Every such department, in order of first mention.
-fn mentions(text: &str, deps: &[DepartmentRef], own: &mut [bool]) -> Vec<usize> {
+fn mentions(text: &str, deps: &[DepartmentRef], extra: &Extra, own: &mut [bool]) -> Vec<usize> {
     let mut mentions: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, department)
     for (i, d) in deps.iter().enumerate() {
-        for name in &d.names {
+        for name in names_of(d, extra) {
             let name = name.trim().to_lowercase();
             let mut from = 0;
             while let Some(start) = find_name(text, &name, from) {
@@ -284,9 +293,10 @@ mod tests {
             departments: &deps,
             internal_domains: &internal,
             vip_customers: &[],
+            suppliers: &[],
             triage_department: "admin",
         };
-        named(&Message::parse(raw.as_bytes()).unwrap(), &ctx)
+        named(&Message::parse(raw.as_bytes()).unwrap(), &ctx, &[])
     }
 
     #[test]
