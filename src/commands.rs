@@ -201,7 +201,7 @@ pub fn check(config: &Path) -> Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
+pub fn classify(config: &Path, files: &[PathBuf], explain: bool) -> Result<ExitCode> {
     let intake = load(config)?;
     let mut code = ExitCode::SUCCESS;
     for file in files {
@@ -209,7 +209,7 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
         let line = match Message::parse(&raw) {
             Ok(msg) => {
                 let class = intake.classify(&msg);
-                serde_json::json!({
+                let mut line = serde_json::json!({
                     "file": file.display().to_string(),
                     "category": class.category.as_str(),
                     "priority": class.priority.as_str(),
@@ -217,7 +217,11 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
                     "rules": class.rules,
                     "language": msg.language().code(),
                     "acknowledge": intake.no_ack_reason(&msg).is_none() && crate::intake::screen::automatic(&msg).is_none(),
-                })
+                });
+                if explain && let Some(obj) = line.as_object_mut() {
+                    obj.insert("explain".into(), serde_json::json!(intake.explain(&msg)));
+                }
+                line
             }
             Err(reason) => {
                 code = ExitCode::FAILURE;

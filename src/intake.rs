@@ -228,6 +228,10 @@ impl Intake {
         self.rules.classify(msg, &self.rules_context())
     }
 
+    pub fn explain(&self, msg: &Message) -> rules::Explanation {
+        self.rules.explain(msg, &self.rules_context())
+    }
+
     fn rules_context(&self) -> rules::Context<'_> {
         rules::Context {
             departments: &self.departments,

@@ -17,6 +17,7 @@
 
 mod compile;
 mod department;
+mod explain;
 mod file;
 mod pattern;
 mod scan;
@@ -32,6 +33,7 @@ use std::path::Path;
 use crate::case::{Category, Priority};
 use crate::message::Message;
 use compile::{Builder, Matcher, Programs};
+pub use explain::{Explanation, RuleMatch};
 use file::{Role, Source, Target};
 
 /// A department as the rules see it.
@@ -102,6 +104,8 @@ pub struct RuleSet {
     raise_programs: Programs,
     /// `[departments]`: per department id, the names it goes by (lower-case).
     vocabulary: Vec<(String, Vec<String>)>,
+    /// Each atom's field and word, for `explain`.
+    words: Vec<(file::Field, String)>,
 }
 
 impl RuleSet {
@@ -209,6 +213,7 @@ impl RuleSet {
         }
         let vocabulary = defs.vocabulary.names;
         let compiled = builder.finish().map_err(|e| vec![e])?;
+        let words = compiled.words;
         let mut groups = compiled.groups.into_iter();
         let (Some(rule_programs), Some(raise_programs)) = (groups.next(), groups.next()) else {
             return Err(vec!["internal error: rule groups missing".into()]);
@@ -220,6 +225,7 @@ impl RuleSet {
             rule_programs,
             raise_programs,
             vocabulary,
+            words,
         })
     }
 
