@@ -33,7 +33,7 @@ use std::path::Path;
 use crate::case::{Category, Priority};
 use crate::message::Message;
 use compile::{Builder, Matcher, Programs};
-pub use explain::{Explanation, RuleMatch};
+pub use explain::{Explanation, PriorityMatch, RuleMatch};
 use file::{Role, Source, Target};
 
 /// A department as the rules see it.

@@ -21,6 +21,14 @@ pub struct RuleMatch {
     pub set_aside: bool,
 }
 
+/// One matching priority rule: the level it raises to and the words it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriorityMatch {
+    pub rule: String,
+    pub priority: String,
+    pub words: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Explanation {
     /// `internal`, `customer`, `supplier` or `unknown`.
@@ -29,7 +37,7 @@ pub struct Explanation {
     /// that decides them). The first that is not set aside won.
     pub rules: Vec<RuleMatch>,
     /// The priority rules that matched, with their words.
-    pub priority_rules: Vec<RuleMatch>,
+    pub priority_rules: Vec<PriorityMatch>,
 }
 
 impl RuleSet {
@@ -64,12 +72,10 @@ impl RuleSet {
             .matching(&hits, who)
             .filter_map(|i| {
                 let r = self.raises.get(i)?;
-                Some(RuleMatch {
+                Some(PriorityMatch {
                     rule: r.name.clone(),
-                    category: String::new(),
-                    weight: 0,
+                    priority: r.priority.as_str().to_string(),
                     words: self.words_of(self.raise_programs.hit_atoms(i, &hits)),
-                    set_aside: false,
                 })
             })
             .collect();
