@@ -74,7 +74,7 @@ pub struct Classification {
 /// (The config's department names only; [`RuleSet::departments_asked`] adds the
 /// rules' `[departments]` vocabulary.)
 pub fn departments_asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
-    department::asked(msg, ctx, &[])
+    department::asked(msg, ctx, &department::Extra::default())
 }
 
 #[derive(Debug)]
@@ -103,7 +103,7 @@ pub struct RuleSet {
     rule_programs: Programs,
     raise_programs: Programs,
     /// `[departments]`: per department id, the names it goes by (lower-case).
-    vocabulary: Vec<(String, Vec<String>)>,
+    vocabulary: department::Extra,
     /// Each atom's field and word, for `explain`.
     words: Vec<(file::Field, String)>,
 }
@@ -211,7 +211,7 @@ impl RuleSet {
                 categories: r.categories,
             });
         }
-        let vocabulary = defs.vocabulary.names;
+        let vocabulary = department::Extra::new(defs.vocabulary.names).map_err(|e| vec![e])?;
         let compiled = builder.finish().map_err(|e| vec![e])?;
         let words = compiled.words;
         let mut groups = compiled.groups.into_iter();
