@@ -48,7 +48,6 @@ const QUOTE_MARKERS: &[&str] = &[
 /// 2 December 2026), so subject and body are read once for all of them.
 #[derive(Debug, Default)]
 pub(crate) struct Extra {
-    names: Vec<(String, Vec<String>)>,
     finder: Option<AhoCorasick>,
     /// The department id and name of each pattern of `finder`.
     patterns: Vec<(String, String)>,
@@ -69,11 +68,7 @@ impl Extra {
                     .map_err(|e| format!("department names: {e}"))?,
             )
         };
-        Ok(Extra {
-            names,
-            finder,
-            patterns,
-        })
+        Ok(Extra { finder, patterns })
     }
 
     /// Every place in `text` (lower-cased) where a vocabulary name stands as a name:
@@ -97,28 +92,22 @@ pub(crate) fn named(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Option<S
     asked(msg, ctx, extra).into_iter().next()
 }
 
-/// A department's names: the config's `name` and `aliases`, then the vocabulary's.
-fn names_of<'a>(d: &'a DepartmentRef, extra: &'a Extra) -> impl Iterator<Item = &'a str> {
-    d.names.iter().map(String::as_str).chain(
-        extra
-            .names
-            .iter()
-            .filter(move |(id, _)| *id == d.id)
-            .flat_map(|(_, names)| names.iter().map(String::as_str)),
-    )
-}
-
 /// Every department the message asks, but the sender's own: the one [`named`] picks
 /// first, then the others it addresses in To/Cc or names, in order. A collaboration
 /// request usually asks several ("需设计部完成海报，销售部提供渠道清单").
 pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<String> {
     let deps = ctx.departments;
     let sender_name = msg.from.name.as_deref().unwrap_or("").to_lowercase();
+    let named_in =
+        |text: &str| -> Vec<&str> { extra.hits(text).into_iter().map(|(_, _, id)| id).collect() };
+    let sender_listed = named_in(&sender_name);
     let mut own: Vec<bool> = deps
         .iter()
         .map(|d| {
             (!d.address.is_empty() && d.address.eq_ignore_ascii_case(&msg.from.email))
-                || names_of(d, extra)
+                || sender_listed.contains(&d.id.as_str())
+                || d.names
+                    .iter()
                     .any(|n| find_name(&sender_name, &n.to_lowercase(), 0).is_some())
         })
         .collect();
@@ -126,8 +115,12 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
     let subject = msg.subject.to_lowercase();
     let body = unquoted(&msg.body).to_lowercase();
     for line in signature(&body) {
+        let listed = named_in(line);
         for (i, d) in deps.iter().enumerate() {
-            if names_of(d, extra).any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some())
+            if (listed.contains(&d.id.as_str())
+                || d.names
+                    .iter()
+                    .any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some()))
                 && let Some(o) = own.get_mut(i)
             {
                 *o = true;
