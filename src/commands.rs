@@ -203,7 +203,7 @@ pub fn check(config: &Path) -> Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
+pub fn classify(config: &Path, files: &[PathBuf], explain: bool) -> Result<ExitCode> {
     let intake = load(config)?;
     let mut code = ExitCode::SUCCESS;
     for file in files {
@@ -212,7 +212,7 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
             Ok(msg) => {
                 let class = intake.classify(&msg);
                 let set_aside = intake.set_aside_reason(&msg, &class);
-                serde_json::json!({
+                let mut line = serde_json::json!({
                     "file": file.display().to_string(),
                     "category": class.category.as_str(),
                     "priority": class.priority.as_str(),
@@ -221,7 +221,11 @@ pub fn classify(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
                     "language": msg.language().code(),
                     "acknowledge": set_aside.is_none() && intake.no_ack_reason(&msg).is_none() && crate::intake::screen::automatic(&msg).is_none(),
                     "set_aside": set_aside,
-                })
+                });
+                if explain && let Some(obj) = line.as_object_mut() {
+                    obj.insert("explain".into(), serde_json::json!(intake.explain(&msg)));
+                }
+                line
             }
             Err(reason) => {
                 code = ExitCode::FAILURE;

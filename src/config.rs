@@ -94,6 +94,8 @@ pub struct Intake {
     pub triage_department: String,
     pub internal_domains: Vec<String>,
     pub vip_customers: Vec<String>,
+    /// Domains (and their subdomains) or addresses of the company's suppliers.
+    pub suppliers: Vec<String>,
     pub max_message_bytes: u64,
     pub max_acks_per_sender_per_hour: u32,
     /// The letters of the case tag, `[SB-2026-000123]`.
@@ -511,6 +513,7 @@ fn read_intake(t: &mut Fields<'_>, report: &mut Report) -> Option<Intake> {
     };
     let internal_domains = lower(t.strings(report, "internal_domains"));
     let vip_customers = lower(t.strings(report, "vip_customers"));
+    let suppliers = lower(t.strings(report, "suppliers"));
     let max_message_bytes = t
         .integer(report, "max_message_bytes", 1024, i64::MAX)
         .map(|v| v as u64)
@@ -535,6 +538,7 @@ fn read_intake(t: &mut Fields<'_>, report: &mut Report) -> Option<Intake> {
         triage_department,
         internal_domains,
         vip_customers,
+        suppliers,
         max_message_bytes,
         max_acks_per_sender_per_hour: max_acks,
         case_prefix,

@@ -245,11 +245,16 @@ impl Intake {
         self.rules.classify(msg, &self.rules_context())
     }
 
+    pub fn explain(&self, msg: &Message) -> rules::Explanation {
+        self.rules.explain(msg, &self.rules_context())
+    }
+
     fn rules_context(&self) -> rules::Context<'_> {
         rules::Context {
             departments: &self.departments,
             internal_domains: &self.config.intake.internal_domains,
             vip_customers: &self.config.intake.vip_customers,
+            suppliers: &self.config.intake.suppliers,
             triage_department: &self.config.intake.triage_department,
         }
     }
@@ -646,7 +651,7 @@ impl Intake {
         // and its own clocks; the lead is the one the rules chose.
         let mut involved = Vec::new();
         if class.category == crate::case::Category::CollaborationRequest && parent.is_none() {
-            for id in rules::departments_asked(msg, &self.rules_context()) {
+            for id in self.rules.departments_asked(msg, &self.rules_context()) {
                 if id != department.id
                     && let Some(d) = self.config.department(&id)
                 {

@@ -39,6 +39,10 @@ enum Command {
     Classify {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also list every rule that matched, the words it found in each field and its
+        /// weight, best first (the runner-up second).
+        #[arg(long)]
+        explain: bool,
         #[arg(required = true)]
         messages: Vec<PathBuf>,
     },
@@ -304,7 +308,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, once, now } => commands::run(&config, once, now.as_deref()),
         Command::Check { config } => commands::check(&config),
-        Command::Classify { config, messages } => commands::classify(&config, &messages),
+        Command::Classify {
+            config,
+            explain,
+            messages,
+        } => commands::classify(&config, &messages, explain),
         Command::Cases {
             config,
             json,

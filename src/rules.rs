@@ -17,19 +17,24 @@
 
 mod compile;
 mod department;
+mod explain;
 mod file;
 mod pattern;
 mod scan;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests_routing;
 
 use std::path::Path;
 
 use crate::case::{Category, Priority};
 use crate::message::Message;
 use compile::{Builder, Matcher, Programs};
-use file::{Source, Target};
+pub use explain::{Explanation, PriorityMatch, RuleMatch};
+use file::{Role, Source, Target};
 
 /// A department as the rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub struct Context<'a> {
     pub internal_domains: &'a [String],
     /// Domains (matching subdomains too) or addresses.
     pub vip_customers: &'a [String],
+    /// `[intake] suppliers`: domains (matching subdomains too) or addresses.
+    pub suppliers: &'a [String],
     pub triage_department: &'a str,
 }
 
@@ -66,8 +73,10 @@ pub struct Classification {
 
 /// Every department a message asks (a collaboration request asks several), the one
 /// `department = "named"` picks first; never the sender's own.
+/// (The config's department names only; [`RuleSet::departments_asked`] adds the
+/// rules' `[departments]` vocabulary.)
 pub fn departments_asked(msg: &Message, ctx: &Context<'_>) -> Vec<String> {
-    department::asked(msg, ctx)
+    department::asked(msg, ctx, &department::Extra::default())
 }
 
 #[derive(Debug)]
@@ -96,6 +105,10 @@ pub struct RuleSet {
     matcher: Matcher,
     rule_programs: Programs,
     raise_programs: Programs,
+    /// `[departments]`: per department id, the names it goes by (lower-case).
+    vocabulary: department::Extra,
+    /// Each atom's field and word, for `explain`.
+    words: Vec<(file::Field, String)>,
 }
 
 impl RuleSet {
@@ -202,7 +215,9 @@ impl RuleSet {
                 categories: r.categories,
             });
         }
+        let vocabulary = department::Extra::new(defs.vocabulary.names).map_err(|e| vec![e])?;
         let compiled = builder.finish().map_err(|e| vec![e])?;
+        let words = compiled.words;
         let mut groups = compiled.groups.into_iter();
         let (Some(rule_programs), Some(raise_programs)) = (groups.next(), groups.next()) else {
             return Err(vec!["internal error: rule groups missing".into()]);
@@ -213,7 +228,15 @@ impl RuleSet {
             matcher: compiled.matcher,
             rule_programs,
             raise_programs,
+            vocabulary,
+            words,
         })
+    }
+
+    /// Every department a message asks, as [`departments_asked`], with the names of
+    /// the rules' `[departments]` vocabulary as well as the config's.
+    pub fn departments_asked(&self, msg: &Message, ctx: &Context<'_>) -> Vec<String> {
+        department::asked(msg, ctx, &self.vocabulary)
     }
 
     /// The number of rules, classification and priority rules together.
@@ -227,34 +250,52 @@ impl RuleSet {
 
     pub fn classify(&self, msg: &Message, ctx: &Context<'_>) -> Classification {
         let hits = self.matcher.scan(msg);
-        let internal = is_internal(&msg.from.email, ctx.internal_domains);
+        let who = role(&msg.from.email, ctx);
 
         // Highest weight wins; `matching` yields ascending indices, so keeping the
-        // first of equal weights keeps the earlier file and the earlier rule.
+        // first of equal weights keeps the earlier file and the earlier rule. A sender
+        // known to be a customer or a supplier decides between complaint and supplier
+        // dispute before the words do: the other side's rules are set aside, and if
+        // one of them would have won alone, the mail takes the sender's side (`by_role`).
+        let excluded = match who {
+            Role::Customer => Some(Category::SupplierDispute),
+            Role::Supplier => Some(Category::Complaint),
+            Role::Internal | Role::Unknown => None,
+        };
         let mut winner: Option<&RuleMeta> = None;
-        for i in self.rule_programs.matching(&hits, internal) {
-            if let Some(rule) = self.rules.get(i)
-                && winner.is_none_or(|w| rule.weight > w.weight)
-            {
-                winner = Some(rule);
+        let mut other_side: Option<&RuleMeta> = None;
+        for i in self.rule_programs.matching(&hits, who) {
+            let Some(rule) = self.rules.get(i) else {
+                continue;
+            };
+            let slot = if Some(rule.category) == excluded {
+                &mut other_side
+            } else {
+                &mut winner
+            };
+            if slot.is_none_or(|w| rule.weight > w.weight) {
+                *slot = Some(rule);
             }
         }
 
         let Some(rule) = winner else {
-            let mut c = Classification {
-                category: Category::Unclassified,
-                priority: Priority::Normal,
-                department: ctx.triage_department.to_string(),
-                rules: Vec::new(),
-                set_aside: false,
+            let mut c = match other_side {
+                Some(rule) => self.by_role(rule, who, ctx),
+                None => Classification {
+                    category: Category::Unclassified,
+                    priority: Priority::Normal,
+                    department: ctx.triage_department.to_string(),
+                    rules: Vec::new(),
+                    set_aside: false,
+                },
             };
-            self.raise(&mut c, msg, ctx, &hits, internal);
+            self.raise(&mut c, msg, ctx, &hits, who);
             return c;
         };
         let department = match &rule.target {
             Target::Department(id) => id.clone(),
             Target::Named { fallback } => {
-                department::named(msg, ctx).unwrap_or_else(|| fallback.clone())
+                department::named(msg, ctx, &self.vocabulary).unwrap_or_else(|| fallback.clone())
             }
             Target::Triage => ctx.triage_department.to_string(),
         };
@@ -266,9 +307,44 @@ impl RuleSet {
             set_aside: rule.set_aside,
         };
         if rule.category != Category::Unclassified {
-            self.raise(&mut c, msg, ctx, &hits, internal);
+            self.raise(&mut c, msg, ctx, &hits, who);
         }
         c
+    }
+
+    /// The words said "complaint" of a listed supplier's mail, or "supplier dispute"
+    /// of a listed customer's: the sender's side wins, on the same topic where the
+    /// departments share one (quality), else the side's usual department.
+    fn by_role(&self, rule: &RuleMeta, who: Role, ctx: &Context<'_>) -> Classification {
+        let quality = matches!(&rule.target, Target::Department(d) if d == "quality");
+        let (category, department, name) = match who {
+            Role::Supplier => (
+                Category::SupplierDispute,
+                if quality { "quality" } else { "procurement" },
+                file::SUPPLIER_RULE_NAME,
+            ),
+            _ => (
+                Category::Complaint,
+                if quality {
+                    "quality"
+                } else {
+                    ctx.triage_department
+                },
+                file::CUSTOMER_RULE_NAME,
+            ),
+        };
+        let known = ctx.departments.iter().any(|d| d.id == department);
+        Classification {
+            category,
+            priority: rule.priority,
+            department: if known {
+                department.to_string()
+            } else {
+                ctx.triage_department.to_string()
+            },
+            rules: vec![name.to_string(), rule.name.clone()],
+            set_aside: false,
+        }
     }
 
     /// Priority rules, then the VIP step.
@@ -278,10 +354,10 @@ impl RuleSet {
         msg: &Message,
         ctx: &Context<'_>,
         hits: &compile::Hits,
-        internal: bool,
+        who: Role,
     ) {
         let base = c.priority;
-        for i in self.raise_programs.matching(hits, internal) {
+        for i in self.raise_programs.matching(hits, who) {
             if let Some(r) = self.raises.get(i)
                 && r.priority > base
                 && (r.categories.is_empty() || r.categories.contains(&c.category))
@@ -312,12 +388,28 @@ fn in_domain(email: &str, domain: &str) -> bool {
                 .is_some_and(|tail| tail.eq_ignore_ascii_case(want)))
 }
 
+/// Who the sender is: a colleague, a listed supplier, a listed (VIP) customer, or
+/// unknown. A domain on both lists is taken as a supplier's, since `suppliers` is
+/// the narrower, deliberate list.
+fn role(email: &str, ctx: &Context<'_>) -> Role {
+    if is_internal(email, ctx.internal_domains) {
+        Role::Internal
+    } else if is_vip(email, ctx.suppliers) {
+        Role::Supplier
+    } else if is_vip(email, ctx.vip_customers) {
+        Role::Customer
+    } else {
+        Role::Unknown
+    }
+}
+
 fn is_internal(email: &str, internal_domains: &[String]) -> bool {
     internal_domains.iter().any(|d| in_domain(email, d))
 }
 
-/// A VIP entry with an `@` after its first character is an address; anything else
-/// (`bigclient.com`, `@bigclient.com`) a domain, matching its subdomains too.
+/// Whether `email` is on a list like `vip_customers` or `suppliers`: an entry with an
+/// `@` after its first character is an address; anything else (`bigclient.com`,
+/// `@bigclient.com`) a domain, matching its subdomains too.
 fn is_vip(email: &str, vips: &[String]) -> bool {
     vips.iter().any(|v| {
         let v = v.trim();

@@ -367,3 +367,36 @@ fn every_case_of_the_corpus_is_still_a_case_and_acknowledged() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The same corpus when the config names departments only by their ids
+/// (`name = "sales"`): the rules' `[departments]` vocabulary must find the department
+/// a mail names by itself, so category and department are the same as with display
+/// names.
+#[test]
+fn corpus_routes_alike_when_department_names_are_the_ids() {
+    let dir = root().join("tests/classify");
+    let rules = shipped_rules();
+    let display = World::new();
+    let mut bare = World::new();
+    for d in &mut bare.departments {
+        d.names = vec![d.id.clone()];
+    }
+    let (display_ctx, bare_ctx) = (display.context(), bare.context());
+    let mut differ = Vec::new();
+    for (name, msg) in workload::corpus(&dir) {
+        let (a, b) = (
+            rules.classify(&msg, &display_ctx),
+            rules.classify(&msg, &bare_ctx),
+        );
+        if (a.category, &a.department) != (b.category, &b.department) {
+            differ.push(format!(
+                "{name}: {} / {} with display names, {} / {} with ids",
+                a.category.as_str(),
+                a.department,
+                b.category.as_str(),
+                b.department
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

@@ -258,6 +258,57 @@ fn classify_prints_one_json_object_per_message() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn classify_explain_lists_the_matching_rules_words_and_runner_up() {
+    let dir = demo_copy("classify-explain");
+    let config = dir.join("switchboard.toml");
+    let complaint = repo().join("tests/classify/v15-r30-zh-refund-tuikuan.eml");
+    let out = switchboard(&[
+        "classify",
+        "--config",
+        config.to_str().unwrap(),
+        "--explain",
+        complaint.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let explain = &line["explain"];
+    assert_eq!(explain["sender"], "unknown", "{line}");
+    let rules = explain["rules"].as_array().unwrap();
+    // The winner first, as `rules` names it, then the runner-up with a lower weight.
+    assert_eq!(rules[0]["rule"], line["rules"][0], "{line}");
+    assert!(rules.len() >= 2, "a runner-up: {line}");
+    assert!(
+        rules[0]["weight"].as_i64() > rules[1]["weight"].as_i64(),
+        "{line}"
+    );
+    let words: Vec<&str> = rules[0]["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert!(
+        words
+            .iter()
+            .any(|w| *w == "body: 退款" || *w == "subject: 退款"),
+        "{line}"
+    );
+    // Without the flag, no explanation.
+    let out = switchboard(&[
+        "classify",
+        "--config",
+        config.to_str().unwrap(),
+        complaint.to_str().unwrap(),
+    ]);
+    assert!(stdout(&out).find("\"explain\"").is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// systemd's own judgement of the unit's sandbox: an exposure of at most 1.5 on its
 /// 0–10 scale (10 is an unprotected service). systemd-analyze comes with systemd.
 #[test]

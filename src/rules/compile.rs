@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::file::{BlockDef, Field, Sender};
+use super::file::{BlockDef, Field, Role, Sender};
 use super::pattern::Pattern;
 pub(crate) use super::scan::{Hits, Matcher};
 
@@ -46,7 +46,7 @@ impl Programs {
     pub(crate) fn matching<'a>(
         &'a self,
         hits: &'a Hits,
-        internal: bool,
+        who: Role,
     ) -> impl Iterator<Item = usize> + 'a {
         let mut candidates: Vec<u32> = hits
             .iter()
@@ -58,20 +58,30 @@ impl Programs {
             let i = i as usize;
             self.programs
                 .get(i)
-                .filter(|p| p.holds(hits, internal))
+                .filter(|p| p.holds(hits, who))
                 .map(|_| i)
         })
     }
 }
 
+impl Programs {
+    /// The atoms of program `i`'s `any` and `all` words that this message hit, in the
+    /// order the rule lists them (what made it match, for `--explain`).
+    pub(crate) fn hit_atoms(&self, i: usize, hits: &Hits) -> Vec<u32> {
+        let mut out = Vec::new();
+        for block in self.programs.get(i).map_or(&[][..], |p| &p.blocks[..]) {
+            for term in block.any.iter().chain(&block.all) {
+                out.extend(term.atoms.iter().copied().filter(|&a| hits.get(a)));
+            }
+        }
+        out.dedup();
+        out
+    }
+}
+
 impl Program {
-    fn holds(&self, hits: &Hits, internal: bool) -> bool {
-        let sender_ok = match self.sender {
-            Sender::Any => true,
-            Sender::Internal => internal,
-            Sender::External => !internal,
-        };
-        sender_ok && self.blocks.iter().all(|b| b.holds(hits))
+    fn holds(&self, hits: &Hits, who: Role) -> bool {
+        self.sender.admits(who) && self.blocks.iter().all(|b| b.holds(hits))
     }
 }
 
@@ -105,6 +115,8 @@ pub(crate) struct Group(usize);
 pub(crate) struct Compiled {
     pub matcher: Matcher,
     pub groups: Vec<Programs>,
+    /// Each atom's field and word, by atom id, as a person wrote it (for `--explain`).
+    pub words: Vec<(Field, String)>,
 }
 
 impl Builder {
@@ -173,6 +185,14 @@ impl Builder {
 
     pub(crate) fn finish(self) -> Result<Compiled, String> {
         let atom_count = self.atoms.len();
+        let words = self
+            .atoms
+            .iter()
+            .map(|(field, word)| {
+                let field = self.fields.get(*field as usize).cloned();
+                (field.unwrap_or(Field::Body), word.shown())
+            })
+            .collect();
         let matcher = Matcher::build(self.fields, self.atoms)?;
         let groups = self
             .groups
@@ -193,7 +213,11 @@ impl Builder {
                 Programs { programs, index }
             })
             .collect();
-        Ok(Compiled { matcher, groups })
+        Ok(Compiled {
+            matcher,
+            groups,
+            words,
+        })
     }
 }
 

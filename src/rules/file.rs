@@ -16,6 +16,9 @@ use toml::de::{DeTable, DeValue};
 use super::pattern::{self, Pattern};
 use crate::case::{Category, Priority};
 
+mod departments;
+pub(crate) use departments::Vocabulary;
+
 /// One rule file's name (as shown in messages) and text.
 pub(crate) struct Source {
     pub name: String,
@@ -40,6 +43,32 @@ pub(crate) enum Sender {
     Any,
     Internal,
     External,
+    /// A known customer: `vip_customers`.
+    Customer,
+    /// A known supplier: `suppliers`.
+    Supplier,
+}
+
+/// Who a message's sender is, as far as the config knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Internal,
+    Customer,
+    Supplier,
+    /// Outside the company, neither listed as customer nor as supplier.
+    Unknown,
+}
+
+impl Sender {
+    pub(crate) fn admits(self, who: Role) -> bool {
+        match self {
+            Sender::Any => true,
+            Sender::Internal => who == Role::Internal,
+            Sender::External => who != Role::Internal,
+            Sender::Customer => who == Role::Customer,
+            Sender::Supplier => who == Role::Supplier,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,15 +119,20 @@ pub(crate) struct RaiseDef {
 pub(crate) struct Defs {
     pub rules: Vec<RuleDef>,
     pub raises: Vec<RaiseDef>,
+    /// `[departments]`: the names each department goes by in mail.
+    pub vocabulary: Vocabulary,
 }
 
 /// The name `Classification::rules` uses for the VIP step; no rule may take it.
 pub(crate) const VIP_RULE_NAME: &str = "vip-customer";
+/// The names a classification records when the sender's listed role decided it.
+pub(crate) const SUPPLIER_RULE_NAME: &str = "sender-supplier";
+pub(crate) const CUSTOMER_RULE_NAME: &str = "sender-customer";
 const DEFAULT_WEIGHT: i64 = 10;
 const DEFAULT_FALLBACK: &str = "admin";
 const LIST_PREFIX: &str = "list:";
 
-const TOP_KEYS: &[&str] = &["rule", "priority_rule", "lists"];
+const TOP_KEYS: &[&str] = &["rule", "priority_rule", "lists", "departments"];
 const RULE_KEYS: &[&str] = &[
     "name",
     "category",
@@ -147,6 +181,7 @@ pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs,
     let mut lists: HashMap<String, Vec<Pattern>> = HashMap::new();
     let mut list_origin: HashMap<String, String> = HashMap::new();
     let mut reports: Vec<FileReport<'_>> = Vec::new();
+    let mut vocabulary = Vocabulary::default();
     for (_, src, tree) in &trees {
         let mut file = FileReport::new(src, unreadable);
         for (key, value) in tree.get_ref().iter() {
@@ -157,11 +192,17 @@ pub(crate) fn parse(sources: &[Source], department_ids: &[&str]) -> Result<Defs,
             if key.get_ref() == "lists" {
                 file.lists(value, &mut lists, &mut list_origin);
             }
+            if key.get_ref() == "departments" {
+                file.departments(value, department_ids, &mut vocabulary);
+            }
         }
         reports.push(file);
     }
 
-    let mut defs = Defs::default();
+    let mut defs = Defs {
+        vocabulary,
+        ..Defs::default()
+    };
     let mut names: HashMap<String, (String, usize)> = HashMap::new();
     for ((index, _, tree), mut file) in trees.iter().zip(reports) {
         let table = tree.get_ref();
@@ -276,10 +317,10 @@ impl<'a> FileReport<'a> {
         };
         let at = item.span().start;
         let line = self.line(at);
-        if name == VIP_RULE_NAME {
+        if [VIP_RULE_NAME, SUPPLIER_RULE_NAME, CUSTOMER_RULE_NAME].contains(&name) {
             self.problem(
                 at,
-                format!("the name \"{VIP_RULE_NAME}\" is reserved for the VIP customer step"),
+                format!("the name \"{name}\" is reserved for what Switchboard records itself"),
             );
         } else if let Some((file, first)) = seen.get(name) {
             self.problem(
@@ -581,10 +622,14 @@ impl<'a> FileReport<'a> {
                 Some("any" | "任意" | "不限") => Sender::Any,
                 Some("internal" | "内部") => Sender::Internal,
                 Some("external" | "外部") => Sender::External,
+                Some("customer" | "客户" | "客戶") => Sender::Customer,
+                Some("supplier" | "供应商" | "供應商") => Sender::Supplier,
                 Some(other) => {
                     self.problem(
                         v.span().start,
-                        format!("unknown sender \"{other}\": expected external, internal or any"),
+                        format!(
+                            "unknown sender \"{other}\": expected external, internal, customer, supplier or any"
+                        ),
                     );
                     Sender::Any
                 }

@@ -55,6 +55,29 @@ pub(crate) struct RegexWord {
 }
 
 impl Pattern {
+    /// The word as a rule writes it: `complain*`, `/订单号\s*\d+/`, `*`.
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Pattern::Literal { text, left, right } => {
+                // A boundary is required unless the word was written with a `*` there;
+                // Chinese words never need one, so no `*` is shown for them.
+                let ascii_start = text
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric());
+                let ascii_end = text
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric());
+                let before = if ascii_start && !left { "*" } else { "" };
+                let after = if ascii_end && !right { "*" } else { "" };
+                format!("{before}{text}{after}")
+            }
+            Pattern::Anything => "*".to_string(),
+            Pattern::Regex(r) => format!("/{}/", r.source),
+        }
+    }
+
     /// The regular expression this pattern is equivalent to, over lower-cased text:
     /// the definition of what a word means (`translate`), and what the scanner is
     /// tested against.

@@ -52,6 +52,7 @@ fn classify_with(rules: &RuleSet, raw: &str, vip: &[&str]) -> Classification {
         departments: &deps,
         internal_domains: &internal,
         vip_customers: &vip,
+        suppliers: &[],
         triage_department: "customer-service",
     };
     let msg = Message::parse(raw.as_bytes()).unwrap();

@@ -64,6 +64,7 @@ pub struct World {
     pub departments: Vec<DepartmentRef>,
     pub internal: Vec<String>,
     pub vip: Vec<String>,
+    pub suppliers: Vec<String>,
 }
 
 impl World {
@@ -72,6 +73,7 @@ impl World {
             departments: departments(),
             internal: vec!["example.com".to_string()],
             vip: vec!["bigclient.com".to_string()],
+            suppliers: Vec::new(),
         }
     }
 
@@ -80,6 +82,7 @@ impl World {
             departments: &self.departments,
             internal_domains: &self.internal,
             vip_customers: &self.vip,
+            suppliers: &self.suppliers,
             triage_department: "customer-service",
         }
     }

@@ -1,0 +1,79 @@
+//! Scores the shipped rules on a folder of labelled mail (`*.eml` and an
+//! `expected.toml` in the format of `tests/classify/`), the way the issue measures
+//! unseen batches: category and department, once with the departments' display
+//! names as in `switchboard.example.toml` (`name = "销售部 Sales"`) and once with
+//! names that are only the ids (`name = "sales"`). Prints the figures and every miss;
+//! asserts nothing about the level, so it only runs on request:
+//! `SWITCHBOARD_BATCH=DIR [SWITCHBOARD_RULES=DIR] cargo test --test classify_score -- --ignored --nocapture`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[allow(dead_code)]
+#[path = "classify/workload.rs"]
+mod workload;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use switchboard::rules::{DepartmentRef, RuleSet};
+use workload::{World, ids, root};
+
+#[derive(Debug, Deserialize)]
+struct Expected {
+    category: String,
+    department: String,
+}
+
+#[test]
+#[ignore]
+fn score_a_batch() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("SWITCHBOARD_BATCH").expect("set SWITCHBOARD_BATCH to a folder"),
+    );
+    let expected: BTreeMap<String, Expected> =
+        toml::from_str(&std::fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
+    // SWITCHBOARD_RULES: a candidate rules folder (default: the shipped rules/).
+    let rules_dir = std::env::var("SWITCHBOARD_RULES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root().join("rules"));
+    let rules = RuleSet::load_dir(&rules_dir, &ids()).unwrap();
+    let messages = workload::corpus(&dir);
+    let display = World::new();
+    let mut bare = World::new();
+    bare.departments = workload::DEPARTMENTS
+        .iter()
+        .map(|(id, _, _)| DepartmentRef {
+            id: (*id).to_string(),
+            address: format!("{id}@example.com"),
+            names: vec![(*id).to_string()],
+        })
+        .collect();
+    for (label, world) in [("names \"销售部 Sales\"", &display), ("names = ids", &bare)] {
+        let ctx = world.context();
+        let (mut cat, mut dep, mut both) = (0, 0, 0);
+        let mut misses = Vec::new();
+        for (name, msg) in &messages {
+            let want = &expected[name];
+            let c = rules.classify(msg, &ctx);
+            let ok_c = c.category.as_str() == want.category;
+            let ok_d = c.department == want.department;
+            cat += usize::from(ok_c);
+            dep += usize::from(ok_d);
+            both += usize::from(ok_c && ok_d);
+            if !(ok_c && ok_d) {
+                misses.push(format!(
+                    "  {name}: want {} / {}, got {} / {} ({:?})",
+                    want.category,
+                    want.department,
+                    c.category.as_str(),
+                    c.department,
+                    c.rules
+                ));
+            }
+        }
+        let n = messages.len();
+        println!(
+            "{label}: {n} messages: category {cat}/{n}, department {dep}/{n}, both {both}/{n}"
+        );
+        println!("{}", misses.join("\n"));
+    }
+}
