@@ -65,16 +65,7 @@ pub fn record(conn: &Connection, original: &Original, seen: &Sighting<'_>) -> Re
         return Ok(format!("{of} fetched again"));
     }
     let sha256 = hex(&Sha256::digest(seen.raw));
-    let same_bytes = {
-        let blob = conn.blob_open(rusqlite::MAIN_DB, "messages", "raw", original.id, true)?;
-        if blob.len() == seen.raw.len() {
-            let mut buf = vec![0; blob.len()];
-            blob.read_at_exact(&mut buf, 0)?;
-            buf == seen.raw
-        } else {
-            false
-        }
-    };
+    let same_bytes = same_as_ledger(conn, original.id, seen.raw)?;
     let place = match seen.uid {
         Some(uid) => format!("UID {uid}"),
         None => "file".to_string(),
@@ -122,6 +113,24 @@ pub fn record(conn: &Connection, original: &Original, seen: &Sighting<'_>) -> Re
         ])?;
     }
     Ok(reason)
+}
+
+/// Whether the ledger row holds exactly `raw`, read in pieces: a copy of a 25 MB
+/// message is not loaded whole a second time to be compared.
+fn same_as_ledger(conn: &Connection, id: i64, raw: &[u8]) -> Result<bool> {
+    let blob = conn.blob_open(rusqlite::MAIN_DB, "messages", "raw", id, true)?;
+    if blob.len() != raw.len() {
+        return Ok(false);
+    }
+    let mut buf = vec![0; 64 * 1024];
+    for (i, want) in raw.chunks(buf.len()).enumerate() {
+        let got = buf.get_mut(..want.len()).unwrap_or_default();
+        blob.read_at_exact(got, i * 64 * 1024)?;
+        if got != want {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn hex(bytes: &[u8]) -> String {
