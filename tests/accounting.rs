@@ -35,17 +35,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// `switchboard messages --json`, one object per line.
-fn ledger(f: &Fixture) -> Vec<Value> {
-    let out = cli(f, &["messages", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// The templates in a folder of the fixture's own, so that a test can break and mend
 /// them; the config points at it.
 fn own_templates(f: &Fixture) -> std::path::PathBuf {
@@ -102,7 +91,7 @@ fn every_message_is_listed_with_its_outcome_case_and_reason() {
         .unwrap();
     f.run_once().unwrap();
 
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 4, "{rows:#?}");
     let outcomes: Vec<&str> = rows
         .iter()
@@ -193,7 +182,7 @@ fn every_uid_seen_before_is_listed_as_a_duplicate_of_its_ledger_row() {
     // Taken in again after a restart, nothing is listed twice.
     f.run_once().unwrap();
 
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 3, "{rows:#?}");
     let outcomes: Vec<&str> = rows
         .iter()
@@ -262,7 +251,7 @@ fn a_release_after_a_fix_opens_the_case_in_the_same_ledger_row() {
     ))
     .unwrap();
     f.run_once().unwrap();
-    let before = ledger(&f);
+    let before = f.ledger().unwrap();
     assert_eq!(before.len(), 1);
     assert_eq!(before[0]["outcome"], "quarantined", "{:#}", before[0]);
     let reason = before[0]["reason"].as_str().unwrap();
@@ -288,7 +277,7 @@ fn a_release_after_a_fix_opens_the_case_in_the_same_ledger_row() {
     );
     let out = cli(&f, &["quarantine", "release", &id, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 1, "one row per message: {rows:#?}");
     assert_eq!(rows[0]["id"], before[0]["id"]);
     assert_eq!(rows[0]["outcome"], "quarantined");
@@ -305,7 +294,7 @@ fn a_release_after_a_fix_opens_the_case_in_the_same_ledger_row() {
     assert!(out.status.success(), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"], "case", "{report:#}");
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 1, "one row per message: {rows:#?}");
     assert_eq!(rows[0]["id"], before[0]["id"], "the same ledger row");
     assert_eq!(rows[0]["received_at"], before[0]["received_at"]);
@@ -334,7 +323,7 @@ fn a_release_after_a_fix_opens_the_case_in_the_same_ledger_row() {
     f.run_once().unwrap();
     f.settle().unwrap();
     assert_eq!(f.mailbox("sarah@client.com").unwrap().len(), 1);
-    assert_eq!(ledger(&f).len(), 1);
+    assert_eq!(f.ledger().unwrap().len(), 1);
 }
 
 #[test]
@@ -354,7 +343,7 @@ fn a_message_kept_as_header_only_is_taken_in_whole_once_the_limit_allows() {
     }
     f.deliver(&raw).unwrap();
     f.run_once().unwrap();
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["outcome"], "quarantined");
     assert!(
@@ -373,7 +362,7 @@ fn a_message_kept_as_header_only_is_taken_in_whole_once_the_limit_allows() {
     // Released with the old limit: still too large, still quarantined.
     let out = cli(&f, &["quarantine", "release", &id]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_eq!(ledger(&f)[0]["outcome"], "quarantined");
+    assert_eq!(f.ledger().unwrap()[0]["outcome"], "quarantined");
 
     // The limit raised: the header alone cannot become the case, so the release
     // clears the way for the whole message, which the administrator puts back.
@@ -388,7 +377,7 @@ fn a_message_kept_as_header_only_is_taken_in_whole_once_the_limit_allows() {
     );
     f.deliver(&quarantined[0]).unwrap();
     f.run_once().unwrap();
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0]["outcome"], "case", "{:#}", rows[0]);
     assert_eq!(rows[0]["message_id"], "big@client.com");

@@ -255,21 +255,6 @@ fn limits_are_checked_without_the_servers() {
     assert!(Message::parse(&many_parts(limits::MIME_PARTS - 1, "p2@x")).is_ok());
 }
 
-fn ledger(f: &Fixture) -> Vec<Value> {
-    let out = f
-        .command()
-        .args(["messages", "--json", "--config"])
-        .arg(&f.config)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn row<'a>(rows: &'a [Value], message_id: &str) -> &'a Value {
     rows.iter()
         .find(|r| r["message_id"] == message_id)
@@ -307,7 +292,7 @@ fn header_block_depth_and_parts_over_the_limits_are_quarantined_over_imap() {
     );
     assert_eq!(lines("Message taken in").len(), 1, "{log}");
 
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 4, "{rows:#?}");
     for (id, what) in [
         ("header@client.com", "the header block is larger than"),
@@ -351,7 +336,7 @@ fn a_50_mb_attachment_is_quarantined_from_its_header_in_bounded_memory() {
         size / 1024 / 1024,
         peak / 1024 / 1024
     );
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r["outcome"], "quarantined", "{r:#}");
@@ -451,7 +436,7 @@ fn crafted_subjects_and_names_inject_no_header_into_our_mail() {
         .unwrap();
     }
     f.run_once().unwrap();
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), crafted.len());
     for r in &rows {
         assert_eq!(

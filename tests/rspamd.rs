@@ -18,21 +18,6 @@ use serde_json::Value;
 
 const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
-fn ledger(f: &Fixture) -> Vec<Value> {
-    let out = f
-        .command()
-        .args(["messages", "--json", "--config"])
-        .arg(&f.config)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn complaint(n: usize) -> Vec<u8> {
     mail(
         &format!("Customer {n} <customer{n}@client.com>"),
@@ -62,7 +47,7 @@ fn gtube_is_set_aside_by_rspamd_and_a_stopped_rspamd_stops_nothing() {
     ))
     .unwrap();
     f.run_at("2026-12-02T10:00:00+08:00").unwrap();
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0]["outcome"], "set_aside", "{}", rows[0]);
     let reason = rows[0]["reason"].as_str().unwrap();
@@ -92,7 +77,7 @@ fn gtube_is_set_aside_by_rspamd_and_a_stopped_rspamd_stops_nothing() {
         "{log}"
     );
     assert!(log.contains(&url), "{log}");
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     let cases: Vec<&Value> = rows.iter().filter(|r| r["outcome"] == "case").collect();
     assert_eq!(cases.len(), 3, "{rows:#?}");
     assert_eq!(

@@ -35,14 +35,6 @@ fn cli(f: &Fixture, args: &[&str]) -> Output {
     out
 }
 
-fn ledger(f: &Fixture) -> Vec<Value> {
-    String::from_utf8(cli(f, &["messages", "--json"]).stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// A real complaint in every word: without the verdict it would open a case.
 fn complaint_with(n: usize, headers: &str) -> Vec<u8> {
     mail(
@@ -115,7 +107,7 @@ fn verdicts_and_not_a_case_rules_set_mail_aside_and_nothing_is_sent() {
     let out = f.run_at(NOW).unwrap();
     let printed = String::from_utf8_lossy(&out.stdout);
 
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), VERDICTS.len() + 3, "{rows:#?}");
     for (n, (header, _)) in VERDICTS.iter().enumerate() {
         let row = &rows[n];
@@ -229,7 +221,9 @@ fn verdicts_and_not_a_case_rules_set_mail_aside_and_nothing_is_sent() {
     );
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("opened"), "{said}");
-    let row = ledger(&f)
+    let row = f
+        .ledger()
+        .unwrap()
         .into_iter()
         .find(|r| r["id"].as_i64() == newsletter["id"].as_i64())
         .unwrap();
@@ -413,7 +407,7 @@ fn the_daily_list_goes_once_per_working_day_and_open_takes_a_message_in() {
     .unwrap();
     f.run_at("2026-12-03T14:00:00+08:00").unwrap();
 
-    let rows = ledger(&f);
+    let rows = f.ledger().unwrap();
     let by_mid = |id: &str| {
         rows.iter()
             .find(|r| r["message_id"] == id)

@@ -284,6 +284,25 @@ to = ["{ADMIN}"]
             .collect()
     }
 
+    /// Every message taken in (and every duplicate), as `switchboard messages --json`
+    /// prints them: the accounting that tests check "nothing lost" with.
+    pub fn ledger(&self) -> Result<Vec<serde_json::Value>> {
+        let out = self
+            .command()
+            .args(["messages", "--json", "--config"])
+            .arg(&self.config)
+            .output()?;
+        if !out.status.success() {
+            bail!("messages failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        String::from_utf8(out.stdout)?
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).context("messages --json printed a line that is not JSON")
+            })
+            .collect()
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("state/switchboard.db")
     }
