@@ -8,6 +8,7 @@
 //! quarantined with the reason and the batch goes on (invariant 4).
 
 mod bounce;
+mod contact;
 mod customer;
 mod department;
 mod identity;
@@ -734,6 +735,16 @@ impl Intake {
                 )?;
                 self.add_ids(conn, msg, case_id)?;
                 Some(self.department_reply(step, &case, d, msg)?)
+            }
+            department::Verdict::Contact(d) => {
+                step.record(
+                    msg,
+                    Outcome::FollowUp,
+                    Some(case_id),
+                    Some("from an escalation contact"),
+                )?;
+                self.add_ids(conn, msg, case_id)?;
+                Some(self.contact_reply(step, &case, d, msg)?)
             }
             department::Verdict::Refused { reason, answer } => {
                 tracing::warn!(case = %case.case, sender = %msg.from.email, "Reply refused: {reason}");

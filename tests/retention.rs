@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use fixture::Fixture;
+use fixture::{Fixture, GENERAL_MANAGER};
 
 const CASES: usize = 40;
 /// Three years and a day after the cases were closed (2026-12-02).
@@ -414,4 +414,77 @@ fn a_manager_sets_and_lifts_a_hold_by_reply_and_a_member_may_not() {
             .iter()
             .any(|e| e["kind"] == "hold_lifted")
     );
+}
+
+#[test]
+fn the_escalation_contact_holds_a_case_by_answering_the_escalation_and_may_do_nothing_else() {
+    let f = Fixture::start().unwrap();
+    f.deliver(&fixture::mail(
+        "李明 <liming@keji-tech.cn>",
+        "投诉：设备交付延迟",
+        "gm-hold-1@keji-tech.cn",
+        "",
+        "你们好，我司采购的20台设备比合同约定晚了两天交付，请尽快说明原因并给出处理方案。",
+    ))
+    .unwrap();
+    // Nobody answers: the analysis is missed at 12:00, level 1 goes to the
+    // department's manager, level 2 to the general manager two working hours later.
+    for now in ["10:00", "12:00", "13:00", "15:30", "16:00"] {
+        f.run_at(&format!("2026-11-30T{now}:00+08:00")).unwrap();
+    }
+    let case = numbers(&f).into_iter().next().unwrap();
+    let escalation = f
+        .stack
+        .wait_for_messages(GENERAL_MANAGER, "INBOX", 1, Duration::from_secs(20))
+        .unwrap();
+    let escalation = switchboard::message::Message::parse(&escalation[0]).unwrap();
+    assert!(escalation.subject.contains(&case), "{}", escalation.subject);
+
+    // Anything but a hold is refused and answered; nothing changes.
+    f.deliver(&reply(
+        &escalation,
+        GENERAL_MANAGER,
+        "gm-hold-2@example.com",
+        "Status: closed\n\n我来处理。",
+    ))
+    .unwrap();
+    f.run_at("2026-11-30T16:10:00+08:00").unwrap();
+    let answer = f
+        .stack
+        .wait_for_messages(GENERAL_MANAGER, "INBOX", 2, Duration::from_secs(20))
+        .unwrap();
+    let answer = switchboard::message::Message::parse(&answer[1]).unwrap();
+    assert!(
+        answer.body.contains("escalation contact"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(held_at(&f), 0);
+    assert_ne!(f.cases().unwrap()[0]["status"], "closed");
+
+    // The hold is theirs to give, and it is on the timeline with their name.
+    f.deliver(&reply(
+        &escalation,
+        GENERAL_MANAGER,
+        "gm-hold-3@example.com",
+        "Hold: yes\n\n客户已表示将走法律程序，请保留全部往来邮件。",
+    ))
+    .unwrap();
+    f.run_at("2026-11-30T16:20:00+08:00").unwrap();
+    assert_eq!(held_at(&f), 1);
+    let show = f.show(&case, "2026-11-30T16:30:00+08:00").unwrap();
+    let hold = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "hold")
+        .expect("the hold is on the timeline");
+    assert!(
+        hold["detail"].as_str().unwrap().contains(GENERAL_MANAGER),
+        "{hold}"
+    );
+    // Their words were for us: the customer received the acknowledgement only.
+    f.settle().unwrap();
+    let customer = f.mailbox("liming@keji-tech.cn").unwrap();
+    assert_eq!(customer.len(), 1, "{:?}", fixture::subjects(&customer));
 }

@@ -23,6 +23,10 @@ use crate::store::{self, CaseRow, cases};
 pub enum Verdict<'c> {
     /// A verified reply from this department.
     Department(&'c Department),
+    /// A verified reply from an escalation contact (`[sla] escalation_contacts`) to a
+    /// mail of this department's on the case, such as an escalation: it may set or
+    /// lift a legal hold, nothing else (src/intake/contact.rs).
+    Contact(&'c Department),
     /// It claims to be from a department and is not: changes nothing. `answer`: the
     /// writer is one of ours (or holds a valid token) and is told why.
     Refused {
@@ -80,6 +84,20 @@ impl Intake {
                         };
                     }
                     Verdict::Department(department)
+                } else if self
+                    .config
+                    .sla
+                    .escalation_contacts
+                    .iter()
+                    .any(|c| c == sender)
+                {
+                    if let Err(why) = self.authenticated(msg) {
+                        return Verdict::Refused {
+                            reason: format!("not authenticated: {why}"),
+                            answer: None,
+                        };
+                    }
+                    Verdict::Contact(department)
                 } else if sender == case.sender {
                     Verdict::Other
                 } else {
