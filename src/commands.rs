@@ -339,6 +339,12 @@ pub fn report(
         let set_aside =
             db.blocking(|c| crate::store::messages::set_aside_by_reason(c, start, end))?;
         report::print_set_aside(&set_aside, &mut std::io::stdout().lock())?;
+        let restricted = db.blocking(|c| crate::store::cases::restricted_count(c))?;
+        if restricted > 0 {
+            println!(
+                "\n{restricted} restricted case(s) are not counted: kept for storage only (privacy erase; PIPL Art. 47)."
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -725,6 +725,14 @@ impl Intake {
         report.category = Some(case.category.clone());
         report.priority = Some(case.priority.clone());
         report.department = Some(case.department.clone());
+        // A restricted case is kept for storage only (`store::cases::list` says why):
+        // the mail on it is kept too, and nothing is done with it.
+        if let Some((_, restricted)) = store::cases::restriction(conn, case_id)? {
+            let why = format!("the case is restricted ({restricted}): kept, not acted on");
+            step.record(msg, Outcome::FollowUp, Some(case_id), Some(&why))?;
+            report.reason = Some(why);
+            return Ok(report);
+        }
         let why = match self.verdict(&case, msg, step.token_key) {
             department::Verdict::Department(d) => {
                 step.record(

@@ -49,6 +49,16 @@ impl Db {
         }
         let mut conn = Connection::open(path)
             .with_context(|| format!("Cannot open the store {}", path.display()))?;
+        // A new store gives the pages that retention frees back to the file system
+        // a few at a time (`PRAGMA incremental_vacuum` after each run,
+        // records/retention.rs) instead of keeping them until a full VACUUM. SQLite
+        // takes this only before the first table exists; a store created before it
+        // keeps `auto_vacuum = NONE` until the administrator converts it (README,
+        // "Records and personal data").
+        let new: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        if new == 0 {
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        }
         // WAL: readers (the `cases` command) never block the daemon's writer, and a
         // commit is one sequential write. synchronous=FULL keeps a commit durable
         // across power loss, which the mailbox checkpoint relies on.
@@ -140,4 +150,36 @@ pub fn memory() -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     schema::migrate(&mut conn)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn auto_vacuum(path: &Path) -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_store_vacuums_incrementally_and_an_old_one_is_left_as_it_is() {
+        let dir = std::env::temp_dir().join(format!("sb-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let new = dir.join("new.db");
+        drop(Db::open(&new).unwrap());
+        assert_eq!(auto_vacuum(&new), 2, "INCREMENTAL");
+
+        // A store made before: tables exist, auto_vacuum NONE; opening does not try
+        // (and could not) change it.
+        let old = dir.join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        drop(Db::open(&old).unwrap());
+        assert_eq!(auto_vacuum(&old), 0, "NONE");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

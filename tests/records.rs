@@ -484,7 +484,7 @@ fn an_erased_address_is_nowhere_in_the_store_files_and_a_held_case_is_restricted
     run(&["cases", "hold", &held_case]);
     const NOW: &str = "2026-12-10T10:00:00+08:00";
     let timeline_sizes = || -> Vec<(usize, usize, usize)> {
-        [&erased_case, &held_case]
+        [&erased_case]
             .iter()
             .map(|c| {
                 let t = f.show(c, NOW).unwrap();
@@ -526,6 +526,8 @@ fn an_erased_address_is_nowhere_in_the_store_files_and_a_held_case_is_restricted
 
     let done = run(&["privacy", "erase", "--address", ERASED, "--now", NOW]);
     assert!(done.contains("Erased:"), "{done}");
+    assert_eq!(timeline_sizes(), sizes, "the timelines changed in size");
+    assert_eq!(report(), figures, "the report's figures changed");
     let restricted = run(&["privacy", "erase", "--address", HELD, "--now", NOW]);
     assert!(
         restricted.contains(&format!(
@@ -551,8 +553,80 @@ fn an_erased_address_is_nowhere_in_the_store_files_and_a_held_case_is_restricted
         "the restricted case was kept"
     );
 
-    assert_eq!(timeline_sizes(), sizes, "the timelines changed in size");
-    assert_eq!(report(), figures, "the report's figures changed");
+    // A restricted case is kept for storage only: not listed, not shown, not
+    // counted, nothing more sent on it — but still in the store, and the report says
+    // how many it leaves out.
+    assert_eq!(f.cases().unwrap().len(), 2);
+    assert!(
+        f.cases()
+            .unwrap()
+            .iter()
+            .all(|c| c["case"] != held_case.as_str())
+    );
+    assert_eq!(
+        f.count(&format!(
+            "SELECT count(*) FROM cases WHERE number = '{held_case}' AND restricted_at IS NOT NULL"
+        ))
+        .unwrap(),
+        1
+    );
+    let refused = f
+        .command()
+        .args(["cases", "show", &held_case, "--config"])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("restricted"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(
+        f.count(&format!(
+            "SELECT count(*) FROM timers t JOIN cases c ON c.id = t.case_id
+             WHERE c.number = '{held_case}' AND t.fired_at IS NULL AND t.cancelled_at IS NULL"
+        ))
+        .unwrap(),
+        0,
+        "a timer still pending on the restricted case"
+    );
+    let counted = report();
+    assert_ne!(counted, figures, "the restricted case is still counted");
+    let text = run(&[
+        "report",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-12-31",
+        "--now",
+        NOW,
+    ]);
+    assert!(
+        text.contains("1 restricted case(s) are not counted"),
+        "{text}"
+    );
+    // Mail on it is kept, and nothing is done with it: no acknowledgement, no relay.
+    let outbox = f.count("SELECT count(*) FROM outbox").unwrap();
+    f.deliver(&fixture::mail(
+        &format!("赵 <{HELD}>"),
+        &format!("Re: 投诉：设备交付延迟 [{held_case}]"),
+        "erase-4@held-client.cn",
+        "",
+        "请问处理进展如何？",
+    ))
+    .unwrap();
+    f.run_once().unwrap();
+    let ledger = f.ledger().unwrap();
+    let row = ledger
+        .iter()
+        .find(|m| m["message_id"] == "erase-4@held-client.cn")
+        .expect("the follow-up is in the ledger");
+    assert!(
+        row["reason"].as_str().unwrap_or("").contains("restricted"),
+        "{row}"
+    );
+    assert_eq!(f.count("SELECT count(*) FROM outbox").unwrap(), outbox);
     let shown = f.show(&erased_case, NOW).unwrap();
     assert!(
         shown["case"]["sender"]

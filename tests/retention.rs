@@ -312,6 +312,9 @@ fn three_years_on_closed_cases_are_archived_then_purged_and_a_held_one_is_kept()
     f.run_at(LATER).unwrap();
     assert!(numbers(&f).is_empty());
     assert!(valid_bag(&f, &archive.join(&held)));
+    // A new store vacuums incrementally, and the run gave the freed pages back.
+    assert_eq!(f.count("SELECT * FROM pragma_auto_vacuum").unwrap(), 2);
+    assert_eq!(f.count("SELECT * FROM pragma_freelist_count").unwrap(), 0);
 }
 
 /// A reply to one of our mails, as a mail client writes it (In-Reply-To and

@@ -32,8 +32,20 @@ pub struct DeadlineView {
     pub state: &'static str,
 }
 
+/// A case's timeline for `cases show` and the web view: not a restricted case's,
+/// which is kept for storage only (`cases::list` says why).
 pub fn load(db: &Db, number: &str, now: i64) -> Result<Timeline> {
-    db.blocking(|c| read(c, number, now))
+    db.blocking(|c| {
+        let t = read(c, number, now)?;
+        if let Some((_, why)) = cases::restriction(c, t.case.id)? {
+            bail!(
+                "Case {} is restricted ({why}): it is kept for storage only (PIPL Art. 47); `switchboard archive export --case {}` hands it over where the law requires",
+                t.case.case,
+                t.case.case
+            );
+        }
+        Ok(t)
+    })
 }
 
 /// [`load`] on a connection of the caller's (the case archive's, read-only).

@@ -226,6 +226,19 @@ pub fn execute(
             "UPDATE cases SET restricted_at = ?2, restricted_why = ?3 WHERE id = ?1",
             rusqlite::params![r.id, restricted_at, r.why],
         )?;
+        // Storage only from now on: no reminder, escalation or survey goes out on it.
+        conn.execute(
+            "UPDATE timers SET cancelled_at = ?2
+             WHERE case_id = ?1 AND fired_at IS NULL AND cancelled_at IS NULL",
+            rusqlite::params![r.id, restricted_at],
+        )?;
+        crate::store::cases::add_event(
+            conn,
+            r.id,
+            restricted_at,
+            "restricted",
+            &format!("{}: kept for storage only (privacy erase)", r.why),
+        )?;
     }
     // The rows of restricted cases keep the address (they are kept as they are).
     let kept: Vec<i64> = e.restricted.iter().map(|r| r.id).collect();

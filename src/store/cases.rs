@@ -127,9 +127,34 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<CaseRow>> {
     Ok(rows.pop())
 }
 
-/// Every case, oldest first.
+/// Every case, oldest first, but the restricted ones: a case that `privacy erase`
+/// could not erase (held, or inside its retention period) is kept for storage only
+/// (PIPL Art. 47, GDPR Art. 18), so no list, report, page or digest shows it. The
+/// records commands (archive, retention, privacy) read it with their own queries.
 pub fn list(conn: &Connection) -> Result<Vec<CaseRow>> {
-    query(conn, "", params![])
+    query(conn, &format!("WHERE {NOT_RESTRICTED}"), params![])
+}
+
+/// The condition on `cases` that keeps restricted cases out.
+pub const NOT_RESTRICTED: &str = "cases.restricted_at IS NULL";
+
+/// Since when and why case `id` is restricted, if it is.
+pub fn restriction(conn: &Connection, id: i64) -> Result<Option<(i64, String)>> {
+    let row: Option<(Option<i64>, Option<String>)> = conn
+        .prepare_cached("SELECT restricted_at, restricted_why FROM cases WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(at), why)) => Some((at, why.unwrap_or_default())),
+        _ => None,
+    })
+}
+
+/// How many cases are restricted: reports say so, so that their figures add up.
+pub fn restricted_count(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM cases WHERE restricted_at IS NOT NULL")?
+        .query_row([], |r| r.get(0))?)
 }
 
 fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<CaseRow>> {
@@ -182,15 +207,20 @@ fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result
     Ok(cases)
 }
 
-/// Cases not yet closed, of one category (or all), oldest first.
+/// Cases not yet closed, of one category (or all), oldest first; not the restricted
+/// ones (see [`list`]).
 pub fn open(conn: &Connection, category: Option<&str>) -> Result<Vec<CaseRow>> {
     match category {
         Some(c) => query(
             conn,
-            "WHERE status <> 'closed' AND category = ?1",
+            &format!("WHERE status <> 'closed' AND category = ?1 AND {NOT_RESTRICTED}"),
             params![c],
         ),
-        None => query(conn, "WHERE status <> 'closed'", params![]),
+        None => query(
+            conn,
+            &format!("WHERE status <> 'closed' AND {NOT_RESTRICTED}"),
+            params![],
+        ),
     }
 }
 

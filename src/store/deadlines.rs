@@ -144,11 +144,18 @@ pub fn open_for_case(conn: &Connection, case_id: i64) -> Result<Vec<DeadlineRow>
         .collect())
 }
 
-/// Every open deadline of every case: for recomputing after a policy change.
+/// Deadlines of restricted cases are left out of everything that works on them or
+/// counts them (`cases::list` says why).
+const OF_UNRESTRICTED_CASES: &str =
+    "case_id NOT IN (SELECT id FROM cases WHERE restricted_at IS NOT NULL)";
+
+/// Every open deadline of every case (but the restricted ones): for recomputing after
+/// a policy change, and the web view's at-risk list.
 pub fn all_open(conn: &Connection) -> Result<Vec<DeadlineRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {DEADLINE_COLUMNS} FROM deadlines
-         WHERE met_at IS NULL AND cancelled_at IS NULL ORDER BY case_id, id"
+         WHERE met_at IS NULL AND cancelled_at IS NULL AND {OF_UNRESTRICTED_CASES}
+         ORDER BY case_id, id"
     ))?;
     let rows = stmt
         .query_map([], deadline)?
@@ -156,11 +163,13 @@ pub fn all_open(conn: &Connection) -> Result<Vec<DeadlineRow>> {
     Ok(rows)
 }
 
-/// Deadlines that started between `from` and `to`: for the report.
+/// Deadlines that started between `from` and `to` (but the restricted cases'): for
+/// the report.
 pub fn started_between(conn: &Connection, from: i64, to: i64) -> Result<Vec<DeadlineRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {DEADLINE_COLUMNS} FROM deadlines
-         WHERE started_at >= ?1 AND started_at < ?2 ORDER BY department, milestone, id"
+         WHERE started_at >= ?1 AND started_at < ?2 AND {OF_UNRESTRICTED_CASES}
+         ORDER BY department, milestone, id"
     ))?;
     let rows = stmt
         .query_map(params![from, to], deadline)?
