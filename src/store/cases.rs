@@ -135,6 +135,49 @@ pub fn list(conn: &Connection) -> Result<Vec<CaseRow>> {
     query(conn, &format!("WHERE {NOT_RESTRICTED}"), params![])
 }
 
+/// A case found by [`search`]: enough to decide who may see it.
+pub struct Found {
+    pub id: i64,
+    /// The lead department, then the involved ones.
+    pub departments: Vec<String>,
+}
+
+/// The cases whose number, subject, sender or sender's name contains `q` (any case
+/// when `q` is empty; ASCII letters ignoring case), newest first, but the restricted
+/// ones: light rows, for the web view's list to filter by who asks before it loads
+/// the few it shows.
+pub fn search(conn: &Connection, q: &str) -> Result<Vec<Found>> {
+    let like = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, department,
+                (SELECT group_concat(department, char(10)) FROM case_departments
+                 WHERE case_id = cases.id)
+         FROM cases
+         WHERE {NOT_RESTRICTED}
+           AND (?1 = '' OR number LIKE ?2 ESCAPE '\\' OR subject LIKE ?2 ESCAPE '\\'
+                OR sender LIKE ?2 ESCAPE '\\' OR coalesce(sender_name, '') LIKE ?2 ESCAPE '\\')
+         ORDER BY id DESC"
+    ))?;
+    let found = stmt
+        .query_map(params![q, like], |r| {
+            let lead: String = r.get(1)?;
+            let involved: Option<String> = r.get(2)?;
+            let mut departments = vec![lead];
+            departments.extend(involved.iter().flat_map(|i| i.lines().map(str::to_string)));
+            Ok(Found {
+                id: r.get(0)?,
+                departments,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(found)
+}
+
 /// The condition on `cases` that keeps restricted cases out.
 pub const NOT_RESTRICTED: &str = "cases.restricted_at IS NULL";
 
@@ -331,5 +374,40 @@ mod tests {
         );
         assert_eq!(id_by_number(&conn, &number).unwrap(), Some(id));
         assert_eq!(list(&conn).unwrap()[0].message_ids, vec!["x@y".to_string()]);
+    }
+
+    #[test]
+    fn search_matches_words_newest_first_with_departments_and_leaves_restricted_out() {
+        let conn = crate::store::memory().unwrap();
+        let (a, _) = insert(&conn, &new_case(2026)).unwrap();
+        let (b, _) = insert(
+            &conn,
+            &NewCase {
+                subject: "设备交付延迟 100%_done",
+                sender_name: Some("李明"),
+                ..new_case(2026)
+            },
+        )
+        .unwrap();
+        add_involved(&conn, b, "quality").unwrap();
+        let ids =
+            |q: &str| -> Vec<i64> { search(&conn, q).unwrap().iter().map(|f| f.id).collect() };
+        assert_eq!(ids(""), vec![b, a]);
+        assert_eq!(ids("交付"), vec![b]);
+        assert_eq!(ids("李明"), vec![b]);
+        assert_eq!(ids("LATE"), vec![a]);
+        assert_eq!(ids("SB-2026-000001"), vec![a]);
+        // LIKE's wildcards are the user's characters, not patterns.
+        assert_eq!(ids("100%_"), vec![b]);
+        assert!(ids("0%d").is_empty());
+        assert_eq!(
+            search(&conn, "交付").unwrap()[0].departments,
+            vec!["logistics".to_string(), "quality".to_string()]
+        );
+        conn.execute("UPDATE cases SET restricted_at = 1 WHERE id = ?1", [b])
+            .unwrap();
+        assert_eq!(ids(""), vec![a]);
+        assert_eq!(list(&conn).unwrap().len(), 1);
+        assert_eq!(restricted_count(&conn).unwrap(), 1);
     }
 }

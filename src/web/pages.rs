@@ -259,6 +259,9 @@ pub async fn at_risk(State(view): State<Arc<View>>, headers: HeaderMap, peer: Pe
     }
 }
 
+/// The newest cases a list shows; the page says how many matched in all.
+const SHOWN_CASES: usize = 300;
+
 pub async fn cases(
     State(view): State<Arc<View>>,
     headers: HeaderMap,
@@ -315,24 +318,18 @@ pub async fn cases(
                 ),
                 None => None,
             };
-            let mut all = cases::list(c)?;
-            all.retain(|case| user.sees(case.departments()));
-            all.retain(|case| wanted.as_ref().is_none_or(|w| w.contains(&case.id)));
-            all.retain(|case| {
-                q.is_empty()
-                    || case.case.to_lowercase().contains(&q)
-                    || case.subject.to_lowercase().contains(&q)
-                    || case.sender.to_lowercase().contains(&q)
-                    || case
-                        .sender_name
-                        .as_deref()
-                        .is_some_and(|n| n.to_lowercase().contains(&q))
-            });
-            let total = all.len();
-            let rows: Vec<Value> = all
+            // Matched in SQL as light rows, filtered by who asks, and only the
+            // shown ones loaded whole.
+            let mut found = cases::search(c, &q)?;
+            found.retain(|f| user.sees(f.departments.iter().map(String::as_str)));
+            found.retain(|f| wanted.as_ref().is_none_or(|w| w.contains(&f.id)));
+            let total = found.len();
+            let mut shown = Vec::new();
+            for f in found.iter().take(SHOWN_CASES) {
+                shown.extend(cases::get(c, f.id)?);
+            }
+            let rows: Vec<Value> = shown
                 .iter()
-                .rev()
-                .take(300)
                 .map(|case| {
                     json!({
                         "case": case.case, "subject": case.subject, "sender": case.sender,
