@@ -732,6 +732,38 @@ address = "cs@example.com"
     }
 
     #[test]
+    fn rspamd_ignores_what_it_cannot_judge_after_delivery_unless_told_otherwise() {
+        let path = Path::new("/etc/sb/switchboard.toml");
+        let with = |spam: &str| Config::parse(path, &format!("{GOOD}\n[spam]\n{spam}"));
+        let (config, report) = with("rspamd = \"http://127.0.0.1:11333\"");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let rspamd = config.unwrap().spam.rspamd.unwrap();
+        assert_eq!(rspamd.ignored_symbols, spam::IGNORED_SYMBOLS);
+        let (config, _) = with("rspamd = \"http://127.0.0.1:11333\"\nrspamd_ignore_symbols = []");
+        assert!(
+            config
+                .unwrap()
+                .spam
+                .rspamd
+                .unwrap()
+                .ignored_symbols
+                .is_empty()
+        );
+        // A name goes into a request header: nothing but a symbol's name.
+        let (_, report) =
+            with("rspamd = \"http://127.0.0.1:11333\"\nrspamd_ignore_symbols = [\"X\\\"]; }\"]");
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.contains("spam.rspamd_ignore_symbols[0]")
+                    && e.contains("capital letters")),
+            "{:?}",
+            report.errors
+        );
+    }
+
+    #[test]
     fn reports_every_problem_with_file_and_key() {
         let bad = GOOD
             .replace(

@@ -141,8 +141,24 @@ impl Client {
         let mut stream = tokio::net::TcpStream::connect(&addr)
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
+        // Rspamd's protocol: per-request settings in UCL (the names are validated
+        // in config/spam.rs: capital letters, digits, _).
+        let settings = if self.config.ignored_symbols.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = self
+                .config
+                .ignored_symbols
+                .iter()
+                .map(|s| format!("\"{s}\""))
+                .collect();
+            format!(
+                "Settings: {{ symbols_disabled = [{}]; }}\r\n",
+                names.join(", ")
+            )
+        };
         let head = format!(
-            "POST /checkv2 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST /checkv2 HTTP/1.1\r\nHost: {addr}\r\n{settings}Content-Length: {}\r\nConnection: close\r\n\r\n",
             raw.len()
         );
         stream.write_all(head.as_bytes()).await?;
@@ -237,6 +253,7 @@ mod tests {
             port: 11333,
             timeout: Duration::from_secs(2),
             actions: vec!["reject".into(), "add header".into()],
+            ignored_symbols: Vec::new(),
         });
         let a: serde_json::Value = serde_json::from_str(
             r#"{"action":"reject","score":1000.5,"symbols":{"GTUBE":{"name":"GTUBE","score":0.0},"MISSING_DATE":{"score":1.0}}}"#,
