@@ -143,7 +143,7 @@ mod tests {
         assert!(refreshed(&conn, id, Some(&Secret::new("rt-2".into())), 20).unwrap());
         assert!(refreshed(&conn, id, None, 30).unwrap());
         let g = latest(&conn, "app").unwrap().unwrap();
-        assert_eq!(g.refresh_token.unwrap().expose(), "rt-2");
+        assert_eq!(g.refresh_token.as_ref().unwrap().expose(), "rt-2");
         assert_eq!((g.refreshed_at, g.rotations), (Some(30), 1));
         assert!(!format!("{g:?}").contains("rt-"), "Debug never shows a token");
         assert!(refuse(&conn, id, 40, "invalid_grant").unwrap());
