@@ -7,6 +7,7 @@
 //! Needs the mail stack (scripts/install-test-deps.sh) and the npm package
 //! oidc-provider (the same script puts it in ~/.cache/switchboard-oidc); fails, never
 //! skips, without them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[path = "harness/mailstack.rs"]
 mod mailstack;
@@ -76,7 +77,11 @@ fn login(oidc: &Oidc, f: &Fixture) -> Result<String> {
         printed.push_str(&line);
         printed.push('\n');
         if let Some(rest) = line.strip_prefix("Open ") {
-            let url = rest.split(" in a browser").next().unwrap_or_default().to_string();
+            let url = rest
+                .split(" in a browser")
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let code = rest
                 .split("enter the code ")
                 .nth(1)
@@ -107,7 +112,11 @@ fn login(oidc: &Oidc, f: &Fixture) -> Result<String> {
 }
 
 fn check(f: &Fixture) -> Result<String> {
-    let out = f.command().args(["check", "--config"]).arg(&f.config).output()?;
+    let out = f
+        .command()
+        .args(["check", "--config"])
+        .arg(&f.config)
+        .output()?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -131,8 +140,8 @@ fn issued_tokens(oidc: &Oidc) -> Vec<String> {
 fn last_access_token(oidc: &Oidc) -> Option<String> {
     oidc.log()
         .lines()
-        .filter_map(|l| l.strip_prefix("oidc issued access_token "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("oidc issued access_token "))
         .map(str::to_string)
 }
 
@@ -146,7 +155,10 @@ fn wait_until_expired(oidc: &Oidc) -> Result<()> {
         if body.contains("\"active\":false") {
             return Ok(());
         }
-        ensure!(Instant::now() < deadline, "the access token never expired: {body}");
+        ensure!(
+            Instant::now() < deadline,
+            "the access token never expired: {body}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -197,7 +209,10 @@ fn assert_no_token(tokens: &[String], name: &str, text: &str) {
             "a token appears in {name}:\n{text}"
         );
     }
-    assert!(!text.contains(oidc::CLIENT_SECRET), "the client secret appears in {name}");
+    assert!(
+        !text.contains(oidc::CLIENT_SECRET),
+        "the client secret appears in {name}"
+    );
 }
 
 /// The device login end to end, then intake and sending over XOAUTH2, and `check`
@@ -285,7 +300,10 @@ fn expiring_tokens_rotation_restart_and_a_revoked_grant() -> Result<()> {
     }
     let (_, state, rotated, rotations) = grant(&f)?;
     assert_eq!(state, "active");
-    assert!(rotations >= 2, "the refresh token was rotated ({rotations})");
+    assert!(
+        rotations >= 2,
+        "the refresh token was rotated ({rotations})"
+    );
     assert_ne!(rotated, first_refresh);
     for i in 0..delivered {
         assert_eq!(
@@ -301,19 +319,27 @@ fn expiring_tokens_rotation_restart_and_a_revoked_grant() -> Result<()> {
     let daemon = f.spawn_daemon(|_| {})?;
     f.deliver(&complaint(delivered))?;
     delivered += 1;
-    wait_for("taken in after the restart", Duration::from_secs(60), || {
-        Ok(taken_in(&f)? == delivered as i64)
-    })?;
+    wait_for(
+        "taken in after the restart",
+        Duration::from_secs(60),
+        || Ok(taken_in(&f)? == delivered as i64),
+    )?;
     f.settle()?;
     let (_, _, after_restart, _) = grant(&f)?;
-    assert_ne!(after_restart, stored, "the restart refreshed with the stored token, which rotated");
+    assert_ne!(
+        after_restart, stored,
+        "the restart refreshed with the stored token, which rotated"
+    );
     wait_until_expired(&oidc)?;
 
     // A superseded refresh token is refused; the server takes that as a stolen
     // token and revokes the grant.
     let (status, body) = oidc.post(
         "/token",
-        &[("grant_type", "refresh_token"), ("refresh_token", &first_refresh)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first_refresh),
+        ],
     )?;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_grant"), "{body}");
@@ -325,16 +351,23 @@ fn expiring_tokens_rotation_restart_and_a_revoked_grant() -> Result<()> {
         f.deliver(&complaint(delivered))?;
         delivered += 1;
     }
-    wait_for("the grant is marked refused", Duration::from_secs(60), || {
-        Ok(grant(&f)?.1 == "refused")
-    })?;
+    wait_for(
+        "the grant is marked refused",
+        Duration::from_secs(60),
+        || Ok(grant(&f)?.1 == "refused"),
+    )?;
     wait_for("the alert is queued", Duration::from_secs(30), || {
         Ok(f.count("SELECT count(*) FROM alerts WHERE key = 'oauth2-grant'")? == 1)
     })?;
-    assert_eq!(taken_in(&f)?, waiting_from as i64, "nothing taken in without a grant");
+    assert_eq!(
+        taken_in(&f)?,
+        waiting_from as i64,
+        "nothing taken in without a grant"
+    );
     let refused_check = check(&f)?;
     assert!(
-        refused_check.contains("was refused for good") && refused_check.contains("switchboard login"),
+        refused_check.contains("was refused for good")
+            && refused_check.contains("switchboard login"),
         "{refused_check}"
     );
     // More mail while refused: still one alert.
@@ -342,9 +375,11 @@ fn expiring_tokens_rotation_restart_and_a_revoked_grant() -> Result<()> {
     delivered += 1;
 
     login(&oidc, &f)?;
-    wait_for("the waiting mail is taken in", Duration::from_secs(60), || {
-        Ok(taken_in(&f)? == delivered as i64)
-    })?;
+    wait_for(
+        "the waiting mail is taken in",
+        Duration::from_secs(60),
+        || Ok(taken_in(&f)? == delivered as i64),
+    )?;
     f.settle()?;
     let log = daemon.stop();
     assert!(
@@ -357,7 +392,9 @@ fn expiring_tokens_rotation_restart_and_a_revoked_grant() -> Result<()> {
         "exactly one alert"
     );
     assert_eq!(
-        f.count("SELECT count(*) FROM alerts WHERE key = 'oauth2-grant' AND cleared_at IS NOT NULL")?,
+        f.count(
+            "SELECT count(*) FROM alerts WHERE key = 'oauth2-grant' AND cleared_at IS NOT NULL"
+        )?,
         1,
         "cleared by the first refresh of the new grant"
     );
@@ -370,7 +407,11 @@ fn expiring_tokens_rotation_restart_and_a_revoked_grant() -> Result<()> {
         .filter_map(|m| switchboard::message::Message::parse(&m).ok())
         .find(|m| m.subject.contains("OAuth2"))
         .context("the alert mail")?;
-    assert!(alert.body.contains("switchboard login --config"), "{}", alert.body);
+    assert!(
+        alert.body.contains("switchboard login --config"),
+        "{}",
+        alert.body
+    );
     for i in 0..delivered {
         assert_eq!(
             f.mailbox(&format!("customer{i}@client.example"))?.len(),
