@@ -22,9 +22,9 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+use crate::config::{Auth, Config, MailboxKind, Transport};
 use crate::deadlines;
 use crate::intake::{Intake, Report};
-use crate::config::{Auth, Config, MailboxKind, Transport};
 use crate::mailbox::{self, Mailbox};
 use crate::oauth2::{self, Tokens};
 use crate::sender::Sender;
@@ -269,12 +269,12 @@ async fn intake_loop(
                     }
                 }
             }
-            Err(ref e)
-                if let (Some(refused), Some(tokens)) = (oauth2::needs_login(e), &tokens) =>
-            {
+            Err(ref e) if let (Some(refused), Some(tokens)) = (oauth2::needs_login(e), &tokens) => {
                 // Only a person can mend this: one alert (not the silence alert as
                 // well), then watch the store for their `switchboard login`.
-                tracing::error!("Mailbox not read until `switchboard login` stores a new grant: {refused}");
+                tracing::error!(
+                    "Mailbox not read until `switchboard login` stores a new grant: {refused}"
+                );
                 match grant::raise_alert(&intake, &db, &clock, refused).await {
                     Ok(true) => wake_sender.notify_one(),
                     Ok(false) => {}

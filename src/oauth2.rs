@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
-    AuthType, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AuthType, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, RefreshToken,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 
 pub use http::Http;
@@ -119,7 +119,8 @@ pub struct Tokens {
     cached: tokio::sync::Mutex<Option<Cached>>,
 }
 
-type Client = BasicClient<EndpointNotSet, EndpointMaybeSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type Client =
+    BasicClient<EndpointNotSet, EndpointMaybeSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// The `oauth2` crate's client for the config's endpoints. The client secret (when
 /// there is one) goes in the request body, as Microsoft's and Google's documentation
@@ -137,7 +138,9 @@ pub fn client(config: &OAuth2) -> anyhow::Result<Client> {
                 .context("device_authorization_url")?,
         );
     if let Some(source) = &config.client_secret {
-        let secret = source.load().context("Cannot load the OAuth2 client secret")?;
+        let secret = source
+            .load()
+            .context("Cannot load the OAuth2 client secret")?;
         client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
     }
     Ok(client)
@@ -182,8 +185,14 @@ impl Tokens {
                     .call(move |c| grants::insert(c, &key, "client_credentials", None, &scopes, at))
                     .await
                     .map_err(TokenError::Temporary)?;
-                tracing::info!(grant = id, "OAuth2 access token got with the client credentials");
-                *cached = Some(Cached { grant: id, access: access.clone() });
+                tracing::info!(
+                    grant = id,
+                    "OAuth2 access token got with the client credentials"
+                );
+                *cached = Some(Cached {
+                    grant: id,
+                    access: access.clone(),
+                });
                 return Ok(access);
             }
             None => return Err(TokenError::NoGrant),
@@ -354,7 +363,11 @@ pub fn describe<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'sta
             let text = serde_json::to_value(&r)
                 .ok()
                 .map(|v| {
-                    let code = v.get("error").and_then(|c| c.as_str()).unwrap_or("?").to_string();
+                    let code = v
+                        .get("error")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or("?")
+                        .to_string();
                     match v.get("error_description").and_then(|d| d.as_str()) {
                         Some(d) => format!("{code}: {d}"),
                         None => code,

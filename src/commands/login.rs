@@ -51,7 +51,9 @@ pub fn grant_status(config: &Config, oauth2: &OAuth2) -> Result<String, String> 
                 "{file}: oauth2: no grant is stored yet (the store {} does not exist): run `switchboard login --config {file}`",
                 path.display()
             )),
-            Flow::ClientCredentials => Ok("oauth2: client credentials; no token fetched yet".to_string()),
+            Flow::ClientCredentials => {
+                Ok("oauth2: client credentials; no token fetched yet".to_string())
+            }
         };
     }
     let key = oauth2.grant_key();
@@ -88,7 +90,9 @@ pub fn grant_status(config: &Config, oauth2: &OAuth2) -> Result<String, String> 
                 g.id,
                 g.flow,
                 when(g.stored_at),
-                g.refreshed_at.map(when).unwrap_or_else(|| "never".to_string()),
+                g.refreshed_at
+                    .map(when)
+                    .unwrap_or_else(|| "never".to_string()),
                 g.rotations
             )),
         },

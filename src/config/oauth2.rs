@@ -172,7 +172,11 @@ pub fn read_oauth2(t: &mut Fields<'_>, report: &mut Report) -> Option<OAuth2> {
     let provider = provider?;
 
     if tenant.is_some() && provider != Provider::Microsoft {
-        t.error(report, "tenant", "is used only with provider = \"microsoft\"");
+        t.error(
+            report,
+            "tenant",
+            "is used only with provider = \"microsoft\"",
+        );
     }
     if provider != Provider::Custom {
         for (key, value) in [
@@ -191,66 +195,66 @@ pub fn read_oauth2(t: &mut Fields<'_>, report: &mut Report) -> Option<OAuth2> {
             }
         }
     }
-    let (token_url, device_url, preset): (Option<String>, Option<String>, &[&str]) =
-        match provider {
-            Provider::Microsoft => {
-                // "organizations": any work or school account, the tenant found at login.
-                let tenant = tenant.unwrap_or_else(|| "organizations".to_string());
-                if tenant.is_empty()
-                    || !tenant
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                {
-                    t.error(report, "tenant", format!("expected a tenant id or domain such as \"contoso.onmicrosoft.com\", found \"{tenant}\""));
-                }
-                if flow == Flow::ClientCredentials && tenant == "organizations" {
-                    t.error(report, "tenant", "flow = \"client_credentials\" needs the tenant id or domain: an app-only token is issued by one tenant");
-                }
-                if flow == Flow::ClientCredentials && client_secret.is_none() {
-                    t.error(report, "client_secret_file", "flow = \"client_credentials\" needs the app's client secret: client_secret_file or client_secret_env");
-                }
-                (
-                    Some(format!("{MICROSOFT_LOGIN}/{tenant}/oauth2/v2.0/token")),
-                    Some(format!("{MICROSOFT_LOGIN}/{tenant}/oauth2/v2.0/devicecode")),
-                    if flow == Flow::Device {
-                        MICROSOFT_DELEGATED
-                    } else {
-                        MICROSOFT_APP_ONLY
-                    },
-                )
+    let (token_url, device_url, preset): (Option<String>, Option<String>, &[&str]) = match provider
+    {
+        Provider::Microsoft => {
+            // "organizations": any work or school account, the tenant found at login.
+            let tenant = tenant.unwrap_or_else(|| "organizations".to_string());
+            if tenant.is_empty()
+                || !tenant
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            {
+                t.error(report, "tenant", format!("expected a tenant id or domain such as \"contoso.onmicrosoft.com\", found \"{tenant}\""));
             }
-            Provider::Google => {
-                if flow == Flow::ClientCredentials {
-                    t.error(report, "flow", "Google has no client-credentials access to Gmail; use flow = \"device\" with an OAuth client of type \"TVs and Limited Input devices\"");
-                }
-                // Google's limited-input clients send their secret with every token request.
-                if client_secret.is_none() {
-                    t.error(report, "client_secret_file", "Google's \"TVs and Limited Input devices\" clients have a client secret: client_secret_file or client_secret_env");
-                }
-                (
-                    Some(GOOGLE_TOKEN.to_string()),
-                    Some(GOOGLE_DEVICE.to_string()),
-                    GOOGLE_SCOPES,
-                )
+            if flow == Flow::ClientCredentials && tenant == "organizations" {
+                t.error(report, "tenant", "flow = \"client_credentials\" needs the tenant id or domain: an app-only token is issued by one tenant");
             }
-            Provider::Custom => {
-                if token_url.is_none() {
-                    t.error(
-                        report,
-                        "token_url",
-                        "is required with provider = \"custom\"",
-                    );
-                }
-                if flow == Flow::Device && device_url.is_none() {
-                    t.error(
-                        report,
-                        "device_authorization_url",
-                        "is required with provider = \"custom\" and flow = \"device\"",
-                    );
-                }
-                (token_url, device_url, &[])
+            if flow == Flow::ClientCredentials && client_secret.is_none() {
+                t.error(report, "client_secret_file", "flow = \"client_credentials\" needs the app's client secret: client_secret_file or client_secret_env");
             }
-        };
+            (
+                Some(format!("{MICROSOFT_LOGIN}/{tenant}/oauth2/v2.0/token")),
+                Some(format!("{MICROSOFT_LOGIN}/{tenant}/oauth2/v2.0/devicecode")),
+                if flow == Flow::Device {
+                    MICROSOFT_DELEGATED
+                } else {
+                    MICROSOFT_APP_ONLY
+                },
+            )
+        }
+        Provider::Google => {
+            if flow == Flow::ClientCredentials {
+                t.error(report, "flow", "Google has no client-credentials access to Gmail; use flow = \"device\" with an OAuth client of type \"TVs and Limited Input devices\"");
+            }
+            // Google's limited-input clients send their secret with every token request.
+            if client_secret.is_none() {
+                t.error(report, "client_secret_file", "Google's \"TVs and Limited Input devices\" clients have a client secret: client_secret_file or client_secret_env");
+            }
+            (
+                Some(GOOGLE_TOKEN.to_string()),
+                Some(GOOGLE_DEVICE.to_string()),
+                GOOGLE_SCOPES,
+            )
+        }
+        Provider::Custom => {
+            if token_url.is_none() {
+                t.error(
+                    report,
+                    "token_url",
+                    "is required with provider = \"custom\"",
+                );
+            }
+            if flow == Flow::Device && device_url.is_none() {
+                t.error(
+                    report,
+                    "device_authorization_url",
+                    "is required with provider = \"custom\" and flow = \"device\"",
+                );
+            }
+            (token_url, device_url, &[])
+        }
+    };
     for (key, url) in [
         ("token_url", &token_url),
         ("device_authorization_url", &device_url),
@@ -288,14 +292,17 @@ pub fn read_oauth2(t: &mut Fields<'_>, report: &mut Report) -> Option<OAuth2> {
 /// An endpoint must be https, or http to a loopback address (a test server): a
 /// token endpoint carries the refresh token and the client secret.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("expected a URL, found \"{url}\" ({e})"))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("expected a URL, found \"{url}\" ({e})"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if parsed.host_str().is_some_and(super::is_loopback) => Ok(()),
         "http" => Err(format!(
             "\"{url}\" would send the refresh token in clear text; use https (http is allowed only for a loopback address such as 127.0.0.1)"
         )),
-        other => Err(format!("expected an https URL, found the scheme \"{other}\"")),
+        other => Err(format!(
+            "expected an https URL, found the scheme \"{other}\""
+        )),
     }
 }
 
@@ -328,7 +335,9 @@ mod tests {
         );
         assert_eq!(
             o.device_authorization_url.as_deref(),
-            Some("https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/devicecode")
+            Some(
+                "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/devicecode"
+            )
         );
         assert!(o.scopes.contains(&"offline_access".to_string()));
         assert_eq!(o.flow, Flow::Device);
@@ -342,18 +351,34 @@ mod tests {
             "provider = \"microsoft\"\nclient_id = \"x\"\nflow = \"client_credentials\"\nclient_secret = \"s3cr3t\"\n",
         );
         let all = report.errors.join("\n");
-        assert!(all.contains("sb.toml: oauth2.tenant: flow = \"client_credentials\" needs the tenant"), "{all}");
-        assert!(all.contains("oauth2.client_secret: a client secret is never written"), "{all}");
+        assert!(
+            all.contains("sb.toml: oauth2.tenant: flow = \"client_credentials\" needs the tenant"),
+            "{all}"
+        );
+        assert!(
+            all.contains("oauth2.client_secret: a client secret is never written"),
+            "{all}"
+        );
         assert!(!all.contains("s3cr3t"), "{all}");
 
         let (_, report) = read("provider = \"google\"\nclient_id = \"x\"\n");
-        assert!(report.errors.join("\n").contains("oauth2.client_secret_file"), "{:?}", report.errors);
+        assert!(
+            report
+                .errors
+                .join("\n")
+                .contains("oauth2.client_secret_file"),
+            "{:?}",
+            report.errors
+        );
 
         let (_, report) = read(
             "provider = \"custom\"\nclient_id = \"x\"\ntoken_url = \"http://auth.example.com/token\"\n",
         );
         let all = report.errors.join("\n");
-        assert!(all.contains("oauth2.device_authorization_url: is required"), "{all}");
+        assert!(
+            all.contains("oauth2.device_authorization_url: is required"),
+            "{all}"
+        );
         assert!(all.contains("oauth2.token_url: \"http://auth.example.com/token\" would send the refresh token in clear text"), "{all}");
         assert!(all.contains("oauth2.scopes"), "{all}");
 

@@ -42,8 +42,10 @@ pub async fn raise_alert(
                 .to_string(),
         ),
     };
-    let imap_oauth2 = matches!(&config.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2);
-    let smtp_oauth2 = matches!(&config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2);
+    let imap_oauth2 =
+        matches!(&config.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2);
+    let smtp_oauth2 =
+        matches!(&config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2);
     let mut detail = what;
     detail.push_str("\n\n");
     if imap_oauth2 {
@@ -70,7 +72,13 @@ pub async fn raise_alert(
                 intake.policies(),
                 now,
                 |work| {
-                    alerts::raise(&work.mailer, GRANT_ALERT, title, &detail, alerts::Repeat::AfterClear)
+                    alerts::raise(
+                        &work.mailer,
+                        GRANT_ALERT,
+                        title,
+                        &detail,
+                        alerts::Repeat::AfterClear,
+                    )
                 },
             )
         })

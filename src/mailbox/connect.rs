@@ -93,7 +93,10 @@ async fn authenticate(
         error: Default::default(),
     };
     let error = authenticator.error.clone();
-    match client.authenticate(mechanism.name(), &mut authenticator).await {
+    match client
+        .authenticate(mechanism.name(), &mut authenticator)
+        .await
+    {
         Ok(session) => Ok((session, Some(access.renew_at))),
         Err((e, _)) => {
             tokens.forget().await;

@@ -30,8 +30,8 @@ use super::connect::{self, Session};
 use super::folder::FolderNames;
 use crate::clock::Clock;
 use crate::config::Server;
-use crate::oauth2::Tokens;
 use crate::intake::{Incoming, Intake, Prepared, Report, Source};
+use crate::oauth2::Tokens;
 use crate::store::{Db, mailbox_state};
 
 /// A batch holds at most this many bytes of message bodies (or one message, when a
@@ -212,7 +212,10 @@ impl ImapMailbox {
         if self.renew_at.is_some_and(|t| Instant::now() >= t)
             && let Some(mut old) = self.session.take()
         {
-            tracing::debug!(host = self.server.host, "IMAP session's access token due for renewal: logging in again");
+            tracing::debug!(
+                host = self.server.host,
+                "IMAP session's access token due for renewal: logging in again"
+            );
             let _ = tokio::time::timeout(GOODBYE, old.logout()).await;
         }
         if self.session.is_none() {

@@ -50,11 +50,7 @@ pub async fn login(config: &OAuth2, db: &Db, out: &mut (dyn Write + Send)) -> Re
         "Open {url} in a browser on any device, enter the code {code}, sign in as the shared mailbox and consent (valid for {minutes} minutes)."
     )?;
     if let Some(complete) = details.verification_uri_complete() {
-        writeln!(
-            out,
-            "或直接打开 / or open directly: {}",
-            complete.secret()
-        )?;
+        writeln!(out, "或直接打开 / or open directly: {}", complete.secret())?;
     }
     writeln!(out, "等待授权… / Waiting for the approval…")?;
     out.flush()?;

@@ -12,9 +12,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use oauth2::http;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
+use oauth2::http;
 use tokio::net::TcpStream;
 
 /// A token endpoint answers with a few hundred bytes; anything past this is not one.
@@ -60,7 +60,11 @@ impl Http {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") if crate::config::is_loopback(&host) => false,
-            _ => return Err(other(format!("refusing {uri}: https only, http only to loopback"))),
+            _ => {
+                return Err(other(format!(
+                    "refusing {uri}: https only, http only to loopback"
+                )));
+            }
         };
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let tcp = TcpStream::connect((host.as_str(), port))

@@ -101,8 +101,14 @@ mod tests {
             Mechanism::OAuthBearer.initial_response("a=b,c@example.com", "server.example.com", 143, &token),
             b"n,a=a=3Db=2Cc@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"
         );
-        assert_eq!(Mechanism::choose(["PLAIN", "oauthbearer"]), Mechanism::OAuthBearer);
-        assert_eq!(Mechanism::choose(["OAUTHBEARER", "XOAUTH2"]), Mechanism::XOAuth2);
+        assert_eq!(
+            Mechanism::choose(["PLAIN", "oauthbearer"]),
+            Mechanism::OAuthBearer
+        );
+        assert_eq!(
+            Mechanism::choose(["OAUTHBEARER", "XOAUTH2"]),
+            Mechanism::XOAuth2
+        );
         assert_eq!(Mechanism::choose([]), Mechanism::XOAuth2);
     }
 }

@@ -264,7 +264,10 @@ impl SmtpClient {
                 use base64::Engine;
                 let response = mechanism.initial_response(user, &s.host, s.port, &access.token);
                 let line = base64::engine::general_purpose::STANDARD.encode(response);
-                match connection.command(RawLine(format!("AUTH OAUTHBEARER {line}"))).await {
+                match connection
+                    .command(RawLine(format!("AUTH OAUTHBEARER {line}")))
+                    .await
+                {
                     // RFC 7628 §3.2.3: the error comes as a 334 challenge; answer ^A
                     // and read the final refusal.
                     Ok(r) if r.has_code(334) => connection

@@ -99,12 +99,7 @@ pub fn insert(
 /// A refresh succeeded: the rotated refresh token (if the server gave one) replaces
 /// the old, committed before the new access token is used. Returns false when the
 /// row is no longer active (refused meanwhile).
-pub fn refreshed(
-    conn: &Connection,
-    id: i64,
-    rotated: Option<&Secret>,
-    at: i64,
-) -> Result<bool> {
+pub fn refreshed(conn: &Connection, id: i64, rotated: Option<&Secret>, at: i64) -> Result<bool> {
     let n = conn
         .prepare_cached(
             "UPDATE oauth2_grants
@@ -145,7 +140,10 @@ mod tests {
         let g = latest(&conn, "app").unwrap().unwrap();
         assert_eq!(g.refresh_token.as_ref().unwrap().expose(), "rt-2");
         assert_eq!((g.refreshed_at, g.rotations), (Some(30), 1));
-        assert!(!format!("{g:?}").contains("rt-"), "Debug never shows a token");
+        assert!(
+            !format!("{g:?}").contains("rt-"),
+            "Debug never shows a token"
+        );
         assert!(refuse(&conn, id, 40, "invalid_grant").unwrap());
         assert!(!refreshed(&conn, id, None, 50).unwrap());
         let g = latest(&conn, "app").unwrap().unwrap();
