@@ -32,11 +32,17 @@ use oidc::Oidc;
 /// The authorization server, and Switchboard on a mail stack in the OAuth2 mode with
 /// `auth = "oauth2"` for both IMAP and SMTP.
 fn setup(access_ttl: u64) -> Result<(Oidc, Fixture)> {
+    setup_with(access_ttl, "")
+}
+
+/// Like [`setup`], with `dovecot_extra` appended to Dovecot's config.
+fn setup_with(access_ttl: u64, dovecot_extra: &str) -> Result<(Oidc, Fixture)> {
     let port = mailstack::pick_port()?;
     let log = std::env::temp_dir().join(format!("sb-oidc-{}-{port}.log", std::process::id()));
     let oidc = Oidc::start(port, access_ttl, &log)?;
     let stack = MailStack::start_with_dovecot(DovecotOptions {
         oauth2_introspection: Some(oidc.introspection_url()),
+        extra: dovecot_extra.to_string(),
         ..DovecotOptions::default()
     })?;
     let submission = stack.submission_port.context("no submission port")?;
@@ -270,6 +276,26 @@ fn device_login_then_intake_and_sending_over_xoauth2() -> Result<()> {
     ] {
         assert_no_token(&tokens, name, text);
     }
+    Ok(())
+}
+
+/// A server that offers OAUTHBEARER (RFC 7628) and not XOAUTH2 gets OAUTHBEARER, for
+/// IMAP and for SMTP (Postfix offers what Dovecot's auth does).
+#[test]
+fn oauthbearer_where_xoauth2_is_not_offered() -> Result<()> {
+    // A later setting wins in dovecot.conf: this replaces the harness's list.
+    let (oidc, f) = setup_with(3600, "auth_mechanisms = plain login oauthbearer")?;
+    login(&oidc, &f)?;
+    f.deliver(&complaint(0))?;
+    f.run_once()?;
+    assert_eq!(taken_in(&f)?, 1);
+    f.settle()?;
+    assert_eq!(f.mailbox("customer0@client.example")?.len(), 1);
+    let dovecot = f.stack.dovecot_log();
+    assert!(dovecot.contains("method=OAUTHBEARER"), "{dovecot}");
+    assert!(!dovecot.contains("method=XOAUTH2"), "{dovecot}");
+    let postfix = f.stack.postfix_log();
+    assert!(postfix.contains("sasl_method=OAUTHBEARER"), "{postfix}");
     Ok(())
 }
 
