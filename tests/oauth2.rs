@@ -32,17 +32,20 @@ use oidc::Oidc;
 /// The authorization server, and Switchboard on a mail stack in the OAuth2 mode with
 /// `auth = "oauth2"` for both IMAP and SMTP.
 fn setup(access_ttl: u64) -> Result<(Oidc, Fixture)> {
-    setup_with(access_ttl, "")
+    setup_with(access_ttl, "", false)
 }
 
-/// Like [`setup`], with `dovecot_extra` appended to Dovecot's config.
-fn setup_with(access_ttl: u64, dovecot_extra: &str) -> Result<(Oidc, Fixture)> {
+/// Like [`setup`], with `dovecot_extra` appended to Dovecot's config, and with
+/// `app_only`, the client-credentials flow (Dovecot then matches the token's
+/// `client_id` with the login name).
+fn setup_with(access_ttl: u64, dovecot_extra: &str, app_only: bool) -> Result<(Oidc, Fixture)> {
     let port = mailstack::pick_port()?;
     let log = std::env::temp_dir().join(format!("sb-oidc-{}-{port}.log", std::process::id()));
     let oidc = Oidc::start(port, access_ttl, &log)?;
     let stack = MailStack::start_with_dovecot(DovecotOptions {
         oauth2_introspection: Some(oidc.introspection_url()),
         extra: dovecot_extra.to_string(),
+        oauth2_username_attribute: app_only.then(|| "client_id".to_string()),
         ..DovecotOptions::default()
     })?;
     let submission = stack.submission_port.context("no submission port")?;
@@ -58,7 +61,12 @@ fn setup_with(access_ttl: u64, dovecot_extra: &str) -> Result<(Oidc, Fixture)> {
                 &format!("port = {smtp}\ntls = \"none\"\n"),
                 &format!("port = {submission}\ntls = \"none\"\nusername = \"{SUPPORT}\"\nauth = \"oauth2\"\n"),
             );
-        format!("{c}\n{}", oidc.config_table(&secret))
+        let table = if app_only {
+            oidc.app_only_table(&secret)
+        } else {
+            oidc.config_table(&secret)
+        };
+        format!("{c}\n{table}")
     })?;
     Ok((oidc, f))
 }
@@ -284,7 +292,7 @@ fn device_login_then_intake_and_sending_over_xoauth2() -> Result<()> {
 #[test]
 fn oauthbearer_where_xoauth2_is_not_offered() -> Result<()> {
     // A later setting wins in dovecot.conf: this replaces the harness's list.
-    let (oidc, f) = setup_with(3600, "auth_mechanisms = plain login oauthbearer")?;
+    let (oidc, f) = setup_with(3600, "auth_mechanisms = plain login oauthbearer", false)?;
     login(&oidc, &f)?;
     f.deliver(&complaint(0))?;
     f.run_once()?;
@@ -296,6 +304,45 @@ fn oauthbearer_where_xoauth2_is_not_offered() -> Result<()> {
     assert!(!dovecot.contains("method=XOAUTH2"), "{dovecot}");
     let postfix = f.stack.postfix_log();
     assert!(postfix.contains("sasl_method=OAUTHBEARER"), "{postfix}");
+    Ok(())
+}
+
+/// App-only access (Microsoft's IMAP.AccessAsApp / SMTP.SendAsApp): no login, the
+/// daemon gets its token with the client credentials; `check` says so.
+#[test]
+fn client_credentials_need_no_login() -> Result<()> {
+    let (oidc, f) = setup_with(3600, "", true)?;
+    let before = check(&f)?;
+    assert!(
+        before.contains("oauth2: client credentials; no token fetched yet"),
+        "{before}"
+    );
+    let out = f
+        .command()
+        .args(["login", "--config"])
+        .arg(&f.config)
+        .output()?;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no login is needed"));
+    f.deliver(&complaint(0))?;
+    let run = f.run_once()?;
+    let run = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(taken_in(&f)?, 1, "{run}");
+    f.settle()?;
+    assert_eq!(f.mailbox("customer0@client.example")?.len(), 1);
+    assert!(f.stack.dovecot_log().contains("method=XOAUTH2"));
+    let after = check(&f)?;
+    assert!(
+        after.contains("oauth2: grant 1 (client_credentials) stored"),
+        "{after}"
+    );
+    let tokens = issued_tokens(&oidc);
+    assert_no_token(&tokens, "run --once", &run);
+    assert_no_token(&tokens, "check", &after);
     Ok(())
 }
 

@@ -156,6 +156,9 @@ pub struct DovecotOptions {
     /// The OAuth2 mode (see the module documentation): the introspection URL that
     /// Dovecot posts each token to, with `client:secret@` in it.
     pub oauth2_introspection: Option<String>,
+    /// The introspection answer's field that must equal the login name: `sub` when
+    /// `None` (a person's token); `client_id` for client-credentials tokens.
+    pub oauth2_username_attribute: Option<String>,
 }
 
 /// What [`MailStack::start_tls`] adds.
@@ -842,10 +845,15 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
             self.submission_port,
         ) {
             (Some(url), Some(port)) => {
+                let username_attribute = self
+                    .dovecot_options
+                    .oauth2_username_attribute
+                    .as_deref()
+                    .unwrap_or("sub");
                 write_backdated(
                     &d.join("dovecot-oauth2.conf.ext"),
                     &format!(
-                        "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = sub\nactive_attribute = active\nactive_value = true\n"
+                        "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = {username_attribute}\nactive_attribute = active\nactive_value = true\n"
                     ),
                 )?;
                 (

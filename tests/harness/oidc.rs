@@ -23,6 +23,8 @@ use anyhow::{Context, Result, bail};
 
 pub const CLIENT_ID: &str = "switchboard";
 pub const CLIENT_SECRET: &str = "oidc-test-client-secret";
+/// The app-only client (client credentials): named like the mailbox, see provider.mjs.
+pub const APP_CLIENT_ID: &str = "support@example.com";
 const DOVECOT_SECRET: &str = "oidc-test-dovecot-secret";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const HINT: &str = "run `scripts/install-test-deps.sh` (it installs the npm package oidc-provider into ~/.cache/switchboard-oidc)";
@@ -62,6 +64,7 @@ impl Oidc {
             .env("OIDC_ACCESS_TTL", access_ttl.to_string())
             .env("OIDC_NODE_MODULES", &modules)
             .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
+            .env("OIDC_APP_CLIENT_ID", APP_CLIENT_ID)
             .env("OIDC_DOVECOT_SECRET", DOVECOT_SECRET)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log)?)
@@ -106,6 +109,15 @@ impl Oidc {
             "[oauth2]\nprovider = \"custom\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"{}\"\ntoken_url = \"{}/token\"\ndevice_authorization_url = \"{}/device/auth\"\nscopes = [\"openid\", \"offline_access\", \"mail\"]\n",
             secret_file.display(),
             self.issuer(),
+            self.issuer()
+        )
+    }
+
+    /// The `[oauth2]` table for app-only access (`flow = "client_credentials"`).
+    pub fn app_only_table(&self, secret_file: &Path) -> String {
+        format!(
+            "[oauth2]\nprovider = \"custom\"\nflow = \"client_credentials\"\nclient_id = \"{APP_CLIENT_ID}\"\nclient_secret_file = \"{}\"\ntoken_url = \"{}/token\"\nscopes = [\"mail\"]\n",
+            secret_file.display(),
             self.issuer()
         )
     }

@@ -33,6 +33,17 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'client_secret_post',
     },
     {
+      // App-only access (Microsoft's IMAP.AccessAsApp): the client credentials grant.
+      // Its id is the mailbox's address, which Dovecot compares with the login name
+      // (`username_attribute = client_id`).
+      client_id: process.env.OIDC_APP_CLIENT_ID,
+      client_secret: process.env.OIDC_CLIENT_SECRET,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_post',
+    },
+    {
       // Dovecot's passdb oauth2: it only introspects, with HTTP Basic in the URL.
       client_id: 'dovecot',
       client_secret: process.env.OIDC_DOVECOT_SECRET,
