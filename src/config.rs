@@ -840,6 +840,57 @@ address = "cs@example.com"
     }
 
     #[test]
+    fn oauth2_servers_need_the_table_a_username_and_no_password() {
+        let oauth2 = GOOD.replace(
+            "password_env = \"SB_TEST_PW\"",
+            "auth = \"oauth2\"\npassword_env = \"SB_TEST_PW\"",
+        );
+        let (_, report) = Config::parse(Path::new("sb.toml"), &oauth2);
+        let all = report.errors.join("\n");
+        assert!(
+            all.contains("sb.toml: oauth2: auth = \"oauth2\" needs an [oauth2] table"),
+            "{all}"
+        );
+        assert!(
+            all.contains("sb.toml: mailbox.password_file: is not used with auth = \"oauth2\""),
+            "{all}"
+        );
+
+        let table = "\n[oauth2]\nprovider = \"microsoft\"\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"x\"\n";
+        let good = GOOD
+            .replace("password_env = \"SB_TEST_PW\"", "auth = \"oauth2\"")
+            .replace(
+                "tls = \"none\"\nfrom",
+                "tls = \"none\"\nusername = \"support@example.com\"\nauth = \"oauth2\"\nfrom",
+            )
+            + table;
+        let (config, report) = Config::parse(Path::new("sb.toml"), &good);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let config = config.unwrap();
+        assert!(
+            matches!(&config.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2 && s.password.is_none())
+        );
+        assert!(matches!(&config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2));
+        assert_eq!(config.oauth2.unwrap().provider, Provider::Microsoft);
+
+        let no_user = good.replace("username = \"support@example.com\"\nauth", "auth");
+        let (_, report) = Config::parse(Path::new("sb.toml"), &no_user);
+        assert!(report.errors.iter().any(|e| e.contains("smtp.username: auth = \"oauth2\" needs the mailbox's address")), "{:?}", report.errors);
+
+        // A table nobody uses is warned about.
+        let (_, report) = Config::parse(Path::new("sb.toml"), &format!("{GOOD}{table}"));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("oauth2: no server has auth = \"oauth2\"")),
+            "{:?}",
+            report.warnings
+        );
+    }
+
+    #[test]
     fn triage_department_must_exist() {
         let bad = GOOD.replace(
             "triage_department = \"customer-service\"",

@@ -287,6 +287,8 @@ async fn intake_loop(
                 if grant::wait_for_new(tokens, since, Duration::from_secs(3600), &mut stop).await {
                     tracing::info!("A new OAuth2 grant is stored: reading the mailbox again");
                     failures = 0;
+                    // The time without a grant was told by its own alert, not as silence.
+                    last_ok = Instant::now();
                 }
             }
             Err(e) => {
