@@ -356,6 +356,11 @@ impl ImapMailbox {
             uidvalidity: Some(uidvalidity),
         };
         let mut taken = 0;
+        // A backlog that outlasts the session's access token ends its pass after the
+        // batch in hand; the next pass logs in again with a fresh token and goes on
+        // from the checkpoint.
+        let renew_at = self.renew_at;
+        let renew_due = || renew_at.is_some_and(|t| Instant::now() >= t);
         let mut next = match batches.first() {
             Some(b) => Some(fetch_and_prepare(session, b, max, intake).await?),
             None => None,
@@ -369,6 +374,12 @@ impl ImapMailbox {
             let commit = intake.commit_batch(db, source(), prepared, Some(batch_last), clock.now());
             let prefetch = async {
                 match batches.get(i) {
+                    Some(_) if renew_due() => {
+                        tracing::debug!(
+                            "IMAP access token due for renewal: the pass ends after this batch"
+                        );
+                        Ok(None)
+                    }
                     Some(b) => fetch_and_prepare(session, b, max, intake).await.map(Some),
                     None => Ok(None),
                 }
