@@ -153,10 +153,14 @@ impl Daemon {
             stop_rx.clone(),
         ));
         let sender = Sender::from_config(&self.intake.config, self.tokens.clone())?;
+        // The sender waits for a new grant only when SMTP itself logs in with it.
+        let smtp_tokens = self.tokens.clone().filter(|_| {
+            matches!(&self.intake.config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2)
+        });
         let sender_task = tokio::spawn(sender_loop(
             intake_rx,
             sender,
-            self.tokens.clone(),
+            smtp_tokens,
             self.db.clone(),
             self.clock,
             wake_sender,
