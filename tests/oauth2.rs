@@ -32,13 +32,23 @@ use oidc::Oidc;
 /// The authorization server, and Switchboard on a mail stack in the OAuth2 mode with
 /// `auth = "oauth2"` for both IMAP and SMTP.
 fn setup(access_ttl: u64) -> Result<(Oidc, Fixture)> {
-    setup_with(access_ttl, "", false)
+    setup_with(access_ttl, "", Mode::Device)
 }
 
-/// Like [`setup`], with `dovecot_extra` appended to Dovecot's config, and with
-/// `app_only`, the client-credentials flow (Dovecot then matches the token's
-/// `client_id` with the login name).
-fn setup_with(access_ttl: u64, dovecot_extra: &str, app_only: bool) -> Result<(Oidc, Fixture)> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The device flow for IMAP and SMTP.
+    Device,
+    /// The device flow for IMAP only; SMTP is Postfix's port without AUTH.
+    ImapOnly,
+    /// The client-credentials flow (Dovecot then matches the token's `client_id` with
+    /// the login name).
+    AppOnly,
+}
+
+/// Like [`setup`], with `dovecot_extra` appended to Dovecot's config, in `mode`.
+fn setup_with(access_ttl: u64, dovecot_extra: &str, mode: Mode) -> Result<(Oidc, Fixture)> {
+    let app_only = mode == Mode::AppOnly;
     let port = mailstack::pick_port()?;
     let log = std::env::temp_dir().join(format!("sb-oidc-{}-{port}.log", std::process::id()));
     let oidc = Oidc::start(port, access_ttl, &log)?;
@@ -55,12 +65,13 @@ fn setup_with(access_ttl: u64, dovecot_extra: &str, app_only: bool) -> Result<(O
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let smtp = f.stack.smtp_port;
     f.edit_config(|c| {
-        let c = c
-            .replace("password_file = \"imap.secret\"", "auth = \"oauth2\"")
-            .replace(
+        let mut c = c.replace("password_file = \"imap.secret\"", "auth = \"oauth2\"");
+        if mode != Mode::ImapOnly {
+            c = c.replace(
                 &format!("port = {smtp}\ntls = \"none\"\n"),
                 &format!("port = {submission}\ntls = \"none\"\nusername = \"{SUPPORT}\"\nauth = \"oauth2\"\n"),
             );
+        }
         let table = if app_only {
             oidc.app_only_table(&secret)
         } else {
@@ -292,7 +303,11 @@ fn device_login_then_intake_and_sending_over_xoauth2() -> Result<()> {
 #[test]
 fn oauthbearer_where_xoauth2_is_not_offered() -> Result<()> {
     // A later setting wins in dovecot.conf: this replaces the harness's list.
-    let (oidc, f) = setup_with(3600, "auth_mechanisms = plain login oauthbearer", false)?;
+    let (oidc, f) = setup_with(
+        3600,
+        "auth_mechanisms = plain login oauthbearer",
+        Mode::Device,
+    )?;
     login(&oidc, &f)?;
     f.deliver(&complaint(0))?;
     f.run_once()?;
@@ -311,7 +326,7 @@ fn oauthbearer_where_xoauth2_is_not_offered() -> Result<()> {
 /// daemon gets its token with the client credentials; `check` says so.
 #[test]
 fn client_credentials_need_no_login() -> Result<()> {
-    let (oidc, f) = setup_with(3600, "", true)?;
+    let (oidc, f) = setup_with(3600, "", Mode::AppOnly)?;
     let before = check(&f)?;
     assert!(
         before.contains("oauth2: client credentials; no token fetched yet"),
@@ -343,6 +358,51 @@ fn client_credentials_need_no_login() -> Result<()> {
     let tokens = issued_tokens(&oidc);
     assert_no_token(&tokens, "run --once", &run);
     assert_no_token(&tokens, "check", &after);
+    Ok(())
+}
+
+/// With SMTP logging in otherwise, a refused grant stops only intake: the one alert
+/// reaches the administrator at once, while the mailbox waits for the new login.
+#[test]
+fn a_refused_grant_stops_only_intake_when_smtp_is_separate() -> Result<()> {
+    let (oidc, f) = setup_with(4, "", Mode::ImapOnly)?;
+    login(&oidc, &f)?;
+    let daemon = f.spawn_daemon(|_| {})?;
+    f.deliver(&complaint(0))?;
+    wait_for("taken in", Duration::from_secs(60), || {
+        Ok(taken_in(&f)? == 1)
+    })?;
+    f.settle()?;
+    // The session's token has expired, then the grant is revoked: the next pass
+    // must log in again, and cannot.
+    wait_until_expired(&oidc)?;
+    let (_, _, refresh, _) = grant(&f)?;
+    oidc.revoke(&refresh)?;
+    f.deliver(&complaint(1))?;
+    wait_for(
+        "the alert reaches the administrator",
+        Duration::from_secs(60),
+        || {
+            Ok(fixture::subjects(&f.mailbox(ADMIN)?)
+                .iter()
+                .any(|s| s.contains("OAuth2")))
+        },
+    )?;
+    assert_eq!(grant(&f)?.1, "refused");
+    assert_eq!(taken_in(&f)?, 1, "the new mail waits on the server");
+    login(&oidc, &f)?;
+    wait_for("taken in after the login", Duration::from_secs(60), || {
+        Ok(taken_in(&f)? == 2)
+    })?;
+    f.settle()?;
+    let log = daemon.stop();
+    let alerts: Vec<_> = fixture::subjects(&f.mailbox(ADMIN)?)
+        .into_iter()
+        .filter(|s| s.contains("OAuth2"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(f.mailbox("customer1@client.example")?.len(), 1);
+    assert_no_token(&issued_tokens(&oidc), "the daemon's log", &log);
     Ok(())
 }
 
