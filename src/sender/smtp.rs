@@ -252,44 +252,57 @@ impl SmtpClient {
             .await
             .map_err(|e| Failure::Unreachable(anyhow::Error::new(e)))?;
         let mechanism = sasl::Mechanism::choose(offered.iter().map(String::as_str));
-        let result = match mechanism {
-            sasl::Mechanism::XOAuth2 => connection
-                .auth(
-                    &[Mechanism::Xoauth2],
-                    &Credentials::new(user.clone(), access.token.expose().to_string()),
-                )
-                .await
-                .map(|_| ()),
-            sasl::Mechanism::OAuthBearer => {
-                use base64::Engine;
-                let response = mechanism.initial_response(user, &s.host, s.port, &access.token);
-                let line = base64::engine::general_purpose::STANDARD.encode(response);
-                match connection
-                    .command(RawLine(format!("AUTH OAUTHBEARER {line}")))
-                    .await
-                {
-                    // RFC 7628 §3.2.3: the error comes as a 334 challenge; answer ^A
-                    // and read the final refusal.
-                    Ok(r) if r.has_code(334) => connection
-                        .command(RawLine("AQ==".to_string()))
-                        .await
-                        .map(|_| ()),
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match result {
+        match sasl_exchange(connection, mechanism, user, s, &access.token).await {
             Ok(()) => Ok(access.renew_at),
-            Err(e) => {
+            Err(reason) => {
                 tokens.forget().await;
                 Err(Failure::Unreachable(anyhow::anyhow!(
-                    "SMTP AUTH {} as {user} failed: {e}",
+                    "SMTP AUTH {} as {user} failed: {reason}",
                     mechanism.name()
                 )))
             }
         }
     }
+}
+
+/// AUTH with the initial response (RFC 4954 §4). Both mechanisms answer a bad token
+/// with a 334 challenge carrying the server's JSON error (RFC 7628 §3.2.3; Google's
+/// XOAUTH2 page), which the client acknowledges (an empty line for XOAUTH2, ^A for
+/// OAUTHBEARER) before the final 535. Written here rather than with lettre's `auth`,
+/// which knows no OAUTHBEARER and gives up on XOAUTH2's challenge without reading it:
+/// the server's reason (`{"status":"401",…}`) belongs in the error.
+async fn sasl_exchange(
+    connection: &mut AsyncSmtpConnection,
+    mechanism: sasl::Mechanism,
+    user: &str,
+    server: &Server,
+    token: &crate::secret::Secret,
+) -> Result<(), String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let initial = b64.encode(mechanism.initial_response(user, &server.host, server.port, token));
+    let first = connection
+        .command(RawLine(format!("AUTH {} {initial}", mechanism.name())))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !first.has_code(334) {
+        return Ok(());
+    }
+    let said = first
+        .message()
+        .next()
+        .and_then(|l| b64.decode(l.trim()).ok())
+        .map(|j| String::from_utf8_lossy(&j).into_owned())
+        .unwrap_or_default();
+    let dummy = match mechanism {
+        sasl::Mechanism::XOAuth2 => "",
+        sasl::Mechanism::OAuthBearer => "AQ==",
+    };
+    let end = match connection.command(RawLine(dummy.to_string())).await {
+        Ok(r) => format!("{:?}", r.code()),
+        Err(e) => e.to_string(),
+    };
+    Err(format!("{end} (the server said {said})"))
 }
 
 /// One command line as it is (lettre adds nothing to a `Display` but what it shows).
