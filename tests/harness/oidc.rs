@@ -3,7 +3,8 @@
 //! flow, refresh-token rotation, introspection and revocation. Two clients:
 //! `switchboard` (secret in the request body) and `dovecot` (introspection only, HTTP
 //! Basic), whose URL [`Oidc::introspection_url`] gives to the mail stack's OAuth2
-//! mode. Stopped when dropped; its in-memory store goes with it.
+//! mode. Stopped when dropped; its in-memory store goes with it, and its log too
+//! unless `MAILSTACK_KEEP=1`.
 //!
 //! Needs Node (Debian's, v20, does) and the package in
 //! `${SWITCHBOARD_OIDC:-$HOME/.cache/switchboard-oidc}/node_modules`, which
@@ -198,6 +199,10 @@ impl Drop for Oidc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Kept for inspection like the mail stack's folder.
+        if std::env::var_os("MAILSTACK_KEEP").is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
