@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need: Dovecot (IMAP + LMTP) and Postfix,
-# from Debian 12 packages, Rspamd (tests/rspamd.rs), and systemd-analyze. The tests run their own private instances on
+# from Debian 12 packages, Rspamd (tests/rspamd.rs), systemd-analyze, and the npm
+# package oidc-provider (tests/oauth2.rs). The tests run their own private instances on
 # loopback ports (tests/harness/mailstack.rs); the system-wide services are
 # neither configured nor needed, so this script keeps apt from starting them
 # and keeps Postfix from writing /etc/postfix/main.cf.
@@ -16,6 +17,35 @@ if ! command -v bagit.py >/dev/null 2>&1; then
     echo "install-test-deps: installing bagit (PyPI)"
     python3 -m pip install --quiet bagit
     command -v bagit.py >/dev/null 2>&1 || { echo "install-test-deps: bagit.py still missing" >&2; exit 1; }
+fi
+
+# The OAuth2 tests (tests/oauth2.rs) run a real authorization server: the npm package
+# oidc-provider, pinned with its lock file in tests/harness/oidc/, installed with
+# `npm ci` into a cache outside git (${SWITCHBOARD_OIDC:-~/.cache/switchboard-oidc})
+# where missing or of another version. It needs Node 20 or newer (Debian 12's own
+# nodejs is 18: install Node 20, e.g. NodeSource's nodejs package, first); the
+# validating side needs nothing more — Dovecot's `passdb { driver = oauth2 }` is part of
+# dovecot-core 2.3.19 (there is no separate dovecot-auth-oauth2 package in Debian 12),
+# and Postfix asks Dovecot over its SASL socket.
+oidc_src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/harness/oidc" && pwd)"
+oidc_dir="${SWITCHBOARD_OIDC:-$HOME/.cache/switchboard-oidc}"
+oidc_want="$(sed -n 's/.*"oidc-provider": "\([0-9.]*\)".*/\1/p' "$oidc_src/package.json")"
+oidc_have="$(sed -n 's/^  "version": "\([0-9.]*\)".*/\1/p' "$oidc_dir/node_modules/oidc-provider/package.json" 2>/dev/null || true)"
+if [ "$oidc_have" != "$oidc_want" ]; then
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        echo "install-test-deps: node and npm are missing (Node 20 or newer is needed for oidc-provider $oidc_want)" >&2
+        exit 1
+    fi
+    node_major="$(node -p 'process.versions.node.split(".")[0]')"
+    if [ "$node_major" -lt 20 ]; then
+        echo "install-test-deps: Node $(node --version) is too old for oidc-provider $oidc_want; install Node 20 or newer" >&2
+        exit 1
+    fi
+    echo "install-test-deps: installing oidc-provider $oidc_want (npm) into $oidc_dir"
+    mkdir -p "$oidc_dir"
+    cp "$oidc_src/package.json" "$oidc_src/package-lock.json" "$oidc_dir/"
+    (cd "$oidc_dir" && npm ci --omit=dev --no-audit --no-fund --silent)
+    [ -f "$oidc_dir/node_modules/oidc-provider/package.json" ] || { echo "install-test-deps: oidc-provider still missing in $oidc_dir" >&2; exit 1; }
 fi
 
 missing=()

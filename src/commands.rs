@@ -1,6 +1,7 @@
 //! What each subcommand does, over the library. Output for people goes to stdout;
 //! logs go to stderr.
 
+pub mod login;
 pub mod messages;
 pub mod quarantine;
 pub mod report;
@@ -162,6 +163,25 @@ pub fn check(config: &Path) -> Result<ExitCode> {
             println!("warning: {}: {table}: {warning}", config.file.display());
         }
     }
+    // The OAuth2 client secret and the stored grant (whether, and when refreshed).
+    let mut grant_line = None;
+    if let Some(oauth2) = &config.oauth2 {
+        if let Some(source) = &oauth2.client_secret {
+            if let Err(e) = source.load() {
+                problems.push(format!("{}: oauth2: {e:#}", config.file.display()));
+            }
+            if let Some(warning) = source.permission_warning() {
+                println!("warning: {}: oauth2: {warning}", config.file.display());
+            }
+        }
+        // A missing or refused grant is a warning: systemd runs `check` before each
+        // start, and the daemon must start without one (the clock, and the outbox
+        // when SMTP is separate, keep working; it picks up the next login itself).
+        match login::grant_status(&config, oauth2) {
+            Ok(line) => grant_line = Some(line),
+            Err(problem) => println!("warning: {problem}"),
+        }
+    }
     // The web view's users file and metrics token, as the daemon will read them.
     problems.extend(crate::web::check(&config));
     // Well before it matters: a calendar without next year's holidays counts them as
@@ -187,6 +207,9 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                     ),
                     None => "no SLA policies (no clocks: see [sla] policies)".to_string(),
                 };
+                if let Some(line) = &grant_line {
+                    println!("{line}");
+                }
                 println!(
                     "OK: config, {} rules from {}, {sla}, templates, {holidays}.",
                     intake.rules().len(),

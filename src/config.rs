@@ -7,6 +7,7 @@
 
 mod alerts;
 pub(crate) mod fields;
+mod oauth2;
 mod retention;
 mod sla;
 mod spam;
@@ -21,6 +22,7 @@ use anyhow::{Result, bail};
 pub use alerts::Alerts;
 use fields::Fields;
 pub use fields::{Report, parse_duration};
+pub use oauth2::{Auth, Flow, OAuth2, Provider};
 pub use retention::{Period, Retention};
 pub use sla::{Replies, Sla};
 pub use spam::{Reading, Rspamd, Spam, Verdict};
@@ -46,6 +48,9 @@ pub struct Server {
     pub tls: Tls,
     pub username: Option<String>,
     pub password: Option<SecretSource>,
+    /// A password, or an access token from `[oauth2]` (the username is then the
+    /// mailbox the token is for).
+    pub auth: Auth,
     /// A PEM file of CA certificates trusted besides the Mozilla roots.
     pub ca_file: Option<PathBuf>,
 }
@@ -142,6 +147,8 @@ pub struct Config {
     pub spam: Spam,
     /// The read-only web view and `/metrics`; `None` when `[web]` is absent.
     pub web: Option<Web>,
+    /// Where access tokens come from when `[mailbox]` or `[smtp]` has `auth = "oauth2"`.
+    pub oauth2: Option<OAuth2>,
 }
 
 impl Config {
@@ -259,6 +266,7 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
     let retention = retention::read_retention(root.table(report, "retention"), report);
     let spam = spam::read_spam(root.table(report, "spam"), report);
     let web = web::read_web(root.table(report, "web"), path, report);
+    let oauth2 = read_oauth2_table(path, root, report, mailbox.as_ref(), smtp.as_ref());
 
     let mut departments = Vec::new();
     for mut d in root.array_of_tables(report, "department") {
@@ -315,7 +323,49 @@ fn read_config(path: &Path, root: &mut Fields<'_>, report: &mut Report) -> Optio
         retention,
         spam,
         web,
+        oauth2,
     })
+}
+
+/// `[oauth2]`, required when a server has `auth = "oauth2"` and warned about when
+/// nothing uses it.
+fn read_oauth2_table(
+    path: &Path,
+    root: &mut Fields<'_>,
+    report: &mut Report,
+    mailbox: Option<&Mailbox>,
+    smtp: Option<&Smtp>,
+) -> Option<OAuth2> {
+    let imap = mailbox.and_then(|m| match &m.kind {
+        MailboxKind::Imap(s) => Some(s.auth),
+        MailboxKind::Maildir(_) => None,
+    });
+    let submission = smtp.and_then(|s| match &s.transport {
+        Transport::Smtp(s) => Some(s.auth),
+        Transport::Maildir(_) => None,
+    });
+    let used = [imap, submission].contains(&Some(Auth::OAuth2));
+    let present = root.has("oauth2");
+    let table = root.table(report, "oauth2");
+    let oauth2 = table.and_then(|mut t| {
+        let o = oauth2::read_oauth2(&mut t, report);
+        t.finish(report);
+        o
+    });
+    if used && !present {
+        root.error(
+            report,
+            "oauth2",
+            "auth = \"oauth2\" needs an [oauth2] table (provider, client_id …)",
+        );
+    }
+    if present && !used {
+        report.warnings.push(format!(
+            "{}: oauth2: no server has auth = \"oauth2\"; the table is not used",
+            path.display()
+        ));
+    }
+    oauth2
 }
 
 fn read_server(
@@ -353,6 +403,7 @@ fn read_server(
         );
     }
     let username = t.string(report, "username");
+    let auth = oauth2::read_auth(t, report);
     let password_file = t.path(report, "password_file");
     let password_env = t.string(report, "password_env");
     if t.has("password") {
@@ -372,7 +423,22 @@ fn read_server(
         (None, Some(e)) => Some(SecretSource::Env(e)),
         (None, None) => None,
     };
-    if username.is_some() && password.is_none() {
+    if auth == Auth::OAuth2 {
+        if password.is_some() {
+            t.error(
+                report,
+                "password_file",
+                "is not used with auth = \"oauth2\" (the access token comes from [oauth2]); remove it",
+            );
+        }
+        if username.is_none() {
+            t.error(
+                report,
+                "username",
+                "auth = \"oauth2\" needs the mailbox's address, such as \"support@contoso.com\"",
+            );
+        }
+    } else if username.is_some() && password.is_none() {
         t.error(
             report,
             "password_file",
@@ -385,6 +451,7 @@ fn read_server(
         tls,
         username,
         password,
+        auth,
         ca_file,
     })
 }
@@ -799,6 +866,57 @@ address = "cs@example.com"
                 .warnings
                 .iter()
                 .any(|w| w.contains("mailbox.poll_intervall: unknown key")),
+            "{:?}",
+            report.warnings
+        );
+    }
+
+    #[test]
+    fn oauth2_servers_need_the_table_a_username_and_no_password() {
+        let oauth2 = GOOD.replace(
+            "password_env = \"SB_TEST_PW\"",
+            "auth = \"oauth2\"\npassword_env = \"SB_TEST_PW\"",
+        );
+        let (_, report) = Config::parse(Path::new("sb.toml"), &oauth2);
+        let all = report.errors.join("\n");
+        assert!(
+            all.contains("sb.toml: oauth2: auth = \"oauth2\" needs an [oauth2] table"),
+            "{all}"
+        );
+        assert!(
+            all.contains("sb.toml: mailbox.password_file: is not used with auth = \"oauth2\""),
+            "{all}"
+        );
+
+        let table = "\n[oauth2]\nprovider = \"microsoft\"\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"x\"\n";
+        let good = GOOD
+            .replace("password_env = \"SB_TEST_PW\"", "auth = \"oauth2\"")
+            .replace(
+                "tls = \"none\"\nfrom",
+                "tls = \"none\"\nusername = \"support@example.com\"\nauth = \"oauth2\"\nfrom",
+            )
+            + table;
+        let (config, report) = Config::parse(Path::new("sb.toml"), &good);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let config = config.unwrap();
+        assert!(
+            matches!(&config.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2 && s.password.is_none())
+        );
+        assert!(matches!(&config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2));
+        assert_eq!(config.oauth2.unwrap().provider, Provider::Microsoft);
+
+        let no_user = good.replace("username = \"support@example.com\"\nauth", "auth");
+        let (_, report) = Config::parse(Path::new("sb.toml"), &no_user);
+        assert!(report.errors.iter().any(|e| e.contains("smtp.username: auth = \"oauth2\" needs the mailbox's address")), "{:?}", report.errors);
+
+        // A table nobody uses is warned about.
+        let (_, report) = Config::parse(Path::new("sb.toml"), &format!("{GOOD}{table}"));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("oauth2: no server has auth = \"oauth2\"")),
             "{:?}",
             report.warnings
         );

@@ -10,6 +10,10 @@
 //! after it recovered and failed again. Mail that fails for good is named to the
 //! administrator after the sender pass that failed it (and at start, for failures
 //! from before a crash), in one alert an hour at most (`alerts::report_failed_mail`).
+//! With `auth = "oauth2"`, one [`Tokens`] serves the mailbox and the sender; a grant
+//! refused for good raises one alert and the loops wait for a new login (`grant`).
+
+mod grant;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,9 +22,11 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+use crate::config::{Auth, Config, MailboxKind, Transport};
 use crate::deadlines;
 use crate::intake::{Intake, Report};
 use crate::mailbox::{self, Mailbox};
+use crate::oauth2::{self, Tokens};
 use crate::sender::Sender;
 use crate::store::{self, Db, outbox};
 use crate::{alerts, systemd};
@@ -29,6 +35,19 @@ pub struct Daemon {
     pub intake: Arc<Intake>,
     pub db: Db,
     pub clock: Clock,
+    /// For `auth = "oauth2"`; `None` when no server uses it.
+    pub tokens: Option<Arc<Tokens>>,
+}
+
+/// One token source for every server that logs in with OAuth2.
+fn tokens(config: &Config, db: &Db) -> Option<Arc<Tokens>> {
+    let used = matches!(&config.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2)
+        || matches!(&config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2);
+    config
+        .oauth2
+        .as_ref()
+        .filter(|_| used)
+        .map(|o| Arc::new(Tokens::new(o, db.clone())))
 }
 
 #[derive(Debug, Default)]
@@ -43,10 +62,12 @@ pub struct OnceSummary {
 impl Daemon {
     pub fn new(intake: Intake, clock: Clock) -> Result<Daemon> {
         let db = Db::open(&intake.config.store_path)?;
+        let tokens = tokens(&intake.config, &db);
         Ok(Daemon {
             intake: Arc::new(intake),
             db,
             clock,
+            tokens,
         })
     }
 
@@ -55,14 +76,25 @@ impl Daemon {
         &self,
         on_report: &mut (dyn FnMut(&Report) + Send),
     ) -> Result<OnceSummary> {
-        let mut mailbox = Mailbox::from_config(&self.intake.config.mailbox.kind);
-        let mut sender = Sender::from_config(&self.intake.config)?;
+        let mut mailbox =
+            Mailbox::from_config(&self.intake.config.mailbox.kind, self.tokens.clone());
+        let mut sender = Sender::from_config(&self.intake.config, self.tokens.clone())?;
         let mut summary = OnceSummary::default();
         loop {
             // A pass reads up to what the folder held when it began; go again until dry.
-            let n = mailbox
+            let n = match mailbox
                 .pass(&self.intake, &self.db, &self.clock, on_report)
-                .await?;
+                .await
+            {
+                Ok(n) => n,
+                // The rest still runs: the clock, and the outbox if SMTP can log in.
+                Err(ref e) if let Some(refused) = oauth2::needs_login(e) => {
+                    tracing::error!("Mailbox not read: {refused}");
+                    grant::raise_alert(&self.intake, &self.db, &self.clock, refused).await?;
+                    0
+                }
+                Err(e) => return Err(e),
+            };
             summary.taken_in += n;
             if n == 0 {
                 break;
@@ -105,6 +137,7 @@ impl Daemon {
         let wake_clock = Arc::new(Notify::new());
         let intake_task = tokio::spawn(intake_loop(
             intake_rx.clone(),
+            self.tokens.clone(),
             self.db.clone(),
             self.clock,
             wake_sender.clone(),
@@ -119,10 +152,15 @@ impl Daemon {
             wake_sender.clone(),
             stop_rx.clone(),
         ));
-        let sender = Sender::from_config(&self.intake.config)?;
+        let sender = Sender::from_config(&self.intake.config, self.tokens.clone())?;
+        // The sender waits for a new grant only when SMTP itself logs in with it.
+        let smtp_tokens = self.tokens.clone().filter(|_| {
+            matches!(&self.intake.config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2)
+        });
         let sender_task = tokio::spawn(sender_loop(
             intake_rx,
             sender,
+            smtp_tokens,
             self.db.clone(),
             self.clock,
             wake_sender,
@@ -186,6 +224,7 @@ fn reload(intake_tx: &watch::Sender<Arc<Intake>>) {
 /// (IMAP IDLE where the server offers it, else `poll_interval`) or the stop signal.
 async fn intake_loop(
     intakes: watch::Receiver<Arc<Intake>>,
+    tokens: Option<Arc<Tokens>>,
     db: Db,
     clock: Clock,
     wake_sender: Arc<Notify>,
@@ -193,7 +232,7 @@ async fn intake_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let first = intakes.borrow().clone();
-    let mut mailbox = Mailbox::from_config(&first.config.mailbox.kind);
+    let mut mailbox = Mailbox::from_config(&first.config.mailbox.kind, tokens.clone());
     let poll = first.config.mailbox.poll_interval;
     let silence = first.config.alerts.mailbox_silence;
     let mut failures: u32 = 0;
@@ -232,6 +271,28 @@ async fn intake_loop(
                         tracing::warn!(retry_in = ?poll, "Waiting for new mail failed: {e:#}");
                         mailbox::sleep(poll, &mut stop).await;
                     }
+                }
+            }
+            Err(ref e) if let (Some(refused), Some(tokens)) = (oauth2::needs_login(e), &tokens) => {
+                // Only a person can mend this: one alert (not the silence alert as
+                // well), then watch the store for their `switchboard login`.
+                tracing::error!(
+                    "Mailbox not read until `switchboard login` stores a new grant: {refused}"
+                );
+                match grant::raise_alert(&intake, &db, &clock, refused).await {
+                    Ok(true) => wake_sender.notify_one(),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!("Cannot raise the OAuth2 alert: {e:#}"),
+                }
+                let since = match refused {
+                    oauth2::TokenError::Refused { grant, .. } => Some(*grant),
+                    _ => None,
+                };
+                if grant::wait_for_new(tokens, since, Duration::from_secs(3600), &mut stop).await {
+                    tracing::info!("A new OAuth2 grant is stored: reading the mailbox again");
+                    failures = 0;
+                    // The time without a grant was told by its own alert, not as silence.
+                    last_ok = Instant::now();
                 }
             }
             Err(e) => {
@@ -416,6 +477,7 @@ async fn clock_loop(
 async fn sender_loop(
     intakes: watch::Receiver<Arc<Intake>>,
     mut sender: Sender,
+    tokens: Option<Arc<Tokens>>,
     db: Db,
     clock: Clock,
     wake: Arc<Notify>,
@@ -447,7 +509,26 @@ async fn sender_loop(
         let wait = match pass {
             Ok(pass) if pass.unreachable => {
                 failures += 1;
-                error_backoff(failures)
+                let wait = error_backoff(failures);
+                // SMTP over OAuth2 with a refused grant: the same one alert, and the
+                // mail goes out soon after the next login rather than after the backoff.
+                if let Some(tokens) = &tokens
+                    && let Some(refused) = tokens.refusal().await
+                {
+                    let intake = intakes.borrow().clone();
+                    if let Err(e) = grant::raise_alert(&intake, &db, &clock, &refused).await {
+                        tracing::error!("Cannot raise the OAuth2 alert: {e:#}");
+                    }
+                    let since = match &refused {
+                        oauth2::TokenError::Refused { grant, .. } => Some(*grant),
+                        _ => None,
+                    };
+                    if grant::wait_for_new(tokens, since, wait, &mut stop).await {
+                        failures = 0;
+                    }
+                    continue;
+                }
+                wait
             }
             Ok(_) => {
                 failures = 0;

@@ -18,6 +18,7 @@ pub mod intake;
 pub mod mailbox;
 pub mod memory;
 pub mod message;
+pub mod oauth2;
 pub mod outgoing;
 pub mod records;
 pub mod reply;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::MailboxKind;
 use crate::intake::{Intake, Report};
+use crate::oauth2::Tokens;
 use crate::store::Db;
 
 pub use imap::uid_set;
@@ -37,10 +38,11 @@ pub enum Mailbox {
 }
 
 impl Mailbox {
-    pub fn from_config(kind: &MailboxKind) -> Mailbox {
+    /// `tokens`: the daemon's access tokens, for `auth = "oauth2"`.
+    pub fn from_config(kind: &MailboxKind, tokens: Option<Arc<Tokens>>) -> Mailbox {
         match kind {
             MailboxKind::Imap(server) => {
-                Mailbox::Imap(Box::new(imap::ImapMailbox::new(server.clone())))
+                Mailbox::Imap(Box::new(imap::ImapMailbox::new(server.clone(), tokens)))
             }
             MailboxKind::Maildir(path) => {
                 Mailbox::Maildir(maildir::MaildirMailbox::new(path.clone()))

@@ -30,6 +30,13 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// Approve Switchboard's access to an OAuth2 mailbox (Microsoft 365, Gmail): the
+    /// device flow prints a web address and a code to enter on any device, waits,
+    /// and stores the grant; a running daemon picks it up without a restart.
+    Login {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate the config, the rules and the templates; list every problem.
     Check {
         #[arg(long, short)]
@@ -308,6 +315,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, once, now } => commands::run(&config, once, now.as_deref()),
         Command::Check { config } => commands::check(&config),
+        Command::Login { config } => commands::login::login(&config),
         Command::Classify {
             config,
             explain,

@@ -65,6 +65,11 @@ impl fmt::Display for SecretSource {
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret got otherwise than from the config (an OAuth2 token).
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -67,12 +67,16 @@ pub struct Pass {
 }
 
 impl Sender {
-    pub fn from_config(config: &Config) -> Result<Sender> {
+    /// `tokens`: the daemon's access tokens, for `auth = "oauth2"`.
+    pub fn from_config(
+        config: &Config,
+        tokens: Option<std::sync::Arc<crate::oauth2::Tokens>>,
+    ) -> Result<Sender> {
         match &config.smtp.transport {
             Transport::Maildir(path) => Ok(Sender::Maildir(path.clone())),
             Transport::Smtp(server) => {
                 let pool = (0..CONNECTIONS)
-                    .map(|_| smtp::SmtpClient::new(server))
+                    .map(|_| smtp::SmtpClient::new(server, tokens.clone()))
                     .collect::<anyhow::Result<Vec<_>>>()
                     .context("Cannot set up SMTP")?;
                 Ok(Sender::Smtp(pool))

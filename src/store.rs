@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod cases;
 pub mod deadlines;
 pub mod duplicates;
+pub mod grants;
 pub mod mailbox_state;
 pub mod messages;
 pub mod outbox;

@@ -27,14 +27,13 @@ fn every_provider_snippet_loads() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     snippets.sort();
-    // The README's table has a snippet for each provider but Microsoft 365, which
-    // needs OAuth2.
-    assert_eq!(snippets.len(), 8, "{snippets:?}");
+    // One per row of the README's table.
+    assert_eq!(snippets.len(), 9, "{snippets:?}");
     for path in snippets {
         let snippet = std::fs::read_to_string(&path).unwrap();
         assert!(
             !snippet.contains("[store]"),
-            "{}: only [mailbox] and [smtp]",
+            "{}: only [mailbox], [smtp] and [oauth2]",
             path.display()
         );
         let text = format!("{snippet}{rest}");
@@ -51,13 +50,27 @@ fn every_provider_snippet_loads() {
         let Transport::Smtp(smtp) = &config.smtp.transport else {
             panic!("{}: an SMTP server", path.display());
         };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // Microsoft 365 and Gmail log in with OAuth2, the others with a password.
+        let oauth2 = ["microsoft365.toml", "gmail.toml"].contains(&name.as_str());
         for (server, what) in [(imap, "IMAP"), (smtp, "SMTP")] {
             assert!(
-                server.tls != switchboard::config::Tls::None && server.password.is_some(),
-                "{}: {what} over TLS with a password file",
-                path.display()
+                server.tls != switchboard::config::Tls::None,
+                "{name}: {what} over TLS"
             );
+            if oauth2 {
+                assert!(
+                    server.auth == switchboard::config::Auth::OAuth2 && server.password.is_none(),
+                    "{name}: {what} with auth = \"oauth2\""
+                );
+            } else {
+                assert!(
+                    server.password.is_some(),
+                    "{name}: {what} with a password file"
+                );
+            }
         }
+        assert_eq!(config.oauth2.is_some(), oauth2, "{name}: [oauth2]");
     }
 }
 

@@ -15,6 +15,7 @@
 //! Between passes the session waits in IDLE (RFC 2177) where the server offers it,
 //! see [`ImapMailbox::wait`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -30,6 +31,7 @@ use super::folder::FolderNames;
 use crate::clock::Clock;
 use crate::config::Server;
 use crate::intake::{Incoming, Intake, Prepared, Report, Source};
+use crate::oauth2::Tokens;
 use crate::store::{Db, mailbox_state};
 
 /// A batch holds at most this many bytes of message bodies (or one message, when a
@@ -84,7 +86,13 @@ struct Capabilities {
 
 pub struct ImapMailbox {
     server: Server,
+    /// Access tokens, for `auth = "oauth2"`.
+    tokens: Option<Arc<Tokens>>,
     session: Option<Session>,
+    /// When the session's access token is due for renewal: the session is opened
+    /// again before the next pass after it (Exchange Online ends a session whose
+    /// token expired, mid-command; we would rather choose the moment).
+    renew_at: Option<Instant>,
     caps: Capabilities,
     /// How the config's folder names are spelled on this server, from LIST.
     names: FolderNames,
@@ -92,10 +100,12 @@ pub struct ImapMailbox {
 }
 
 impl ImapMailbox {
-    pub fn new(server: Server) -> ImapMailbox {
+    pub fn new(server: Server, tokens: Option<Arc<Tokens>>) -> ImapMailbox {
         ImapMailbox {
             server,
+            tokens,
             session: None,
+            renew_at: None,
             caps: Capabilities::default(),
             names: FolderNames::default(),
             folders_ensured: false,
@@ -199,8 +209,22 @@ impl ImapMailbox {
     ) -> Result<usize> {
         let config = &intake.config;
         let folder = config.mailbox.folder.clone();
+        if self.renew_at.is_some_and(|t| Instant::now() >= t)
+            && let Some(mut old) = self.session.take()
+        {
+            tracing::debug!(
+                host = self.server.host,
+                "IMAP session's access token due for renewal: logging in again"
+            );
+            let _ = tokio::time::timeout(GOODBYE, old.logout()).await;
+        }
         if self.session.is_none() {
-            let mut session = bounded("the login", connect::login(&self.server)).await?;
+            let (mut session, renew_at) = bounded(
+                "the login",
+                connect::login(&self.server, self.tokens.as_deref()),
+            )
+            .await?;
+            self.renew_at = renew_at;
             let caps = bounded("CAPABILITY", async {
                 session
                     .capabilities()
@@ -332,6 +356,11 @@ impl ImapMailbox {
             uidvalidity: Some(uidvalidity),
         };
         let mut taken = 0;
+        // A backlog that outlasts the session's access token ends its pass after the
+        // batch in hand; the next pass logs in again with a fresh token and goes on
+        // from the checkpoint.
+        let renew_at = self.renew_at;
+        let renew_due = || renew_at.is_some_and(|t| Instant::now() >= t);
         let mut next = match batches.first() {
             Some(b) => Some(fetch_and_prepare(session, b, max, intake).await?),
             None => None,
@@ -345,6 +374,12 @@ impl ImapMailbox {
             let commit = intake.commit_batch(db, source(), prepared, Some(batch_last), clock.now());
             let prefetch = async {
                 match batches.get(i) {
+                    Some(_) if renew_due() => {
+                        tracing::debug!(
+                            "IMAP access token due for renewal: the pass ends after this batch"
+                        );
+                        Ok(None)
+                    }
                     Some(b) => fetch_and_prepare(session, b, max, intake).await.map(Some),
                     None => Ok(None),
                 }

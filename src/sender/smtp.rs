@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::Failure;
-use crate::config::{Server, Tls};
+use crate::config::{Auth, Server, Tls};
+use crate::oauth2::Tokens;
+use crate::oauth2::sasl;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -39,6 +42,11 @@ const CHECK_AFTER_IDLE: Duration = Duration::from_secs(30);
 pub struct SmtpClient {
     server: Server,
     credentials: Option<Credentials>,
+    /// Access tokens, for `auth = "oauth2"`.
+    tokens: Option<Arc<Tokens>>,
+    /// When the current connection's access token is due for renewal: the
+    /// connection is closed and opened again with a fresh one before the next mail.
+    renew_at: Option<Instant>,
     hello: ClientId,
     connection: Option<AsyncSmtpConnection>,
     /// Whether the server of the current connection offers PIPELINING (RFC 2920).
@@ -47,9 +55,9 @@ pub struct SmtpClient {
 }
 
 impl SmtpClient {
-    pub fn new(server: &Server) -> anyhow::Result<SmtpClient> {
+    pub fn new(server: &Server, tokens: Option<Arc<Tokens>>) -> anyhow::Result<SmtpClient> {
         let credentials = match (&server.username, &server.password) {
-            (Some(user), Some(source)) => {
+            (Some(user), Some(source)) if server.auth == Auth::Password => {
                 let password = source.load()?;
                 Some(Credentials::new(
                     user.clone(),
@@ -61,6 +69,8 @@ impl SmtpClient {
         Ok(SmtpClient {
             server: server.clone(),
             credentials,
+            tokens,
+            renew_at: None,
             hello: ClientId::default(),
             connection: None,
             pipelining: false,
@@ -82,6 +92,11 @@ impl SmtpClient {
             && let Some(c) = self.connection.take()
         {
             abort(c).await;
+        }
+        if self.renew_at.is_some_and(|t| Instant::now() >= t)
+            && let Some(mut c) = self.connection.take()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.quit()).await;
         }
         self.last_used = Instant::now();
         if self.connection.as_ref().is_none_or(|c| c.has_broken()) {
@@ -131,7 +146,7 @@ impl SmtpClient {
     }
 
     /// Opens a connection; also says whether the server offers PIPELINING.
-    async fn connect(&self) -> Result<(AsyncSmtpConnection, bool), Failure> {
+    async fn connect(&mut self) -> Result<(AsyncSmtpConnection, bool), Failure> {
         let s = &self.server;
         let unreachable = |e: anyhow::Error| Failure::Unreachable(e);
         let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((s.host.as_str(), s.port)))
@@ -180,11 +195,27 @@ impl SmtpClient {
         // lettre keeps only the EHLO keywords it uses itself; PIPELINING is not one
         // of them, so ask once more (RFC 5321 §4.1.4 allows EHLO again; it resets
         // nothing that matters before AUTH). One round trip per connection.
-        let pipelining = connection
+        let ehlo = connection
             .command(Ehlo::new(self.hello.clone()))
             .await
-            .map(|r| r.message().any(|l| l.eq_ignore_ascii_case("PIPELINING")))
             .map_err(|e| unreachable(e.into()))?;
+        let pipelining = ehlo.message().any(|l| l.eq_ignore_ascii_case("PIPELINING"));
+        if s.auth == Auth::OAuth2 {
+            // `AUTH XOAUTH2 OAUTHBEARER …` (RFC 4954 §3), read here too: lettre
+            // knows no OAUTHBEARER.
+            let offered: Vec<String> = ehlo
+                .message()
+                .filter_map(|l| {
+                    let mut words = l.split_ascii_whitespace();
+                    words
+                        .next()
+                        .filter(|w| w.eq_ignore_ascii_case("AUTH"))
+                        .map(|_| words.map(str::to_string).collect::<Vec<_>>())
+                })
+                .flatten()
+                .collect();
+            self.renew_at = Some(self.oauth2(&mut connection, &offered).await?);
+        }
         if let Some(credentials) = &self.credentials {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
@@ -198,6 +229,88 @@ impl SmtpClient {
             "SMTP connection opened"
         );
         Ok((connection, pipelining))
+    }
+}
+
+impl SmtpClient {
+    /// AUTH with an access token; returns when the token is due for renewal. A
+    /// refused token is forgotten, so that the next connection asks for a new one.
+    async fn oauth2(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        offered: &[String],
+    ) -> Result<Instant, Failure> {
+        let s = &self.server;
+        let (Some(tokens), Some(user)) = (&self.tokens, &s.username) else {
+            return Err(Failure::Unreachable(anyhow::anyhow!(
+                "auth = \"oauth2\" without [oauth2] or a username"
+            )));
+        };
+        // No token, no connection: mail stays due in the outbox, nothing fails.
+        let access = tokens
+            .access()
+            .await
+            .map_err(|e| Failure::Unreachable(anyhow::Error::new(e)))?;
+        let mechanism = sasl::Mechanism::choose(offered.iter().map(String::as_str));
+        match sasl_exchange(connection, mechanism, user, s, &access.token).await {
+            Ok(()) => Ok(access.renew_at),
+            Err(reason) => {
+                tokens.forget().await;
+                Err(Failure::Unreachable(anyhow::anyhow!(
+                    "SMTP AUTH {} as {user} failed: {reason}",
+                    mechanism.name()
+                )))
+            }
+        }
+    }
+}
+
+/// AUTH with the initial response (RFC 4954 §4). Both mechanisms answer a bad token
+/// with a 334 challenge carrying the server's JSON error (RFC 7628 §3.2.3; Google's
+/// XOAUTH2 page), which the client acknowledges (an empty line for XOAUTH2, ^A for
+/// OAUTHBEARER) before the final 535. Written here rather than with lettre's `auth`,
+/// which knows no OAUTHBEARER and gives up on XOAUTH2's challenge without reading it:
+/// the server's reason (`{"status":"401",…}`) belongs in the error.
+async fn sasl_exchange(
+    connection: &mut AsyncSmtpConnection,
+    mechanism: sasl::Mechanism,
+    user: &str,
+    server: &Server,
+    token: &crate::secret::Secret,
+) -> Result<(), String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let initial = b64.encode(mechanism.initial_response(user, &server.host, server.port, token));
+    let first = connection
+        .command(RawLine(format!("AUTH {} {initial}", mechanism.name())))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !first.has_code(334) {
+        return Ok(());
+    }
+    let said = first
+        .message()
+        .next()
+        .and_then(|l| b64.decode(l.trim()).ok())
+        .map(|j| String::from_utf8_lossy(&j).into_owned())
+        .unwrap_or_default();
+    let dummy = match mechanism {
+        sasl::Mechanism::XOAuth2 => "",
+        sasl::Mechanism::OAuthBearer => "AQ==",
+    };
+    let end = match connection.command(RawLine(dummy.to_string())).await {
+        Ok(r) => format!("{:?}", r.code()),
+        Err(e) => e.to_string(),
+    };
+    Err(format!("{end} (the server said {said})"))
+}
+
+/// One command line as it is (lettre adds nothing to a `Display` but what it shows).
+struct RawLine(String);
+
+impl std::fmt::Display for RawLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0)
     }
 }
 

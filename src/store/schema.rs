@@ -283,6 +283,27 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (list, number)
     ) STRICT;
     "#,
+    // 11: OAuth2 grants (src/oauth2.rs). `switchboard login` adds a row; the daemon
+    // uses the newest row for the config's app (`client`), rotates its refresh token
+    // in place, and marks it refused when the authorization server answers
+    // invalid_grant. A refused row is kept: `check` and the alert name when and why.
+    // No access token is stored: it lives an hour, in memory, and is got again.
+    r#"
+    CREATE TABLE oauth2_grants (
+        id             INTEGER PRIMARY KEY,
+        client         TEXT NOT NULL,
+        flow           TEXT NOT NULL CHECK (flow IN ('device', 'client_credentials')),
+        refresh_token  TEXT,
+        scopes         TEXT NOT NULL,
+        stored_at      INTEGER NOT NULL,
+        refreshed_at   INTEGER,
+        rotations      INTEGER NOT NULL DEFAULT 0,
+        state          TEXT NOT NULL CHECK (state IN ('active', 'refused')),
+        refused_at     INTEGER,
+        refused_reason TEXT
+    ) STRICT;
+    CREATE INDEX oauth2_grants_client ON oauth2_grants(client, id);
+    "#,
 ];
 
 /// The schema version this binary writes: what `user_version` says after `migrate`.

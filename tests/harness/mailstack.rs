@@ -69,6 +69,16 @@
 //! `smtpd_tls_security_level = may`). Making the certificates costs two
 //! `openssl` runs, ~20 ms. [`MailStack::start`] has no TLS at all (`ssl = no`).
 //!
+//! # OAuth2
+//! With [`DovecotOptions::oauth2_introspection`] set (an RFC 7662 introspection URL
+//! with the introspecting client's credentials in it, tests/harness/oidc.rs), Dovecot
+//! also takes `AUTHENTICATE XOAUTH2` and `OAUTHBEARER`, validating each token with
+//! `passdb { driver = oauth2 }` (part of dovecot-core in Debian 12's 2.3.19; there is
+//! no separate package) against that server; the password keeps working for PLAIN
+//! and LOGIN. Postfix then also listens on [`MailStack::submission_port`], where AUTH
+//! is required and checked by Dovecot over its SASL socket (`smtpd_sasl_type =
+//! dovecot`), so EHLO lists `AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER`.
+//!
 //! Dovecot's mailbox list index is off: with it, a first LMTP delivery
 //! racing an IMAP CREATE on a fresh mailbox makes Dovecot 2.3 panic
 //! (EDEADLK on `dovecot.list.index.log`).
@@ -121,6 +131,8 @@ pub struct MailStack {
     pub smtp_port: u16,
     /// Dovecot LMTP on 127.0.0.1 (Postfix delivers here).
     pub lmtp_port: u16,
+    /// Postfix SMTP with AUTH required (checked by Dovecot), in the OAuth2 mode only.
+    pub submission_port: Option<u16>,
     bins: Binaries,
     dovecot: Mutex<Option<Child>>,
     /// Pid of Postfix's master daemon, which is also its process group.
@@ -141,6 +153,12 @@ pub struct DovecotOptions {
     /// Settings appended to dovecot.conf, e.g. `imap_id_log = *` or an
     /// `imap_capability = …` that leaves out IDLE, MOVE or ID.
     pub extra: String,
+    /// The OAuth2 mode (see the module documentation): the introspection URL that
+    /// Dovecot posts each token to, with `client:secret@` in it.
+    pub oauth2_introspection: Option<String>,
+    /// The introspection answer's field that must equal the login name: `sub` when
+    /// `None` (a person's token); `client_id` for client-credentials tokens.
+    pub oauth2_username_attribute: Option<String>,
 }
 
 /// What [`MailStack::start_tls`] adds.
@@ -215,15 +233,25 @@ impl MailStack {
 
     fn start_once(bins: Binaries, tls: bool, dovecot_options: DovecotOptions) -> Result<MailStack> {
         let dir = create_stack_dir()?;
-        let ports = (|| -> Result<[u16; 5]> {
-            // The last two (IMAPS, SMTPS) only with TLS.
-            let mut ports = [0; 5];
-            for port in ports.iter_mut().take(if tls { 5 } else { 3 }) {
-                *port = pick_port()?;
+        let oauth2 = dovecot_options.oauth2_introspection.is_some();
+        let ports = (|| -> Result<[u16; 6]> {
+            // IMAPS and SMTPS only with TLS, the submission port only for OAuth2.
+            let mut ports = [0; 6];
+            for (i, port) in ports.iter_mut().enumerate() {
+                if i < 3 || (i < 5 && tls) || (i == 5 && oauth2) {
+                    *port = pick_port()?;
+                }
             }
             Ok(ports)
         })();
-        let [imap_port, smtp_port, lmtp_port, imaps_port, smtps_port] = match ports {
+        let [
+            imap_port,
+            smtp_port,
+            lmtp_port,
+            imaps_port,
+            smtps_port,
+            submission_port,
+        ] = match ports {
             Ok(p) => p,
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
@@ -241,6 +269,7 @@ impl MailStack {
             imap_port,
             smtp_port,
             lmtp_port,
+            submission_port: oauth2.then_some(submission_port),
             bins,
             dovecot: Mutex::new(None),
             postfix_master: Mutex::new(None),
@@ -453,15 +482,16 @@ impl MailStack {
         *master = Some(pid);
         drop(master);
         let deadline = Instant::now() + START_TIMEOUT;
-        while greeting(self.smtp_port, b"220").is_err() {
-            if !pid_alive(pid) || Instant::now() >= deadline {
-                bail!(
-                    "Postfix did not answer on port {}\n{}",
-                    self.smtp_port,
-                    self.logs_tail(30)
-                );
+        for port in std::iter::once(self.smtp_port).chain(self.submission_port) {
+            while greeting(port, b"220").is_err() {
+                if !pid_alive(pid) || Instant::now() >= deadline {
+                    bail!(
+                        "Postfix did not answer on port {port}\n{}",
+                        self.logs_tail(30)
+                    );
+                }
+                sleep(POLL);
             }
-            sleep(POLL);
         }
         if self.postfix_started_once.swap(true, Ordering::Relaxed) {
             self.flush_postfix_queue();
@@ -808,6 +838,46 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
             ),
         };
 
+        // The OAuth2 mode: tokens checked by introspection, PLAIN and LOGIN by the
+        // password as always; Postfix's submission port asks Dovecot.
+        let (auth_mechanisms, oauth2_passdb, static_mechanisms, auth_socket, submission) = match (
+            &self.dovecot_options.oauth2_introspection,
+            self.submission_port,
+        ) {
+            (Some(url), Some(port)) => {
+                let username_attribute = self
+                    .dovecot_options
+                    .oauth2_username_attribute
+                    .as_deref()
+                    .unwrap_or("sub");
+                write_backdated(
+                    &d.join("dovecot-oauth2.conf.ext"),
+                    &format!(
+                        "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = {username_attribute}\nactive_attribute = active\nactive_value = true\n"
+                    ),
+                )?;
+                (
+                    "plain login xoauth2 oauthbearer",
+                    format!(
+                        "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {ds}/dovecot-oauth2.conf.ext\n}}"
+                    ),
+                    "  mechanisms = plain login\n",
+                    format!(
+                        "service auth {{\n  unix_listener {ds}/pf/queue/private/auth {{\n    mode = 0666\n  }}\n}}"
+                    ),
+                    format!(
+                        "127.0.0.1:{port} inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=private/auth -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n"
+                    ),
+                )
+            }
+            _ => (
+                "plain login",
+                String::new(),
+                "",
+                String::new(),
+                String::new(),
+            ),
+        };
         let dovecot = format!(
             r#"# Generated by tests/harness/mailstack.rs
 instance_name = {instance}
@@ -818,7 +888,7 @@ protocols = imap lmtp
 listen = 127.0.0.1
 {dovecot_ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 auth_failure_delay = 0
 auth_username_format = %Lu
 mail_location = maildir:~/Maildir:LAYOUT=fs
@@ -840,10 +910,12 @@ namespace inbox {{
   inbox = yes
   separator = {separator}
 }}
+{oauth2_passdb}
 passdb {{
   driver = static
-  args = password={pw}
+{static_mechanisms}  args = password={pw}
 }}
+{auth_socket}
 userdb {{
   driver = static
   args = uid={mail_uid} gid={mail_gid} home={ds}/mail/%Ld/%Ln allow_all_users=yes
@@ -955,7 +1027,7 @@ lmtp      unix  - - n -     - lmtp
 anvil     unix  - - n -     1 anvil
 scache    unix  - - n -     1 scache
 postlog   unix-dgram n - n - 1 postlogd
-{smtps_services}"
+{smtps_services}{submission}"
         );
         write_backdated(&d.join("pfc/master.cf"), &master_cf)?;
         Ok(())
