@@ -173,6 +173,7 @@ pub fn check(config: &Path) -> Result<ExitCode> {
     let holidays = holidays_in_force(&config.calendar);
     let rules_dir = config.intake.rules.clone();
     let policies = config.sla.policies.clone();
+    let parties_file = config.intake.parties.clone();
     match Intake::new(config) {
         Ok(intake) => {
             if let Err(e) = crate::intake::sample_render(&intake) {
@@ -187,8 +188,12 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                     ),
                     None => "no SLA policies (no clocks: see [sla] policies)".to_string(),
                 };
+                let parties = match &parties_file {
+                    Some(p) => format!(", {} parties from {}", intake.parties().len(), p.display()),
+                    None => String::new(),
+                };
                 println!(
-                    "OK: config, {} rules from {}, {sla}, templates, {holidays}.",
+                    "OK: config, {} rules from {}{parties}, {sla}, templates, {holidays}.",
                     intake.rules().len(),
                     rules_dir.display()
                 );
