@@ -8,6 +8,7 @@
 //! quarantined with the reason and the batch goes on (invariant 4).
 
 mod bounce;
+mod correction;
 mod customer;
 mod department;
 mod identity;
@@ -602,10 +603,12 @@ impl Intake {
                 rules: vec![format!("follows {}", p.case)],
                 set_aside: false,
             },
-            None => match step.class {
-                Some(class) => class.clone(),
-                None => self.classify(msg),
-            },
+            // What corrections taught about the sender comes before the words.
+            None => self.taught(
+                conn,
+                msg,
+                step.class.cloned().unwrap_or_else(|| self.classify(msg)),
+            )?,
         };
         let department = self
             .config

@@ -212,6 +212,12 @@ pub fn set_priority(conn: &Connection, id: i64, priority: &str) -> Result<()> {
     Ok(())
 }
 
+pub fn set_category(conn: &Connection, id: i64, category: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET category = ?2 WHERE id = ?1")?
+        .execute(params![id, category])?;
+    Ok(())
+}
+
 pub fn set_department(conn: &Connection, id: i64, department: &str) -> Result<()> {
     conn.prepare_cached("UPDATE cases SET department = ?2 WHERE id = ?1")?
         .execute(params![id, department])?;
