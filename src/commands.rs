@@ -1,8 +1,10 @@
 //! What each subcommand does, over the library. Output for people goes to stdout;
 //! logs go to stderr.
 
+pub mod corrections;
 pub mod messages;
 pub mod quarantine;
+pub mod replay;
 pub mod report;
 pub mod timeline;
 

@@ -261,6 +261,16 @@ pub fn events(conn: &Connection, case_id: i64) -> Result<Vec<EventRow>> {
 }
 
 /// When this event last happened on the case.
+/// The detail of the case's first event of this kind.
+pub fn first_event_detail(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT detail FROM events WHERE case_id = ?1 AND kind = ?2 ORDER BY at, id LIMIT 1",
+        )?
+        .query_row(params![case_id, kind], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn last_event_at(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT max(at) FROM events WHERE case_id = ?1 AND kind = ?2")?

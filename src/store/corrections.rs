@@ -154,6 +154,21 @@ pub fn history_role(conn: &Connection, sender: &str) -> Result<Option<PartyRole>
     })
 }
 
+/// What the first correction of each field found on the case: the category and
+/// department the rules had given it (`None`: never corrected).
+pub fn original(conn: &Connection, case_id: i64) -> Result<(Option<String>, Option<String>)> {
+    let first = |field: Field| -> Result<Option<String>> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT from_value FROM corrections WHERE case_id = ?1 AND field = ?2
+                 ORDER BY at, id LIMIT 1",
+            )?
+            .query_row(params![case_id, field.as_str()], |r| r.get(0))
+            .optional()?)
+    };
+    Ok((first(Field::Category)?, first(Field::Department)?))
+}
+
 /// One correction as `switchboard corrections` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CorrectionRow {
