@@ -191,7 +191,11 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                     None => "no SLA policies (no clocks: see [sla] policies)".to_string(),
                 };
                 let parties = match &parties_file {
-                    Some(p) => format!(", {} parties from {}", intake.parties().len(), p.display()),
+                    Some(p) => format!(
+                        ", parties file {} ({} entries)",
+                        p.display(),
+                        intake.parties().len()
+                    ),
                     None => String::new(),
                 };
                 println!(
