@@ -422,7 +422,9 @@ fn role(email: &str, ctx: &Context<'_>) -> Role {
     }
 }
 
-fn is_internal(email: &str, internal_domains: &[String]) -> bool {
+/// Whether `email` is a colleague's: its domain is one of `internal_domains` or a
+/// subdomain of one.
+pub fn is_internal(email: &str, internal_domains: &[String]) -> bool {
     internal_domains.iter().any(|d| in_domain(email, d))
 }
 

@@ -6,7 +6,8 @@
 //!
 //! When the same sender writes again, what was taught comes before the words:
 //! a sender whose cases were corrected twice the same way is routed that way (the
-//! case's rules say so first: `learned: 2 cases of this sender corrected to …`);
+//! case's rules say so first: `learned: 2 cases of this sender corrected to …`;
+//! colleagues are not taught routes, since each request names its department);
 //! otherwise the side their earlier cases ended on (customer or supplier) is the
 //! last fallback of who they are, after `suppliers`, `vip_customers` and the parties
 //! file (`rules::Context::history`).
@@ -118,7 +119,11 @@ impl Intake {
             }
             None => class,
         };
-        if let Some(lesson) = corrections::learned(conn, &sender)?
+        // A colleague's requests name the department each time; only outside senders
+        // are taught a route.
+        let colleague = crate::rules::is_internal(&sender, &self.config.intake.internal_domains);
+        if !colleague
+            && let Some(lesson) = corrections::learned(conn, &sender)?
             && let Some(category) = Category::parse(&lesson.category)
             && self.config.department(&lesson.department).is_some()
             && (category, lesson.department.as_str()) != (class.category, class.department.as_str())
