@@ -38,6 +38,22 @@ impl Category {
         Category::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
+    /// As people write it in a `Category:` reply: the id in any case, with spaces or
+    /// hyphens for the underscore, or the handbook's name (客户投诉, 供应商争议,
+    /// 跨部门协作申请, 待分类) and its short forms.
+    pub fn parse_command(s: &str) -> Option<Category> {
+        let s = s.trim().to_lowercase().replace([' ', '-'], "_");
+        Category::parse(&s).or(match s.as_str() {
+            "客户投诉" | "投诉" | "客訴" | "客诉" => Some(Category::Complaint),
+            "供应商争议" | "供应商" | "supplier" => Some(Category::SupplierDispute),
+            "跨部门协作申请" | "跨部门协作" | "协作申请" | "协作" | "collaboration" => {
+                Some(Category::CollaborationRequest)
+            }
+            "待分类" | "未分类" | "none" => Some(Category::Unclassified),
+            _ => None,
+        })
+    }
+
     /// The handbook's name for the record.
     pub fn label_zh(self) -> &'static str {
         match self {

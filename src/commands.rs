@@ -2,8 +2,10 @@
 //! logs go to stderr.
 
 pub mod login;
+pub mod corrections;
 pub mod messages;
 pub mod quarantine;
+pub mod replay;
 pub mod report;
 pub mod timeline;
 
@@ -193,6 +195,7 @@ pub fn check(config: &Path) -> Result<ExitCode> {
     let holidays = holidays_in_force(&config.calendar);
     let rules_dir = config.intake.rules.clone();
     let policies = config.sla.policies.clone();
+    let parties_file = config.intake.parties.clone();
     match Intake::new(config) {
         Ok(intake) => {
             if let Err(e) = crate::intake::sample_render(&intake) {
@@ -210,8 +213,16 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                 if let Some(line) = &grant_line {
                     println!("{line}");
                 }
+                let parties = match &parties_file {
+                    Some(p) => format!(
+                        ", parties file {} ({} entries)",
+                        p.display(),
+                        intake.parties().len()
+                    ),
+                    None => String::new(),
+                };
                 println!(
-                    "OK: config, {} rules from {}, {sla}, templates, {holidays}.",
+                    "OK: config, {} rules from {}{parties}, {sla}, templates, {holidays}.",
                     intake.rules().len(),
                     rules_dir.display()
                 );

@@ -101,6 +101,9 @@ pub struct Intake {
     pub vip_customers: Vec<String>,
     /// Domains (and their subdomains) or addresses of the company's suppliers.
     pub suppliers: Vec<String>,
+    /// `parties = "parties.csv"`: customers, suppliers and partners exported from the
+    /// ERP or CRM (`rules::Parties`), read with the rules and again on SIGHUP.
+    pub parties: Option<PathBuf>,
     pub max_message_bytes: u64,
     pub max_acks_per_sender_per_hour: u32,
     /// The letters of the case tag, `[SB-2026-000123]`.
@@ -581,6 +584,7 @@ fn read_intake(t: &mut Fields<'_>, report: &mut Report) -> Option<Intake> {
     let internal_domains = lower(t.strings(report, "internal_domains"));
     let vip_customers = lower(t.strings(report, "vip_customers"));
     let suppliers = lower(t.strings(report, "suppliers"));
+    let parties = t.path(report, "parties");
     let max_message_bytes = t
         .integer(report, "max_message_bytes", 1024, i64::MAX)
         .map(|v| v as u64)
@@ -606,6 +610,7 @@ fn read_intake(t: &mut Fields<'_>, report: &mut Report) -> Option<Intake> {
         internal_domains,
         vip_customers,
         suppliers,
+        parties,
         max_message_bytes,
         max_acks_per_sender_per_hour: max_acks,
         case_prefix,

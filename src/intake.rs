@@ -9,6 +9,7 @@
 
 mod bounce;
 mod contact;
+mod correction;
 mod customer;
 mod department;
 mod identity;
@@ -174,6 +175,7 @@ pub struct Intake {
     policies: Policies,
     tags: CaseTags,
     departments: Vec<rules::DepartmentRef>,
+    parties: rules::Parties,
     own_addresses: Vec<String>,
     rspamd: Option<rspamd::Client>,
 }
@@ -188,10 +190,15 @@ impl Intake {
             Some(path) => crate::sla::load(path),
             None => Ok(Policies::none()),
         };
-        let (rules, templates, policies) = match (rules, templates, policies) {
-            (Ok(r), Ok(t), Ok(p)) => (r, Arc::new(t), p),
-            (rules, templates, policies) => {
+        let parties = match &config.intake.parties {
+            Some(path) => rules::Parties::load(path),
+            None => Ok(rules::Parties::default()),
+        };
+        let (rules, templates, policies, parties) = match (rules, templates, policies, parties) {
+            (Ok(r), Ok(t), Ok(p), Ok(parties)) => (r, Arc::new(t), p, parties),
+            (rules, templates, policies, parties) => {
                 let mut problems = rules.err().unwrap_or_default();
+                problems.extend(parties.err().unwrap_or_default());
                 if let Err(e) = templates {
                     problems.push(format!("{e:#}"));
                 }
@@ -226,12 +233,17 @@ impl Intake {
             policies,
             tags,
             departments,
+            parties,
             own_addresses,
         })
     }
 
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    pub fn parties(&self) -> &rules::Parties {
+        &self.parties
     }
 
     pub fn templates(&self) -> &Templates {
@@ -256,6 +268,8 @@ impl Intake {
             internal_domains: &self.config.intake.internal_domains,
             vip_customers: &self.config.intake.vip_customers,
             suppliers: &self.config.intake.suppliers,
+            parties: &self.parties,
+            history: None,
             triage_department: &self.config.intake.triage_department,
         }
     }
@@ -590,10 +604,12 @@ impl Intake {
                 rules: vec![format!("follows {}", p.case)],
                 set_aside: false,
             },
-            None => match step.class {
-                Some(class) => class.clone(),
-                None => self.classify(msg),
-            },
+            // What corrections taught about the sender comes before the words.
+            None => self.taught(
+                conn,
+                msg,
+                step.class.cloned().unwrap_or_else(|| self.classify(msg)),
+            )?,
         };
         let department = self
             .config

@@ -84,6 +84,31 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// Every Department: and Category: correction the departments made, what each
+    /// sender taught, and the rules corrected most. Reads the store only.
+    Corrections {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Classify the stored mail of those days again, with the rules in force or a
+    /// candidate folder, and show what would change. Nothing is sent or stored.
+    Replay {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// First day, YYYY-MM-DD (company time zone).
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD, included.
+        #[arg(long)]
+        to: String,
+        /// A candidate rules folder (default: the config's [intake] rules).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// List outgoing mail: what was sent, what waits, what failed.
     Outbox {
         #[arg(long, short)]
@@ -379,6 +404,14 @@ fn main() -> ExitCode {
             csv,
             now,
         } => commands::report(&config, &from, &to, csv, now.as_deref()),
+        Command::Corrections { config, json } => commands::corrections::run(&config, json),
+        Command::Replay {
+            config,
+            from,
+            to,
+            rules,
+            json,
+        } => commands::replay::run(&config, &from, &to, rules.as_ref(), json),
         Command::Outbox { config } => commands::outbox(&config),
         Command::Messages {
             config,

@@ -19,6 +19,7 @@ mod compile;
 mod department;
 mod explain;
 mod file;
+mod parties;
 mod pattern;
 mod scan;
 #[cfg(test)]
@@ -35,6 +36,7 @@ use crate::message::Message;
 use compile::{Builder, Matcher, Programs};
 pub use explain::{Explanation, PriorityMatch, RuleMatch};
 use file::{Role, Source, Target};
+pub use parties::{NO_PARTIES, Parties, Party, PartyRole};
 
 /// A department as the rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +58,12 @@ pub struct Context<'a> {
     pub vip_customers: &'a [String],
     /// `[intake] suppliers`: domains (matching subdomains too) or addresses.
     pub suppliers: &'a [String],
+    /// `[intake] parties`: the parties file, after the two lists above.
+    pub parties: &'a Parties,
+    /// The role the sender's earlier cases ended with after the departments'
+    /// corrections (`store::corrections`): the last word on who they are, when
+    /// neither the lists nor the parties file know them.
+    pub history: Option<PartyRole>,
     pub triage_department: &'a str,
 }
 
@@ -366,7 +374,9 @@ impl RuleSet {
                 c.rules.push(r.name.clone());
             }
         }
-        if is_vip(&msg.from.email, ctx.vip_customers) && c.priority != Priority::Urgent {
+        let vip = is_vip(&msg.from.email, ctx.vip_customers)
+            || ctx.parties.lookup(&msg.from.email).is_some_and(|p| p.vip);
+        if vip && c.priority != Priority::Urgent {
             c.priority = c.priority.raised();
             c.rules.push(file::VIP_RULE_NAME.to_string());
         }
@@ -388,22 +398,33 @@ fn in_domain(email: &str, domain: &str) -> bool {
                 .is_some_and(|tail| tail.eq_ignore_ascii_case(want)))
 }
 
-/// Who the sender is: a colleague, a listed supplier, a listed (VIP) customer, or
-/// unknown. A domain on both lists is taken as a supplier's, since `suppliers` is
-/// the narrower, deliberate list.
+/// Who the sender is: a colleague, a listed supplier, a listed (VIP) customer, then
+/// what the parties file says, then what their corrected history says; else unknown.
+/// A domain on both lists is taken as a supplier's, since `suppliers` is the
+/// narrower, deliberate list. A partner is neither side: the words decide.
 fn role(email: &str, ctx: &Context<'_>) -> Role {
     if is_internal(email, ctx.internal_domains) {
-        Role::Internal
+        return Role::Internal;
     } else if is_vip(email, ctx.suppliers) {
-        Role::Supplier
+        return Role::Supplier;
     } else if is_vip(email, ctx.vip_customers) {
-        Role::Customer
-    } else {
-        Role::Unknown
+        return Role::Customer;
+    }
+    let side = |r: PartyRole| match r {
+        PartyRole::Customer => Role::Customer,
+        PartyRole::Supplier => Role::Supplier,
+        PartyRole::Partner => Role::Unknown,
+    };
+    match (ctx.parties.lookup(email), ctx.history) {
+        (Some(p), _) => side(p.role),
+        (None, Some(r)) => side(r),
+        (None, None) => Role::Unknown,
     }
 }
 
-fn is_internal(email: &str, internal_domains: &[String]) -> bool {
+/// Whether `email` is a colleague's: its domain is one of `internal_domains` or a
+/// subdomain of one.
+pub fn is_internal(email: &str, internal_domains: &[String]) -> bool {
     internal_domains.iter().any(|d| in_domain(email, d))
 }
 

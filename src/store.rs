@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod cases;
+pub mod corrections;
 pub mod deadlines;
 pub mod duplicates;
 pub mod grants;

@@ -326,3 +326,62 @@ fn the_service_unit_scores_well_in_systemd_analyze_security() {
     );
     assert!(report.contains("Overall exposure level"), "{report}");
 }
+
+/// `[intake] parties`: check reads the file with the rules, refuses a broken one with
+/// file and line, counts a good one; and a listed supplier's mail that reads like a
+/// customer's complaint is classified as a supplier dispute.
+#[test]
+fn a_parties_file_is_checked_and_decides_the_senders_side() {
+    let dir = demo_copy("parties");
+    let config = dir.join("switchboard.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[intake]\n",
+        "[intake]\nparties = \"parties.csv\"\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let parties = dir.join("parties.csv");
+    std::fs::write(
+        &parties,
+        "address,role,name,tier\nhuatai-chem.com,suplier,Huatai,\n",
+    )
+    .unwrap();
+    let out = switchboard(&["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let want = format!(
+        "{}:2: column 2 (role): expected customer, supplier or partner, found \"suplier\"",
+        parties.display()
+    );
+    assert!(stdout(&out).contains(&want), "{}", stdout(&out));
+
+    std::fs::write(
+        &parties,
+        "address,role,name,tier\nhuatai-chem.com,supplier,Huatai,\n",
+    )
+    .unwrap();
+    let out = switchboard(&["check", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("parties.csv (1 entries)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let mail = dir.join("vendor.eml");
+    std::fs::write(
+        &mail,
+        "From: ar@huatai-chem.com\r\nTo: support@example.com\r\nSubject: hello\r\nMessage-ID: <p1@huatai-chem.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n贵司迟迟不回复我们的邮件，非常不满，请给个说法。\r\n",
+    )
+    .unwrap();
+    let out = switchboard(&[
+        "classify",
+        "--config",
+        config.to_str().unwrap(),
+        mail.to_str().unwrap(),
+    ]);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["category"], "supplier_dispute", "{line}");
+    assert_eq!(line["department"], "procurement");
+    assert_eq!(line["rules"][0], "sender-supplier");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -298,33 +298,102 @@ fn a_mailbox_that_cannot_be_read_alerts_once_until_it_recovers() {
     assert_eq!(alerts.len(), 2);
 }
 
+/// Sends SIGHUP. It is handled asynchronously: waits for the daemon to say it has
+/// reloaded (or refused) before the test sends the mail the new files are meant for.
+fn hup(child: &mut Option<Daemon>) {
+    let reloads = |d: &Daemon| d.log().matches("Reload").count();
+    let daemon = child.as_ref().unwrap();
+    let before = reloads(daemon);
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &daemon.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reloads(daemon) == before {
+        if Instant::now() >= deadline {
+            let log = child.take().unwrap().stop();
+            panic!("no reload logged within 60 s of SIGHUP; the daemon's log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sighup_rereads_the_parties_file_and_a_broken_one_keeps_the_old() {
+    let f = Fixture::start().unwrap();
+    let parties = f.dir.join("parties.csv");
+    std::fs::write(&parties, "address,role,name,tier\n").unwrap();
+    f.edit_config(|c| c.replacen("[intake]\n", "[intake]\nparties = \"parties.csv\"\n", 1))
+        .unwrap();
+    let mut child = Some(daemon(&f));
+    // Reads like a customer's grievance; the vendor is a supplier.
+    let grievance = |i: usize| {
+        mail(
+            "ar@huatai-chem.com",
+            &format!("来信 {i}"),
+            &format!("g{i}@huatai-chem.com"),
+            "",
+            "贵司迟迟不回复我们的邮件，非常不满，请给个说法。",
+        )
+    };
+    let f = &f;
+    let cases = |n: i64| move || f.count("SELECT count(*) FROM cases").unwrap_or(0) >= n;
+    f.deliver(&grievance(0)).unwrap();
+    wait_for(
+        &mut child,
+        "the first case",
+        Duration::from_secs(120),
+        cases(1),
+    );
+    std::fs::write(
+        &parties,
+        "address,role,name,tier\nhuatai-chem.com,suplier,,\n",
+    )
+    .unwrap();
+    hup(&mut child);
+    f.deliver(&grievance(1)).unwrap();
+    wait_for(
+        &mut child,
+        "the second case",
+        Duration::from_secs(60),
+        cases(2),
+    );
+    std::fs::write(
+        &parties,
+        "address,role,name,tier\nhuatai-chem.com,supplier,,\n",
+    )
+    .unwrap();
+    hup(&mut child);
+    f.deliver(&grievance(2)).unwrap();
+    wait_for(
+        &mut child,
+        "the third case",
+        Duration::from_secs(60),
+        cases(3),
+    );
+    let log = child.unwrap().stop();
+    assert!(log.contains("parties.csv:2: column 2 (role)"), "{log}");
+    let categories: Vec<String> = f
+        .cases()
+        .unwrap()
+        .iter()
+        .map(|c| c["category"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        categories,
+        ["complaint", "complaint", "supplier_dispute"],
+        "the broken file changed nothing, the fixed one is in use"
+    );
+}
+
 #[test]
 fn sighup_reloads_the_rules_and_a_broken_file_keeps_the_old_ones() {
     let f = Fixture::start().unwrap();
     let rules = f.own_rules().unwrap();
     let mut child = Some(daemon(&f));
-    // SIGHUP is handled asynchronously: wait for the daemon to say it has reloaded (or
-    // refused) before sending the mail the new rules are meant for.
-    let hup = |child: &mut Option<Daemon>| {
-        let reloads = |d: &Daemon| d.log().matches("Reload").count();
-        let daemon = child.as_ref().unwrap();
-        let before = reloads(daemon);
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-HUP", &daemon.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while reloads(daemon) == before {
-            if Instant::now() >= deadline {
-                let log = child.take().unwrap().stop();
-                panic!("no reload logged within 60 s of SIGHUP; the daemon's log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
     let zzqx = |i: usize| {
         mail(
             &format!("z{i}@client.example"),

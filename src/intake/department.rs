@@ -5,7 +5,8 @@
 //! header alone proves nothing (DESIGN.md, invariant 6).
 //!
 //! Commands at the top of the reply (`Status:`, `Priority:`, `Department:`,
-//! `Internal:`, `Delay:`) change the case; a reply with any bad command changes
+//! `Category:`, `Internal:`, `Delay:`, `Hold:`) change the case (a `Department:` or
+//! `Category:` is also a correction that teaches: src/intake/correction.rs); a reply with any bad command changes
 //! nothing and is answered with what is valid. The rest of the text goes to the
 //! customer unless the reply is internal.
 
@@ -74,7 +75,10 @@ impl Intake {
                             answer: None,
                         };
                     }
-                    if !case.departments().any(|d| d == department.id) {
+                    // The triage desk re-routes and re-files what it once held.
+                    if !case.departments().any(|d| d == department.id)
+                        && department.id != self.config.intake.triage_department
+                    {
                         return Verdict::Refused {
                             reason: format!(
                                 "the case has moved to department \"{}\"; only its replies may change it",
@@ -172,6 +176,11 @@ impl Intake {
                     department.name
                 ));
             }
+            if let Command::Category(to) = c
+                && to.as_str() == case.category
+            {
+                errors.push(format!("Category: the case is already {}", to.as_str()));
+            }
             if let Command::Department(name) = c {
                 match self.find_department(name) {
                     Some(d) if d.id == case.department => {
@@ -233,6 +242,14 @@ impl Intake {
                             "reassigned",
                             &format!("{} → {}", case.department, to.id),
                         )?;
+                        self.record_correction(
+                            step,
+                            &case,
+                            department,
+                            msg,
+                            store::corrections::Field::Department,
+                            &to.id,
+                        )?;
                         let moved = fresh(conn, case.id)?;
                         self.change(step, &moved, msg).route(to)?;
                         done.push(format!("reassigned to {}", to.id));
@@ -264,6 +281,9 @@ impl Intake {
                         "legal hold {}: {change:?}",
                         if *on { "on" } else { "off" }
                     ));
+                }
+                Command::Category(to) => {
+                    done.push(self.recategorise(step, &case, department, msg, *to)?);
                 }
                 Command::Delay(reason) => {
                     done.push(self.delay(step, &case, &department.id, reason)?);

@@ -29,7 +29,7 @@
 //!
 //! Errors do not remove the commands that parsed; see [`Parsed`].
 
-use crate::case::{Priority, Status};
+use crate::case::{Category, Priority, Status};
 
 use super::quote::trim_quoted;
 
@@ -48,6 +48,9 @@ pub enum Command {
     /// `Hold: yes` / `Hold: no` (保全：是/否): a legal hold keeps the case from
     /// retention (src/records/hold.rs); only managers may give it.
     Hold(bool),
+    /// `Category: supplier_dispute` (类别：供应商争议): the department corrects what
+    /// the case is; recorded as a correction (src/intake/correction.rs).
+    Category(Category),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -72,16 +75,18 @@ enum Key {
     Internal,
     Delay,
     Hold,
+    Category,
 }
 
 impl Key {
-    const ALL: [Key; 6] = [
+    const ALL: [Key; 7] = [
         Key::Status,
         Key::Priority,
         Key::Department,
         Key::Internal,
         Key::Delay,
         Key::Hold,
+        Key::Category,
     ];
 
     /// The spellings accepted, lower-case; the first is the English name.
@@ -93,6 +98,7 @@ impl Key {
             Key::Internal => &["internal", "内部"],
             Key::Delay => &["delay", "延期"],
             Key::Hold => &["hold", "保全"],
+            Key::Category => &["category", "类别", "分类"],
         }
     }
 
@@ -104,6 +110,7 @@ impl Key {
             Key::Internal => "Internal",
             Key::Delay => "Delay",
             Key::Hold => "Hold",
+            Key::Category => "Category",
         }
     }
 
@@ -115,6 +122,7 @@ impl Key {
             Key::Internal => "内部",
             Key::Delay => "延期",
             Key::Hold => "保全",
+            Key::Category => "类别",
         }
     }
 
@@ -132,6 +140,9 @@ impl Key {
             Key::Internal => "expected one of yes, no, true, false (是, 否)",
             Key::Delay => "expected the new date or a reason",
             Key::Hold => "expected one of yes, no (是, 否)",
+            Key::Category => {
+                "expected one of complaint, supplier_dispute, collaboration_request, unclassified (客户投诉, 供应商争议, 跨部门协作申请, 待分类)"
+            }
         }
     }
 
@@ -153,6 +164,7 @@ impl Key {
                 "no" | "false" | "否" => Some(Command::Hold(false)),
                 _ => None,
             },
+            Key::Category => Category::parse_command(value).map(Command::Category),
         }
     }
 }
@@ -338,6 +350,34 @@ mod tests {
         let parsed = parse(body);
         assert!(parsed.errors.is_empty(), "{body:?}: {:?}", parsed.errors);
         parsed.commands
+    }
+
+    #[test]
+    fn a_category_is_corrected_in_english_or_chinese() {
+        for (line, want) in [
+            ("Category: supplier_dispute", Category::SupplierDispute),
+            ("category: Supplier Dispute", Category::SupplierDispute),
+            ("类别：供应商争议", Category::SupplierDispute),
+            ("分类: 客户投诉", Category::Complaint),
+            (
+                "Category: collaboration-request",
+                Category::CollaborationRequest,
+            ),
+            ("Category: unclassified", Category::Unclassified),
+        ] {
+            assert_eq!(
+                commands(&format!("{line}\n\nText.")),
+                vec![Command::Category(want)],
+                "{line}"
+            );
+        }
+        let parsed = parse("Category: complain\n\nText.");
+        assert_eq!(
+            parsed.errors,
+            vec!["Category: expected one of complaint, supplier_dispute, collaboration_request, unclassified (客户投诉, 供应商争议, 跨部门协作申请, 待分类); found \"complain\"".to_string()]
+        );
+        // A slip of the key is caught as the other keys' are.
+        assert!(parse("Categroy: complaint\n").errors[0].contains("did you mean Category"));
     }
 
     #[test]

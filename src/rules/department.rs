@@ -374,6 +374,8 @@ mod tests {
             internal_domains: &internal,
             vip_customers: &[],
             suppliers: &[],
+            parties: &crate::rules::NO_PARTIES,
+            history: None,
             triage_department: "admin",
         };
         named(

@@ -53,6 +53,8 @@ fn classify_with(rules: &RuleSet, raw: &str, vip: &[&str]) -> Classification {
         internal_domains: &internal,
         vip_customers: &vip,
         suppliers: &[],
+        parties: &crate::rules::NO_PARTIES,
+        history: None,
         triage_department: "customer-service",
     };
     let msg = Message::parse(raw.as_bytes()).unwrap();

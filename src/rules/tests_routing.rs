@@ -82,6 +82,8 @@ fn classify(rules: &RuleSet, raw: &str, suppliers: &[&str], vip: &[&str]) -> Cla
         internal_domains: &internal,
         vip_customers: &vip,
         suppliers: &suppliers,
+        parties: &crate::rules::NO_PARTIES,
+        history: None,
         triage_department: "customer-service",
     };
     rules.classify(&Message::parse(raw.as_bytes()).unwrap(), &ctx)
@@ -120,6 +122,8 @@ fn a_department_is_found_by_the_vocabulary_name_the_mail_uses() {
                 internal_domains: &["example.com".to_string()],
                 vip_customers: &[],
                 suppliers: &[],
+                parties: &crate::rules::NO_PARTIES,
+                history: None,
                 triage_department: "customer-service",
             }
         ),
@@ -236,5 +240,72 @@ fn a_listed_customer_is_never_a_supplier() {
             "customer-service",
             Some("sender-customer")
         )
+    );
+}
+
+fn classify_with(
+    rules: &RuleSet,
+    raw: &str,
+    parties: &Parties,
+    history: Option<PartyRole>,
+) -> Classification {
+    let deps = deps();
+    let internal = vec!["example.com".to_string()];
+    let ctx = Context {
+        departments: &deps,
+        internal_domains: &internal,
+        vip_customers: &[],
+        suppliers: &[],
+        parties,
+        history,
+        triage_department: "customer-service",
+    };
+    rules.classify(&Message::parse(raw.as_bytes()).unwrap(), &ctx)
+}
+
+#[test]
+fn the_parties_file_decides_the_side_before_the_words_and_history_after_it() {
+    let rules = load(&[("20.toml", SIDES)]);
+    let parties = Parties::parse(
+        "parties.csv",
+        "address,role,name,tier\nvendor.cn,supplier,Vendor,\nbuyer.com,customer,Buyer,vip\nfwd.de,partner,Forwarder,\n",
+    )
+    .unwrap();
+    // A supplier's words of displeasure about our payment: a supplier dispute, not a
+    // complaint, because the file says who they are.
+    let raw = "From: ar@sub.vendor.cn\r\nSubject: x\r\n\r\n不满：产品故障\r\n";
+    let c = classify_with(&rules, raw, &parties, None);
+    assert_eq!(
+        (c.category, c.department.as_str()),
+        (Category::SupplierDispute, "quality"),
+        "{c:?}"
+    );
+    // A customer on the file writing about payment: a complaint, and its tier raises it.
+    let raw = "From: ap@buyer.com\r\nSubject: x\r\n\r\npayment\r\n";
+    let c = classify_with(&rules, raw, &parties, None);
+    assert_eq!(c.category, Category::Complaint, "{c:?}");
+    assert!(c.rules.iter().any(|r| r == "vip-customer"), "{c:?}");
+    assert_eq!(c.priority, Priority::Important);
+    // A partner is neither side: the words decide, as for a stranger.
+    let raw = "From: ops@fwd.de\r\nSubject: x\r\n\r\npayment\r\n";
+    assert_eq!(
+        classify_with(&rules, raw, &parties, None).category,
+        Category::SupplierDispute
+    );
+    // Unknown to the file: the history of their corrected cases says supplier.
+    let raw = "From: someone@stranger.com\r\nSubject: x\r\n\r\n产品故障\r\n";
+    assert_eq!(
+        classify_with(&rules, raw, &parties, None).category,
+        Category::Complaint
+    );
+    assert_eq!(
+        classify_with(&rules, raw, &parties, Some(PartyRole::Supplier)).category,
+        Category::SupplierDispute
+    );
+    // The file outranks the history.
+    let raw = "From: ap@buyer.com\r\nSubject: x\r\n\r\npayment\r\n";
+    assert_eq!(
+        classify_with(&rules, raw, &parties, Some(PartyRole::Supplier)).category,
+        Category::Complaint
     );
 }

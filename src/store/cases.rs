@@ -285,6 +285,12 @@ pub fn set_priority(conn: &Connection, id: i64, priority: &str) -> Result<()> {
     Ok(())
 }
 
+pub fn set_category(conn: &Connection, id: i64, category: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE cases SET category = ?2 WHERE id = ?1")?
+        .execute(params![id, category])?;
+    Ok(())
+}
+
 pub fn set_department(conn: &Connection, id: i64, department: &str) -> Result<()> {
     conn.prepare_cached("UPDATE cases SET department = ?2 WHERE id = ?1")?
         .execute(params![id, department])?;
@@ -328,6 +334,16 @@ pub fn events(conn: &Connection, case_id: i64) -> Result<Vec<EventRow>> {
 }
 
 /// When this event last happened on the case.
+/// The detail of the case's first event of this kind.
+pub fn first_event_detail(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT detail FROM events WHERE case_id = ?1 AND kind = ?2 ORDER BY at, id LIMIT 1",
+        )?
+        .query_row(params![case_id, kind], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn last_event_at(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT max(at) FROM events WHERE case_id = ?1 AND kind = ?2")?

@@ -219,6 +219,44 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<StoredMessage>> {
         .optional()?)
 }
 
+/// A message that the rules decided on when it came in: it opened a case or was set
+/// aside (`switchboard replay` classifies these again).
+pub struct Decided {
+    pub id: i64,
+    pub received_at: i64,
+    pub outcome: String,
+    pub case_id: Option<i64>,
+    pub reason: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+/// The messages taken in in `[start, end)` that opened a case or were set aside, in
+/// the order they came, one at a time (a month of mail is not held in memory).
+pub fn for_each_decided(
+    conn: &Connection,
+    start: i64,
+    end: i64,
+    mut f: impl FnMut(Decided) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, received_at, outcome, case_id, reason, raw FROM messages
+         WHERE received_at >= ?1 AND received_at < ?2 AND outcome IN ('case', 'set_aside')
+         ORDER BY received_at, id",
+    )?;
+    let mut rows = stmt.query(params![start, end])?;
+    while let Some(r) = rows.next()? {
+        f(Decided {
+            id: r.get(0)?,
+            received_at: r.get(1)?,
+            outcome: r.get(2)?,
+            case_id: r.get(3)?,
+            reason: r.get(4)?,
+            raw: r.get(5)?,
+        })?;
+    }
+    Ok(())
+}
+
 /// The ledger id of the message with this key.
 pub fn id_by_key(conn: &Connection, dedup_key: &str) -> Result<Option<i64>> {
     Ok(conn

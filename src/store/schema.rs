@@ -304,6 +304,32 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX oauth2_grants_client ON oauth2_grants(client, id);
     "#,
+    // 12: a department's `Department:` or `Category:` that corrects where the rules
+    // put a case, one row per change, with
+    // the case's category and department after it and the rule that had decided, so
+    // that a sender corrected twice the same way is routed that way next time and the
+    // administrator sees which rules to change (`switchboard corrections`). The
+    // sender's address is copied (lower-case): a new case looks its history up by it,
+    // as it does the sender's earlier cases (`cases_sender`).
+    r#"
+    CREATE TABLE corrections (
+        id            INTEGER PRIMARY KEY,
+        case_id       INTEGER NOT NULL REFERENCES cases(id),
+        at            INTEGER NOT NULL,
+        sender        TEXT NOT NULL,
+        by_address    TEXT NOT NULL,
+        by_department TEXT NOT NULL,
+        field         TEXT NOT NULL CHECK (field IN ('category', 'department')),
+        from_value    TEXT NOT NULL,
+        to_value      TEXT NOT NULL,
+        category      TEXT NOT NULL,
+        department    TEXT NOT NULL,
+        rule          TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX corrections_sender ON corrections(sender, at);
+    CREATE INDEX corrections_case ON corrections(case_id);
+    CREATE INDEX cases_sender ON cases(sender, opened_at);
+    "#,
 ];
 
 /// The schema version this binary writes: what `user_version` says after `migrate`.

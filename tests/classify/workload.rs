@@ -83,6 +83,8 @@ impl World {
             internal_domains: &self.internal,
             vip_customers: &self.vip,
             suppliers: &self.suppliers,
+            parties: &switchboard::rules::NO_PARTIES,
+            history: None,
             triage_department: "customer-service",
         }
     }
