@@ -53,6 +53,25 @@ pub fn trim_quoted(body: &str) -> String {
     kept.join("\n").trim().to_string()
 }
 
+/// Where the history starts in `lines`, for a reply whose quoted blocks are marked
+/// in its structure (an HTML reply turned into lines by message/html.rs, where a
+/// `<blockquote>` is `>` lines and Outlook's and Foxmail's reply blocks are
+/// separators): the first quoted line, attribution, separator, header block, rule
+/// before one, or signature separator. An HTML reply is not answered inline, so
+/// everything from there on is history.
+pub fn history_start(lines: &[&str]) -> Option<usize> {
+    (0..lines.len()).find(|&i| {
+        lines.get(i).is_some_and(|&line| {
+            is_quoted(line)
+                || attribution(lines, i).is_some()
+                || is_separator(line)
+                || is_header_block(lines, i)
+                || is_rule_before_header(lines, i)
+                || is_signature_separator(line)
+        })
+    })
+}
+
 /// `>` quoting; the full-width `＞` comes from some Chinese input methods.
 fn is_quoted(line: &str) -> bool {
     let line = line.trim_start();

@@ -283,6 +283,14 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (list, number)
     ) STRICT;
     "#,
+    // 12 (issue 16; the brief's number, the 11th entry until the branch with 11 is
+    // merged): the parts a mail carries from the ledger message `original_key` — a
+    // relayed reply's attachments, a follow-up's photos — as JSON
+    // `[{"at": offset in content, "range": {"start", "end"} in the ledger's raw}]`,
+    // so that their bytes are stored once, in the ledger (compose::pieces).
+    r#"
+    ALTER TABLE outbox ADD COLUMN splices TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes: what `user_version` says after `migrate`.
