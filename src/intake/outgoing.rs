@@ -403,14 +403,25 @@ fn display(name: &Option<String>, email: &str) -> String {
     }
 }
 
-/// Renders every template with a sample case, so that `check` finds a template that
-/// names a variable that does not exist before any customer would.
+/// Renders every template (and its HTML sibling) with a sample case, so that `check`
+/// finds a template that names a variable that does not exist before any customer
+/// would.
 pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
+    sample_renders(config, templates, "货物延迟 / late delivery").map(|_| ())
+}
+
+/// [`sample_render`] with the sample message's subject, returning each rendering.
+pub fn sample_renders(
+    config: &Config,
+    templates: &Templates,
+    subject: &str,
+) -> Result<Vec<(&'static str, crate::templates::Rendered)>> {
     let department = config.departments.first().context("no department")?;
-    let msg = Message::parse(
-        "From: 张三 <zhang@client.example>\r\nSubject: 货物延迟 / late delivery\r\nMessage-ID: <sample@client.example>\r\n\r\n我们的订单还没到。\r\n".as_bytes(),
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let subject = crate::message::clean_text(subject, 200).replace(['\r', '\n'], " ");
+    let raw = format!(
+        "From: 张三 <zhang@client.example>\r\nSubject: {subject}\r\nMessage-ID: <sample@client.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n我们的订单还没到。\r\n{subject}\r\n"
+    );
+    let msg = Message::parse(raw.as_bytes()).map_err(|e| anyhow::anyhow!(e))?;
     let now = Utc::now();
     let case = store::CaseRow {
         id: 0,
@@ -500,14 +511,110 @@ pub fn sample_render(config: &Config, templates: &Templates) -> Result<()> {
             "satisfaction": [{ "answer": "satisfied", "count": 2 }] }),
     );
     let mut problems = Vec::new();
+    let mut rendered = Vec::new();
     for name in crate::templates::REQUIRED {
-        if let Err(e) = templates.render(name, &ctx) {
-            problems.push(format!("{e:#}"));
+        match templates.render(name, &ctx) {
+            Ok(r) => rendered.push((*name, r)),
+            Err(e) => problems.push(format!("{e:#}")),
         }
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(rendered)
     } else {
         bail!("{}", problems.join("\n"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::path::Path;
+
+    use crate::compose::{AutoSubmitted, Draft, build};
+    use crate::config::Config;
+    use crate::templates::{REQUIRED, Templates, html_sibling};
+
+    /// Every shipped HTML template renders, escapes what came from mail, and makes
+    /// multipart/alternative with the text first.
+    #[test]
+    fn every_shipped_html_template_escapes_and_goes_after_its_text() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (config, _) = Config::load(&repo.join("examples/demo/switchboard.toml")).unwrap();
+        let templates = Templates::load(&repo.join("templates")).unwrap();
+        let hostile = "<script>alert(\"x\")</script> \"quoted\" & 'single' <b>bold</b>";
+        let rendered = super::sample_renders(&config, &templates, hostile).unwrap();
+        let shipped: Vec<&str> = REQUIRED
+            .iter()
+            .copied()
+            .filter(|n| repo.join("templates").join(html_sibling(n)).is_file())
+            .collect();
+        for kind in ["ack.zh", "ack.en", "route", "relay", "escalation", "digest"] {
+            assert!(
+                shipped.contains(&format!("{kind}.txt").as_str()),
+                "{kind}.html is shipped"
+            );
+        }
+        let from = crate::outgoing::mailbox("客服部", "support@example.com").unwrap();
+        for (name, r) in rendered {
+            let Some(html) = r.html.as_deref() else {
+                assert!(!shipped.contains(&name), "{name}");
+                continue;
+            };
+            assert!(!html.contains("<script"), "{name}: {html}");
+            assert!(!html.contains("<b>bold"), "{name}");
+            assert!(
+                !html.contains("src=\"http") && !html.contains("<img"),
+                "{name}: no images"
+            );
+            assert!(html.contains("<table"), "{name}: a table layout");
+            if html.contains("案件编号") || name.starts_with("ack") || name == "route.txt" {
+                assert!(
+                    html.contains("font-size:24px"),
+                    "{name}: the number stands out"
+                );
+            }
+            // The sample subject is in every one of them, escaped.
+            assert!(
+                html.contains("&lt;script&gt;"),
+                "{name}: the subject, escaped:\n{html}"
+            );
+            let mail = build(&Draft {
+                from: &from,
+                to: crate::outgoing::mailbox("张三", "zhang@client.example").unwrap(),
+                reply_to: None,
+                subject: &r.subject,
+                body: &r.body,
+                html: Some(html),
+                parts: &[],
+                message_id: "x.1@example.com",
+                in_reply_to: None,
+                references: &[],
+                auto_submitted: AutoSubmitted::AutoReplied,
+                case_number: "SB-2026-000001",
+                date: std::time::SystemTime::UNIX_EPOCH,
+                original: None,
+            })
+            .unwrap();
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&mail.bytes)
+                .unwrap();
+            let root = parsed.root_part();
+            use mail_parser::MimeHeaders;
+            assert_eq!(
+                root.content_type().unwrap().subtype(),
+                Some("alternative"),
+                "{name}"
+            );
+            let types: Vec<String> = parsed.parts[1..]
+                .iter()
+                .map(|p| {
+                    p.content_type()
+                        .and_then(|c| c.subtype())
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect();
+            assert_eq!(types, ["plain", "html"], "{name}");
+        }
     }
 }
