@@ -87,10 +87,13 @@ fn collect(raw: &[u8], parsed: &mail_parser::Message<'_>, skeleton: Option<&Skel
             continue;
         };
         let size = match &body {
+            // Four characters of base64 are three bytes; line ends are none.
             PartBody::Ledger {
                 range,
                 encoding: Encoding::Base64,
-            } => range.len() / 4 * 3,
+            } => raw.get(range.clone()).map_or(0, |b| {
+                b.iter().filter(|c| !c.is_ascii_whitespace()).count() / 4 * 3
+            }),
             PartBody::Ledger { range, .. } => range.len(),
             PartBody::Bytes(b) => b.len(),
         };
