@@ -6,6 +6,8 @@
 //! Needs `scripts/install-test-deps.sh`; fails without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "harness/chromium.rs"]
+mod chromium;
 #[path = "harness/fixture.rs"]
 mod fixture;
 #[path = "harness/mailstack.rs"]
@@ -408,4 +410,58 @@ fn a_customer_follow_up_with_two_photos_reaches_the_department_with_both() {
     );
     assert_eq!(got[0].1, "image/jpeg");
     assert_eq!(got[2].1, "message/rfc822");
+}
+
+/// The HTML acknowledgement and case record as Chromium draws them, at a phone's
+/// width and a desktop client's: screenshots kept in target/mail-screenshots/.
+#[test]
+fn the_html_acknowledgement_and_case_record_render_in_a_browser() {
+    let f = Fixture::start().unwrap();
+    let routed_raw = {
+        opened(&f);
+        f.stack.messages(LOGISTICS, "INBOX").unwrap().remove(0)
+    };
+    let ack_raw = f.stack.messages(CUSTOMER, "INBOX").unwrap().remove(0);
+    let case = f.cases().unwrap()[0]["case"].as_str().unwrap().to_string();
+    let shots = chromium::artifacts("mail-screenshots");
+    let profile = f.dir.join("chromium-profile");
+    for (name, raw, expect) in [
+        ("ack", &ack_raw, "您的来信已收到"),
+        ("case-record", &routed_raw, "问题描述 Description"),
+    ] {
+        // Text first, HTML second.
+        let s = shape(raw);
+        let text_at = s.iter().position(|t| t == "text/plain").unwrap();
+        let html_at = s.iter().position(|t| t == "text/html").unwrap();
+        assert!(text_at < html_at, "{name}: {s:?}");
+        let html = html_of(raw);
+        assert!(
+            !html.contains("<script") && !html.contains("<img"),
+            "{name}"
+        );
+        let page = shots.join(format!("{name}.html"));
+        std::fs::write(&page, &html).unwrap();
+        let url = format!("file://{}", page.display());
+        let dom = chromium::chromium(&profile, &["--dump-dom".into()], &url);
+        assert!(dom.contains(&case), "{name}: the case number in\n{dom}");
+        assert!(dom.contains(expect), "{name}: {expect:?} in\n{dom}");
+        for (size, width, height) in [("phone", 390, 1100), ("desktop", 1000, 900)] {
+            let shot = shots.join(format!("{name}-{size}.png"));
+            let _ = std::fs::remove_file(&shot);
+            chromium::chromium(
+                &profile,
+                &[
+                    format!("--screenshot={}", shot.display()),
+                    format!("--window-size={width},{height}"),
+                ],
+                &url,
+            );
+            let png = std::fs::read(&shot).unwrap_or_default();
+            assert!(
+                png.starts_with(b"\x89PNG") && png.len() > 10_000,
+                "{name}: no screenshot at {}",
+                shot.display()
+            );
+        }
+    }
 }
