@@ -278,13 +278,11 @@ impl Walk {
                     self.push("- ", node);
                 }
             }
-            "td" | "th" => {
-                if preceding(node, "td") + preceding(node, "th") > 0 {
-                    while self.out.ends_with(' ') {
-                        self.out.pop();
-                    }
-                    self.push(" | ", node);
+            "td" | "th" if preceding(node, "td") + preceding(node, "th") > 0 => {
+                while self.out.ends_with(' ') {
+                    self.out.pop();
                 }
+                self.push(" | ", node);
             }
             "img" => {
                 if let Some(alt) = attr(node, "alt").filter(|a| !a.trim().is_empty()) {
@@ -608,6 +606,25 @@ mod tests {
         assert!(t.kept_cids.contains("sig@x"));
         assert!(!t.kept_cids.contains("logo@x"));
         assert!(t.all_cids.contains("logo@x"));
+    }
+
+    /// Foxmail and QQ Mail mark the history with a dashed 原始邮件 line in a div of
+    /// its own; Gmail and Apple Mail with a blockquote after an attribution.
+    #[test]
+    fn foxmail_qq_and_blockquote_histories_are_cut() {
+        for html in [
+            "<div>已处理，谢谢。</div><div><br></div><div style=\"font-size:12px;font-family:Arial Narrow;padding:2px 0 2px 0;\">------------------&nbsp;原始邮件&nbsp;------------------</div>\
+             <div style=\"font-size:12px;background:#efefef;padding:8px;\"><div><b>发件人:</b>&nbsp;\"客服\"</div><div><b>发送时间:</b>&nbsp;2026年11月30日</div></div><div>旧的内容</div>",
+            "<div>已处理，谢谢。</div><div class=\"gmail_quote\"><div dir=ltr>On Mon, 30 Nov 2026 at 10:00, 客服 wrote:</div><blockquote>旧的内容</blockquote></div>",
+            "<div>已处理，谢谢。</div><div>在 2026年11月30日 10:00，客服 写道：</div><blockquote type=cite>旧的内容</blockquote>",
+            "<div>已处理，谢谢。</div><div id=\"QQMailQuote\">旧的内容</div>",
+        ] {
+            let t = trim(html);
+            assert!(t.html.contains("已处理，谢谢。"), "{}", t.html);
+            assert!(!t.html.contains("旧的内容"), "{html}\n→ {}", t.html);
+            let text = crate::reply::quote::trim_quoted(&to_text(html));
+            assert_eq!(text, "已处理，谢谢。", "{html}");
+        }
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub fn command_lines(body: &str) -> usize {
     let mut started = false;
     for line in body.split_inclusive('\n') {
         let trimmed = line.trim().trim_start_matches('\u{feff}');
-        if !(trimmed.is_empty() && !started) && matches!(classify(trimmed), Line::Text) {
+        if (started || !trimmed.is_empty()) && matches!(classify(trimmed), Line::Text) {
             break;
         }
         started |= !trimmed.is_empty();

@@ -98,7 +98,9 @@ fn attribution(lines: &[&str], i: usize) -> Option<usize> {
     // Gmail wraps long attributions at about 78 columns, leaving "wrote:" or "写道:"
     // alone or nearly alone on the next line.
     let second = lines.get(i + 1)?.trim();
-    if second.is_empty() || is_quoted(second) || ends_attribution(first) {
+    // A second line that is an attribution by itself is one: the line before it is
+    // the writer's (an HTML reply's last line has no empty line after it).
+    if second.is_empty() || is_quoted(second) || ends_attribution(first) || is_attribution(second) {
         return None;
     }
     is_attribution(&format!("{first} {second}")).then_some(2)
