@@ -333,4 +333,56 @@ mod tests {
         let mut none = Vec::new();
         assert!(write_sent(&conn, row.id, Some("gone"), Some(3), &mut none).is_err());
     }
+
+    /// A relay's attachments, spliced from the ledger with bare line ends and a
+    /// follow-up's original after them: archived exactly as sent.
+    #[test]
+    fn a_sent_mail_with_parts_is_written_exactly_as_the_sender_sends_it() {
+        use crate::compose::Splice;
+        let conn = crate::store::memory().unwrap();
+        let mut original = b"From: a@b\nSubject: x\n\n--b\n\n".to_vec();
+        let part_start = original.len();
+        while original.len() < 2 * CHUNK + 77 {
+            original.extend_from_slice(b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n");
+        }
+        let part_end = original.len();
+        original.extend_from_slice(b"--b--\n");
+        messages::insert(&conn, &MessageRecord::with_raw("k2", &original)).unwrap();
+        let content = b"Subject: relay\r\n\r\n--m\r\n\r\n\r\n--m\r\n\r\n\r\n--m--\r\n".to_vec();
+        let splices = [
+            Splice {
+                at: 25,
+                range: part_start..part_end,
+            },
+            Splice {
+                at: 25,
+                range: part_start + 3..part_start + 40,
+            },
+        ];
+        outbox::insert(
+            &conn,
+            &NewOutgoing {
+                case_id: None,
+                kind: "follow_up",
+                message_id: "m2@x",
+                envelope_from: "a@b",
+                recipients: &["c@d".to_string()],
+                content: &content,
+                original: Some(("k2", 36)),
+                splices: Some(("k2", &splices)),
+                at: 0,
+            },
+        )
+        .unwrap();
+        let row = outbox::due(&conn, 0, 10).unwrap().remove(0);
+        assert_eq!(row.splices, splices);
+        let expected: Vec<u8> = row.pieces(Some(&original)).unwrap().concat();
+        assert!(!expected.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
+        let mut got = Vec::new();
+        write_sent(&conn, row.id, Some("k2"), Some(36), &mut got).unwrap();
+        assert!(
+            got == expected,
+            "the archived mail differs from the sent one"
+        );
+    }
 }
