@@ -188,9 +188,10 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                     None => "no SLA policies (no clocks: see [sla] policies)".to_string(),
                 };
                 println!(
-                    "OK: config, {} rules from {}, {sla}, templates, {holidays}.",
+                    "OK: config, {} rules from {}, {sla}, templates ({} with HTML), {holidays}.",
                     intake.rules().len(),
-                    rules_dir.display()
+                    rules_dir.display(),
+                    intake.templates().html_count()
                 );
                 return Ok(ExitCode::SUCCESS);
             }

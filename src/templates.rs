@@ -119,7 +119,12 @@ impl Templates {
         Ok(rendered)
     }
 
-    /// Whether `name` has an HTML sibling (for `check`'s report).
+    /// How many templates have an HTML sibling (for `check`'s report).
+    pub fn html_count(&self) -> usize {
+        REQUIRED.iter().filter(|n| self.has_html(n)).count()
+    }
+
+    /// Whether `name` has an HTML sibling.
     pub fn has_html(&self, name: &str) -> bool {
         self.env.get_template(&html_sibling(name)).is_ok()
     }
