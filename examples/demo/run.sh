@@ -71,7 +71,7 @@ echo "== Monday 10:40: logistics replies with \"Status: analysed\", an answer fo
 SWITCHBOARD_LOG=warn "$bin" run --config "$config" --once --now 2026-11-30T10:40:00+08:00
 relay=$(grep -l "^Auto-Submitted: no" "$here"/state/outbox/new/* | head -1)
 echo "The relay to the customer ($relay) is text and HTML with the attachment:"
-grep -E "^(Content-Type: (multipart|text|application)|Content-Disposition| filename)" "$relay" | sed 's/^/  /' 
+grep -E "^(Content-Type: (multipart|text|application)|Content-Disposition| filename| name)" "$relay" | sed 's/^/  /' 
 echo
 echo "== Monday 12:05: the other complaints' 2-hour analysis deadlines have passed =="
 SWITCHBOARD_LOG=warn "$bin" run --config "$config" --once --now 2026-11-30T12:05:00+08:00
