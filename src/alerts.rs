@@ -256,6 +256,7 @@ address = "cs@example.com"
                 recipients: &recipients,
                 content: b"Subject: x\r\n\r\nx\r\n",
                 original: None,
+                splices: None,
                 at,
             },
         )

@@ -1,8 +1,8 @@
 //! What each subcommand does, over the library. Output for people goes to stdout;
 //! logs go to stderr.
 
-pub mod login;
 pub mod corrections;
+pub mod login;
 pub mod messages;
 pub mod quarantine;
 pub mod replay;
@@ -222,9 +222,10 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                     None => String::new(),
                 };
                 println!(
-                    "OK: config, {} rules from {}{parties}, {sla}, templates, {holidays}.",
+                    "OK: config, {} rules from {}{parties}, {sla}, templates ({} with HTML), {holidays}.",
                     intake.rules().len(),
-                    rules_dir.display()
+                    rules_dir.display(),
+                    intake.templates().html_count()
                 );
                 return Ok(ExitCode::SUCCESS);
             }

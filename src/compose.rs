@@ -18,6 +18,9 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, 
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
 mod address;
+pub mod part;
+
+pub use part::{Encoding, Part, PartBody};
 
 /// RFC 3834 values of Auto-Submitted for what we send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,10 @@ pub struct Draft<'a> {
     pub reply_to: Option<Mailbox>,
     pub subject: &'a str,
     pub body: &'a str,
+    /// The same words as HTML: the mail is then multipart/alternative, text first.
+    pub html: Option<&'a str>,
+    /// Attachments, and images the HTML shows (those with a Content-ID).
+    pub parts: &'a [Part],
     /// Without angle brackets.
     pub message_id: &'a str,
     pub in_reply_to: Option<&'a str>,
@@ -66,6 +73,17 @@ pub struct Composed {
     pub bytes: Vec<u8>,
     /// Where the original's bytes (line ends made CRLF) belong in `bytes`.
     pub original_at: Option<usize>,
+    /// Where pieces of the original (the encoded bodies of its parts, line ends made
+    /// CRLF) belong in `bytes`, in ascending order: the parts of [`Draft::parts`]
+    /// that are [`PartBody::Ledger`].
+    pub splices: Vec<Splice>,
+}
+
+/// Bytes `range` of the ledger's message, put in at `at`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Splice {
+    pub at: usize,
+    pub range: std::ops::Range<usize>,
 }
 
 pub fn build(d: &Draft<'_>) -> Result<Composed> {
@@ -109,10 +127,57 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(d.body.to_string());
+    // Text first, HTML last: RFC 2046 §5.1.4, a reader shows the last it can.
+    let words = match d.html {
+        None => Words::Single(text),
+        Some(html) => Words::Multi(
+            MultiPart::alternative().singlepart(text).singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html.to_string()),
+            ),
+        ),
+    };
+    // Images the HTML shows go beside it in multipart/related (RFC 2387).
+    let marks = Marks::new();
+    let mut inline = d.parts.iter().filter(|p| p.content_id.is_some()).peekable();
+    let words = match (words, inline.peek().is_some() && d.html.is_some()) {
+        (words, false) => words,
+        (words, true) => {
+            let mut related = match words {
+                Words::Single(p) => MultiPart::related().singlepart(p),
+                Words::Multi(m) => MultiPart::related().multipart(m),
+            };
+            for (i, part) in d.parts.iter().enumerate() {
+                if part.content_id.is_some() {
+                    related = related.singlepart(single(part, &marks.mark(i))?);
+                }
+            }
+            Words::Multi(related)
+        }
+    };
+    let attached: Vec<(usize, &Part)> = d
+        .parts
+        .iter()
+        .enumerate()
+        // An image with a Content-ID in a mail without HTML is an attachment.
+        .filter(|(_, p)| p.content_id.is_none() || d.html.is_none())
+        .collect();
     let as_is = d.original.and_then(as_is_encoding);
-    let message = match d.original {
-        None => builder.singlepart(text),
-        Some(raw) => {
+    let message = if d.original.is_none() && attached.is_empty() {
+        match words {
+            Words::Single(p) => builder.singlepart(p),
+            Words::Multi(m) => builder.multipart(m),
+        }
+    } else {
+        let mut mixed = match words {
+            Words::Single(p) => MultiPart::mixed().singlepart(p),
+            Words::Multi(m) => MultiPart::mixed().multipart(m),
+        };
+        for (i, part) in attached {
+            mixed = mixed.singlepart(single(part, &marks.mark(i))?);
+        }
+        if let Some(raw) = d.original {
             let body = match as_is {
                 // Stands in for the original, which `pieces` puts back.
                 Some(encoding) => Body::dangerous_pre_encoded(ORIGINAL_MARK.to_vec(), encoding),
@@ -121,8 +186,9 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
             };
             let content_type = ContentType::parse("message/rfc822").context("message/rfc822")?;
             let part = Attachment::new("original.eml".to_string()).body(body, content_type);
-            builder.multipart(MultiPart::mixed().singlepart(text).singlepart(part))
+            mixed = mixed.singlepart(part);
         }
+        builder.multipart(mixed)
     }
     .context("Cannot build the outgoing message")?;
     let mut bytes = message.formatted();
@@ -135,7 +201,102 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
         bytes.drain(at..at + ORIGINAL_MARK.len());
         original_at = Some(at);
     }
-    Ok(Composed { bytes, original_at })
+    let splices = marks.take_out(&mut bytes, d.parts, &mut original_at)?;
+    Ok(Composed {
+        bytes,
+        original_at,
+        splices,
+    })
+}
+
+/// The mail's words: text alone, or text and HTML (and its images).
+enum Words {
+    Single(SinglePart),
+    Multi(MultiPart),
+}
+
+/// One part's MIME part; a ledger body is a mark that [`Marks::take_out`] replaces
+/// with its place.
+fn single(part: &Part, mark: &[u8]) -> Result<SinglePart> {
+    let mut b = SinglePart::builder()
+        .header(part.content_type_header())
+        .header(part.disposition_header());
+    if let Some(id) = part.content_id_header() {
+        b = b.header(id);
+    }
+    let body = match &part.body {
+        PartBody::Ledger { encoding, .. } => Body::dangerous_pre_encoded(
+            mark.to_vec(),
+            match encoding {
+                Encoding::Base64 => ContentTransferEncoding::Base64,
+                Encoding::QuotedPrintable => ContentTransferEncoding::QuotedPrintable,
+                Encoding::SevenBit => ContentTransferEncoding::SevenBit,
+            },
+        ),
+        PartBody::Bytes(bytes) => {
+            Body::new_with_encoding(bytes.clone(), ContentTransferEncoding::Base64)
+                .map_err(|_| anyhow::anyhow!("Cannot encode the attachment {}", part.name))?
+        }
+    };
+    Ok(b.body(body))
+}
+
+/// The stand-ins for the parts' ledger bodies. Each holds a number nobody can guess
+/// (a fresh `RandomState`'s hash), so that no text, subject or file name from a
+/// message can make one: it is found where the builder put it, and only there.
+struct Marks {
+    nonce: u64,
+}
+
+impl Marks {
+    fn new() -> Marks {
+        use std::hash::BuildHasher as _;
+        Marks {
+            nonce: std::collections::hash_map::RandomState::new().hash_one(0u8),
+        }
+    }
+
+    fn mark(&self, i: usize) -> Vec<u8> {
+        format!("[switchboard {:016x} part {i}]", self.nonce).into_bytes()
+    }
+
+    /// Takes each ledger part's mark out of `bytes` and returns its place; moves
+    /// `original_at` (which lies after every part) by what was taken out.
+    fn take_out(
+        &self,
+        bytes: &mut Vec<u8>,
+        parts: &[Part],
+        original_at: &mut Option<usize>,
+    ) -> Result<Vec<Splice>> {
+        let mut found: Vec<(usize, usize, std::ops::Range<usize>)> = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            if let PartBody::Ledger { range, .. } = &part.body {
+                let mark = self.mark(i);
+                let at = memchr::memmem::find(bytes, &mark).with_context(|| {
+                    format!("The built message lost the place of {}", part.name)
+                })?;
+                found.push((at, mark.len(), range.clone()));
+            }
+        }
+        found.sort_by_key(|f| f.0);
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut splices = Vec::with_capacity(found.len());
+        let mut from = 0;
+        for (at, len, range) in found {
+            out.extend_from_slice(bytes.get(from..at).context("mark out of place")?);
+            splices.push(Splice {
+                at: out.len(),
+                range,
+            });
+            from = at + len;
+        }
+        out.extend_from_slice(bytes.get(from..).unwrap_or_default());
+        if let Some(at) = original_at.as_mut() {
+            *at -= bytes.len() - out.len();
+        }
+        *bytes = out;
+        Ok(splices)
+    }
 }
 
 const ORIGINAL_MARK: &[u8] = b"[switchboard: the original message goes here]";
@@ -174,25 +335,40 @@ fn as_is_encoding(raw: &[u8]) -> Option<ContentTransferEncoding> {
     })
 }
 
-/// A stored mail as it goes out: the bytes before the original, the original with
-/// its line ends made CRLF (SMTP wants nothing else; a Maildir-read original has bare
-/// LF), the bytes after. Without an original the whole mail is the first piece.
-/// `None`: `original_at` lies outside the stored bytes.
+/// A stored mail as it goes out: the stored bytes, with the original (line ends
+/// made CRLF: SMTP wants nothing else, and a Maildir-read original has bare LF) at
+/// `original_at`, and each splice's piece of it (made CRLF too) at its place. Without
+/// either, the whole mail is the one piece. `None`: a place lies outside the stored
+/// bytes, or a piece outside the original, or the places are out of order.
 pub fn pieces<'a>(
     bytes: &'a [u8],
-    original: Option<(usize, &'a [u8])>,
-) -> Option<[Cow<'a, [u8]>; 3]> {
-    match original {
-        None => Some([Cow::Borrowed(bytes), Cow::Borrowed(&[]), Cow::Borrowed(&[])]),
-        Some((at, raw)) => {
-            let (head, tail) = (bytes.get(..at)?, bytes.get(at..)?);
-            Some([Cow::Borrowed(head), crlf(raw), Cow::Borrowed(tail)])
-        }
+    raw: &'a [u8],
+    original_at: Option<usize>,
+    splices: &[Splice],
+) -> Option<Vec<Cow<'a, [u8]>>> {
+    let mut inserts: Vec<(usize, &'a [u8], u8)> = Vec::with_capacity(splices.len() + 1);
+    for s in splices {
+        let before = s
+            .range
+            .start
+            .checked_sub(1)
+            .and_then(|i| raw.get(i))
+            .copied()
+            .unwrap_or(0);
+        inserts.push((s.at, raw.get(s.range.clone())?, before));
     }
-}
-
-fn crlf(raw: &[u8]) -> Cow<'_, [u8]> {
-    crlf_after(0, raw)
+    if let Some(at) = original_at {
+        inserts.push((at, raw, 0));
+    }
+    let mut out = Vec::with_capacity(inserts.len() * 2 + 1);
+    let mut from = 0;
+    for (at, piece, before) in inserts {
+        out.push(Cow::Borrowed(bytes.get(from..at)?));
+        out.push(crlf_after(before, piece));
+        from = at;
+    }
+    out.push(Cow::Borrowed(bytes.get(from..)?));
+    Some(out)
 }
 
 /// [`crlf`] of one chunk of a longer original, `before` being the byte that precedes
@@ -245,6 +421,8 @@ mod tests {
             case_number: "SB-2026-000001",
             date: SystemTime::UNIX_EPOCH,
             original: Some(b"From: a@b\r\nSubject: x\r\n\r\nhello\r\n"),
+            html: None,
+            parts: &[],
         });
         let raw = whole(&raw.unwrap(), b"From: a@b\r\nSubject: x\r\n\r\nhello\r\n");
         let parsed = crate::message::Message::parse(&raw).unwrap();
@@ -268,7 +446,7 @@ mod tests {
 
     /// The mail as the sender puts it together.
     fn whole(c: &Composed, original: &[u8]) -> Vec<u8> {
-        pieces(&c.bytes, c.original_at.map(|at| (at, original)))
+        pieces(&c.bytes, original, c.original_at, &c.splices)
             .unwrap()
             .concat()
     }
@@ -289,6 +467,8 @@ mod tests {
             case_number: "SB-2026-000001",
             date: SystemTime::UNIX_EPOCH,
             original,
+            html: None,
+            parts: &[],
         })
         .unwrap()
     }
@@ -365,8 +545,12 @@ mod tests {
 
     #[test]
     fn a_stored_offset_outside_the_mail_is_refused() {
-        assert!(pieces(b"abc", Some((4, b"x"))).is_none());
-        assert!(pieces(b"abc", Some((3, b"x"))).is_some());
+        assert!(pieces(b"abc", b"x", Some(4), &[]).is_none());
+        assert!(pieces(b"abc", b"x", Some(3), &[]).is_some());
+        let out_of_order = [Splice { at: 2, range: 0..1 }, Splice { at: 1, range: 0..1 }];
+        assert!(pieces(b"abc", b"x", None, &out_of_order).is_none());
+        let outside = [Splice { at: 1, range: 0..2 }];
+        assert!(pieces(b"abc", b"x", None, &outside).is_none());
     }
 
     #[test]

@@ -900,7 +900,13 @@ fn name_parts(display: &str) -> Vec<String> {
 /// Writes the bytes composed beside the store into their outbox row.
 fn fill(conn: &Connection, f: composer::Filled) -> Result<()> {
     let original = f.filling.ledger_key.as_deref().zip(f.composed.original_at);
-    store::outbox::fill(conn, f.filling.row, &f.composed.bytes, original)
+    let splices = f
+        .filling
+        .ledger_key
+        .as_deref()
+        .filter(|_| !f.composed.splices.is_empty())
+        .map(|k| (k, f.composed.splices.as_slice()));
+    store::outbox::fill(conn, f.filling.row, &f.composed.bytes, original, splices)
 }
 
 fn quarantine(

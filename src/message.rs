@@ -12,7 +12,9 @@
 //! characters (CR, LF, NUL…) in the subject or names, bounded lengths, Message-IDs
 //! without spaces or controls.
 
+pub mod attachments;
 pub mod charset;
+pub mod html;
 pub mod limits;
 pub mod skeleton;
 
@@ -188,9 +190,7 @@ impl Message {
             .and_then(|part| {
                 let text = charset::part_text(part, raw, hint)?;
                 Some(match part.body {
-                    mail_parser::PartType::Html(_) => {
-                        mail_parser::decoders::html::html_to_text(&text)
-                    }
+                    mail_parser::PartType::Html(_) => html::to_text(&text),
                     _ => text,
                 })
             })

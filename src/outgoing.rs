@@ -48,6 +48,9 @@ pub struct Letter<'a> {
     pub references: &'a [String],
     /// Attached as message/rfc822.
     pub original: Option<Original<'a>>,
+    /// Attachments and inline images taken from the ledger message `ledger_key`
+    /// (the incoming message; the same as `original`'s when both).
+    pub parts: Option<Parts<'a>>,
     /// Mail to this department carries its reply token.
     pub department: Option<&'a str>,
 }
@@ -58,6 +61,13 @@ pub struct Original<'a> {
     pub raw: &'a [u8],
     /// Its ledger key (`messages.dedup_key`), recorded in the same transaction: the
     /// outbox names the ledger row instead of keeping the bytes a second time.
+    pub ledger_key: &'a str,
+}
+
+/// Parts of an incoming message carried by the mail about it.
+#[derive(Clone, Copy)]
+pub struct Parts<'a> {
+    pub parts: &'a [compose::Part],
     pub ledger_key: &'a str,
 }
 
@@ -84,6 +94,7 @@ impl<'a> Letter<'a> {
             in_reply_to: None,
             references: &[],
             original: None,
+            parts: None,
             department,
         }
     }
@@ -161,11 +172,15 @@ impl Mailer<'_> {
             references: Cow::Borrowed(l.references),
             auto: l.auto,
             original: l.original.map(|o| Cow::Borrowed(o.raw)),
+            parts: Cow::Borrowed(l.parts.map_or(&[][..], |p| p.parts)),
             date: self.now,
         };
+        // A mail with parts is composed in place: it is rare, and a decoded part
+        // would be copied to the thread.
         let beside = self.composer.filter(|_| {
             l.original
                 .is_none_or(|o| o.raw.len() <= composer::ORIGINAL_MAX)
+                && l.parts.is_none_or(|p| p.parts.is_empty())
         });
         // Composed here unless a composer takes it (then the row waits for its bytes
         // until the batch commits, see `composer`).
@@ -193,6 +208,11 @@ impl Mailer<'_> {
                     .and_then(|c| c.original_at)
                     .zip(l.original)
                     .map(|(at, o)| (o.ledger_key, at)),
+                splices: composed
+                    .as_ref()
+                    .filter(|c| !c.splices.is_empty())
+                    .zip(l.parts)
+                    .map(|(c, p)| (p.ledger_key, c.splices.as_slice())),
                 at: self.now.timestamp(),
             },
         )?;
@@ -223,6 +243,7 @@ pub struct Recipe<'a> {
     references: Cow<'a, [String]>,
     auto: AutoSubmitted,
     original: Option<Cow<'a, [u8]>>,
+    parts: Cow<'a, [compose::Part]>,
     date: DateTime<Utc>,
 }
 
@@ -240,6 +261,7 @@ impl Recipe<'_> {
             references: Cow::Owned(self.references.into_owned()),
             auto: self.auto,
             original: self.original.map(|o| Cow::Owned(o.into_owned())),
+            parts: Cow::Owned(self.parts.into_owned()),
             date: self.date,
         }
     }
@@ -259,6 +281,8 @@ impl Recipe<'_> {
             reply_to: Some(self.reply_to.clone()),
             subject: &subject,
             body: &rendered.body,
+            html: rendered.html.as_deref(),
+            parts: &self.parts,
             message_id: &self.message_id,
             in_reply_to: self.in_reply_to.as_deref(),
             references: &self.references,

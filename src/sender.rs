@@ -230,7 +230,7 @@ impl Lane<'_> {
             // read, they left a malloc arena per thread holding freed megabytes:
             // the benchmark's backlog outbox peaked at 187 MiB instead of 53.)
             let mut found = false;
-            if let Some((_, key)) = &row.original {
+            if let Some(key) = &row.ledger_key {
                 let (key, buf) = (key.clone(), std::mem::take(&mut original));
                 (original, found) = db
                     .call(move |c| {
@@ -404,6 +404,7 @@ mod tests {
                     recipients: &["dept@example.com".to_string()],
                     content: content.as_bytes(),
                     original: Some((key, head.len())),
+                    splices: None,
                     at: 0,
                 },
             )

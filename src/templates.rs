@@ -2,6 +2,14 @@
 //! administrator. A template file starts with a `Subject:` line, then an empty line,
 //! then the body. Variables that do not exist are errors (strict mode), caught by
 //! `check`, which renders every template with sample data before the daemon starts.
+//!
+//! A template may have an HTML sibling, `ack.zh.html` beside `ack.zh.txt`: the body
+//! of the same mail as HTML, rendered from the same context, without a Subject line
+//! (the subject is the text template's). With one, the mail is multipart/alternative,
+//! text first (RFC 2046 §5.1.4: the last part is the richest). minijinja escapes
+//! every variable in a template named `.html` (its default auto-escape callback), so
+//! a subject full of `<script>` is text in the HTML part; `| safe` is for HTML that
+//! Switchboard itself has sanitised (the relayed reply, see message/html.rs).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +24,7 @@ pub const REQUIRED: &[&str] = &[
     "route.txt",
     "follow_up.txt",
     "relay.txt",
+    "relay_limit.txt",
     "command_error.txt",
     "reminder.txt",
     "escalation.txt",
@@ -36,6 +45,13 @@ pub struct Templates {
 pub struct Rendered {
     pub subject: String,
     pub body: String,
+    /// The HTML sibling's rendering, when the template has one.
+    pub html: Option<String>,
+}
+
+/// The HTML sibling's name of a text template: `ack.zh.txt` → `ack.zh.html`.
+pub fn html_sibling(name: &str) -> String {
+    format!("{}.html", name.strip_suffix(".txt").unwrap_or(name))
 }
 
 impl Templates {
@@ -53,6 +69,20 @@ impl Templates {
                         problems.push(format!("{}: {}", path.display(), describe(&e)));
                     }
                 }
+                Err(e) => {
+                    problems.push(format!("{}: cannot read the template: {e}", path.display()))
+                }
+            }
+            // The HTML sibling is optional: without it the mail is text alone.
+            let html = html_sibling(name);
+            let path = dir.join(&html);
+            match std::fs::read_to_string(&path) {
+                Ok(source) => {
+                    if let Err(e) = env.add_template_owned(html, source) {
+                        problems.push(format!("{}: {}", path.display(), describe(&e)));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     problems.push(format!("{}: cannot read the template: {e}", path.display()))
                 }
@@ -76,7 +106,27 @@ impl Templates {
         let text = template
             .render(context)
             .map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
-        split_subject(&text).with_context(|| format!("{}: the rendered text", path.display()))
+        let mut rendered = split_subject(&text)
+            .with_context(|| format!("{}: the rendered text", path.display()))?;
+        let html = html_sibling(name);
+        if let Ok(template) = self.env.get_template(&html) {
+            let path = self.dir.join(&html);
+            let body = template
+                .render(context)
+                .map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
+            rendered.html = Some(body.replace("\r\n", "\n"));
+        }
+        Ok(rendered)
+    }
+
+    /// How many templates have an HTML sibling (for `check`'s report).
+    pub fn html_count(&self) -> usize {
+        REQUIRED.iter().filter(|n| self.has_html(n)).count()
+    }
+
+    /// Whether `name` has an HTML sibling.
+    pub fn has_html(&self, name: &str) -> bool {
+        self.env.get_template(&html_sibling(name)).is_ok()
     }
 }
 
@@ -102,6 +152,7 @@ fn split_subject(text: &str) -> Result<Rendered> {
     Ok(Rendered {
         subject: subject.trim().to_string(),
         body: body.trim_end().to_string() + "\n",
+        html: None,
     })
 }
 

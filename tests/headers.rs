@@ -11,10 +11,12 @@
 use std::process::Command;
 use std::time::SystemTime;
 
+use mail_parser::MimeHeaders;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use switchboard::compose::{AutoSubmitted, Draft, build};
+use switchboard::compose::{AutoSubmitted, Draft, Part, PartBody, build};
+use switchboard::message::attachments::clean_file_name;
 use switchboard::message::clean_text;
 use switchboard::outgoing::mailbox;
 
@@ -73,6 +75,17 @@ fn every_written_header_parses_strictly_with_two_parsers() {
         let to = mailbox(name, "customer@client.example").unwrap();
         let reply_to = mailbox(name, "support+sb.token@example.com").unwrap();
         let subject = clean_text(subject, 200);
+        // The name as a file name too, cleaned as every attachment's is; every
+        // other mail is multipart/alternative with it attached.
+        let file = clean_file_name(Some(name), 1, "application/pdf");
+        let parts = [Part {
+            name: file.clone(),
+            content_type: "application/pdf".into(),
+            content_id: None,
+            body: PartBody::Bytes(b"%PDF-1.4 x".to_vec()),
+            size: 10,
+        }];
+        let rich = i % 2 == 0;
         let composed = build(&Draft {
             from: &from,
             to,
@@ -86,9 +99,22 @@ fn every_written_header_parses_strictly_with_two_parsers() {
             case_number: "SB-2026-000001",
             date: SystemTime::UNIX_EPOCH,
             original: None,
+            html: rich.then_some("<p>正文 body</p>"),
+            parts: if rich { &parts } else { &[] },
         })
         .unwrap();
         let raw = composed.bytes;
+        if rich {
+            let parsed = mail_parser::MessageParser::new().parse(&raw).unwrap();
+            let a = parsed.attachment(0).unwrap();
+            assert_eq!(
+                a.attachment_name(),
+                Some(file.as_str()),
+                "{}",
+                String::from_utf8_lossy(&raw)
+            );
+            assert_eq!(a.contents(), b"%PDF-1.4 x");
+        }
         let expected_name = clean_text(name, 200);
 
         // mail-parser reads them back as written — but for text that itself looks
@@ -129,6 +155,7 @@ fn every_written_header_parses_strictly_with_two_parsers() {
             "To": {"name": expected_name, "address": "customer@client.example"},
             "Reply-To": {"name": expected_name, "address": "support+sb.token@example.com"},
             "Subject": subject,
+            "Attachment": if rich { serde_json::Value::from(file) } else { serde_json::Value::Null },
         });
         std::fs::write(dir.join(format!("{i:04}.json")), expected.to_string()).unwrap();
         written += 1;

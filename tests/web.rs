@@ -11,10 +11,14 @@
     clippy::cloned_ref_to_slice_refs
 )]
 
+#[path = "harness/chromium.rs"]
+mod chromium;
 #[path = "harness/fixture.rs"]
 mod fixture;
 #[path = "harness/mailstack.rs"]
 mod mailstack;
+
+use chromium::chromium;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -115,36 +119,8 @@ fn sample(metrics: &str, name: &str, labels: &str) -> f64 {
         .sum()
 }
 
-fn chromium(profile: &Path, args: &[String], url: &str) -> String {
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("chromium is installed (scripts/install-test-deps.sh)");
-    assert!(
-        out.status.success(),
-        "chromium {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    chromium::artifacts("web-screenshots")
 }
 
 struct Setup {

@@ -33,6 +33,10 @@ echo "== Cases =="
 # reply token.
 routed=$(grep -l "^To: .*logistics@example.com" "$here"/state/outbox/new/* | xargs grep -l "SB-2026-000001" | head -1)
 parent=$(grep -m1 -i "^Message-ID:" "$routed" | sed 's/^[^:]*: *//' | tr -d '\r')
+# The reply carries the department's report as a PDF with a Chinese name, and quotes
+# the routed mail below its text, as Outlook does: the customer gets the report, not
+# the quote.
+report=$(printf '%%PDF-1.4\n%% 整改报告 SB-2026-000001: 原材料短缺，已加急生产，明日17点前送达。\n%%%%EOF\n' | base64 -w 76)
 cat > "$here/state/inbox/new/1764470400.reply.demo" <<MAIL
 From: 物流部 <logistics@example.com>
 To: support@example.com
@@ -41,16 +45,33 @@ Message-ID: <demo-reply-1@example.com>
 In-Reply-To: $parent
 References: $parent
 MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="demo-reply"
+
+--demo-reply
 Content-Type: text/plain; charset=utf-8
 Content-Transfer-Encoding: 8bit
 
 Status: analysed
 
-李先生您好：延迟是因为原材料短缺，我们已安排加急生产，明日17点前送达。
+李先生您好：延迟是因为原材料短缺，我们已安排加急生产，明日17点前送达。整改报告见附件。
+
+-----原始邮件-----
+发件人: 客户服务部 Customer Service
+发送时间: 2026年11月30日 10:00
+主题: 新案件
+--demo-reply
+Content-Type: application/pdf; name="=?UTF-8?B?$(printf '整改报告.pdf' | base64 -w 0)?="
+Content-Disposition: attachment; filename*=UTF-8''%E6%95%B4%E6%94%B9%E6%8A%A5%E5%91%8A.pdf
+Content-Transfer-Encoding: base64
+
+$report
+--demo-reply--
 MAIL
-echo
-echo "== Monday 10:40: logistics replies with \"Status: analysed\" and an answer for the customer =="
+echo "== Monday 10:40: logistics replies with \"Status: analysed\", an answer for the customer and a PDF =="
 SWITCHBOARD_LOG=warn "$bin" run --config "$config" --once --now 2026-11-30T10:40:00+08:00
+relay=$(grep -l "^Auto-Submitted: no" "$here"/state/outbox/new/* | head -1)
+echo "The relay to the customer ($relay) is text and HTML with the attachment:"
+grep -E "^(Content-Type: (multipart|text|application)|Content-Disposition| filename| name)" "$relay" | sed 's/^/  /' 
 echo
 echo "== Monday 12:05: the other complaints' 2-hour analysis deadlines have passed =="
 SWITCHBOARD_LOG=warn "$bin" run --config "$config" --once --now 2026-11-30T12:05:00+08:00

@@ -132,14 +132,19 @@ fn push_words(out: &mut String, mut column: usize, words: &[String]) -> usize {
 /// keep it, and a break at a space reads right either way.
 fn encoded_words(text: &str) -> Vec<String> {
     // 75 - len("=?utf-8?b?") - len("?=") = 63 characters of base64: 45 octets.
-    const OCTETS: usize = 45;
+    encoded_words_of(text, 45)
+}
+
+/// [`encoded_words`] of at most `octets` octets each (a multiple of 3 fills the
+/// base64 of each word).
+pub(super) fn encoded_words_of(text: &str, octets: usize) -> Vec<String> {
     let mut words = Vec::new();
     let mut chunk = String::new();
     for c in text.chars() {
         // A control character cannot be in a header; clean_text removed those from
         // what reaches us, and any left become a space.
         let c = if c.is_control() { ' ' } else { c };
-        if chunk.len() + c.len_utf8() > OCTETS {
+        if chunk.len() + c.len_utf8() > octets {
             let rest = match chunk.rfind(' ') {
                 Some(at) if at + 1 < chunk.len() => chunk.split_off(at + 1),
                 _ => String::new(),

@@ -23,8 +23,12 @@ pub struct Sla {
     pub report: Option<(Weekday, NaiveTime)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Replies {
+    /// The most a relayed reply (or a passed-on follow-up) carries in attachments,
+    /// decoded: over it the mail goes with its text alone and the department is told
+    /// what was not sent (default 20 MB, what most providers take in one mail).
+    pub max_relay_bytes: u64,
     /// `+` when the mail server delivers `support+anything@` to `support@` (Postfix
     /// `recipient_delimiter`): routed mail then carries its reply token in Reply-To too.
     pub subaddress_delimiter: Option<char>,
@@ -32,6 +36,17 @@ pub struct Replies {
     /// `authserv_id`, show DMARC, DKIM or SPF passing for the sender's domain.
     pub require_authenticated: bool,
     pub authserv_id: Option<String>,
+}
+
+impl Default for Replies {
+    fn default() -> Replies {
+        Replies {
+            max_relay_bytes: 20 * 1024 * 1024,
+            subaddress_delimiter: None,
+            require_authenticated: false,
+            authserv_id: None,
+        }
+    }
 }
 
 pub fn read_sla(t: Option<Fields<'_>>, rules_dir: &Path, triage: &str, report: &mut Report) -> Sla {
@@ -128,6 +143,9 @@ pub fn read_replies(t: Option<Fields<'_>>, report: &mut Report) -> Replies {
         replies.require_authenticated = t.boolean(report, "require_authenticated").unwrap_or(false);
     }
     replies.authserv_id = t.string(report, "authserv_id").map(|s| s.to_lowercase());
+    if let Some(v) = t.integer(report, "max_relay_bytes", 0, i64::MAX) {
+        replies.max_relay_bytes = v as u64;
+    }
     if replies.require_authenticated && replies.authserv_id.is_none() {
         t.error(
             report,

@@ -29,6 +29,9 @@ pub struct Skeleton {
     pub bytes: Vec<u8>,
     /// Where each body was cut out, as offsets into `bytes`, ascending.
     pub cuts: Vec<usize>,
+    /// The same bodies as ranges of the raw message (message/attachments.rs maps a
+    /// part of the skeleton back to its bytes in the ledger with them).
+    pub cut_ranges: Vec<Range<usize>>,
 }
 
 impl Skeleton {
@@ -43,7 +46,7 @@ impl Skeleton {
         let mut bytes = Vec::with_capacity(kept);
         let mut offsets = Vec::with_capacity(cuts.len());
         let mut from = 0;
-        for cut in cuts {
+        for cut in &cuts {
             bytes.extend_from_slice(raw.get(from..cut.start)?);
             offsets.push(bytes.len());
             from = cut.end;
@@ -52,6 +55,7 @@ impl Skeleton {
         Some(Skeleton {
             bytes,
             cuts: offsets,
+            cut_ranges: cuts,
         })
     }
 

@@ -241,6 +241,7 @@ mod tests {
             references: Cow::Owned(Vec::new()),
             auto: AutoSubmitted::AutoReplied,
             original: None,
+            parts: Cow::Owned(Vec::new()),
             date: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
         }
     }

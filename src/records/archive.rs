@@ -225,27 +225,60 @@ pub(super) fn write_sent(
         written += c.len() as u64;
         Ok(())
     };
-    let Some(at) = original_at else {
+    let splices = crate::store::outbox::read_splices(
+        conn.query_row("SELECT splices FROM outbox WHERE id = ?1", [id], |r| {
+            r.get::<_, Option<String>>(0)
+        })?
+        .as_deref(),
+    );
+    if original_at.is_none() && splices.is_empty() {
         copy_blob(&content, 0, len, &mut out)?;
         return Ok(written);
-    };
-    let at = usize::try_from(at)
-        .ok()
-        .filter(|a| *a <= len)
-        .context("the stored place of the original lies outside the mail")?;
+    }
+    let at = original_at
+        .map(|at| {
+            usize::try_from(at)
+                .ok()
+                .filter(|a| *a <= len)
+                .context("the stored place of the original lies outside the mail")
+        })
+        .transpose()?;
     let key = original_key.unwrap_or_default();
     let Some(original) = crate::store::messages::id_by_key(conn, key)? else {
         bail!("the original message this mail carries is no longer in the store");
     };
-    copy_blob(&content, 0, at, &mut out)?;
     let original = conn.blob_open(rusqlite::MAIN_DB, "messages", "raw", original, true)?;
-    let mut before = 0u8;
-    copy_blob(&original, 0, original.len(), &mut |c| {
-        let fixed = crate::compose::crlf_after(before, c);
-        before = c.last().copied().unwrap_or(before);
-        out(&fixed)
-    })?;
-    copy_blob(&content, at, len, &mut out)?;
+    // The pieces in the order `compose::pieces` sends them: each splice's range of
+    // the original, then the whole original, each after the content before it.
+    let mut inserts: Vec<(usize, std::ops::Range<usize>)> =
+        splices.iter().map(|s| (s.at, s.range.clone())).collect();
+    if let Some(at) = at {
+        inserts.push((at, 0..original.len()));
+    }
+    let mut from = 0;
+    for (at, range) in inserts {
+        anyhow::ensure!(
+            from <= at && at <= len && range.start <= range.end && range.end <= original.len(),
+            "the stored place of a part lies outside the mail"
+        );
+        copy_blob(&content, from, at, &mut out)?;
+        let mut before = match range.start.checked_sub(1) {
+            Some(i) => {
+                let mut b = [0u8; 1];
+                original.read_at_exact(&mut b, i)?;
+                let [b] = b;
+                b
+            }
+            None => 0,
+        };
+        copy_blob(&original, range.start, range.end, &mut |c| {
+            let fixed = crate::compose::crlf_after(before, c);
+            before = c.last().copied().unwrap_or(before);
+            out(&fixed)
+        })?;
+        from = at;
+    }
+    copy_blob(&content, from, len, &mut out)?;
     Ok(written)
 }
 
@@ -281,6 +314,7 @@ mod tests {
                 recipients: &["c@d".to_string()],
                 content: &content,
                 original: Some(("k1", head.len())),
+                splices: None,
                 at: 0,
             },
         )
@@ -298,5 +332,57 @@ mod tests {
 
         let mut none = Vec::new();
         assert!(write_sent(&conn, row.id, Some("gone"), Some(3), &mut none).is_err());
+    }
+
+    /// A relay's attachments, spliced from the ledger with bare line ends and a
+    /// follow-up's original after them: archived exactly as sent.
+    #[test]
+    fn a_sent_mail_with_parts_is_written_exactly_as_the_sender_sends_it() {
+        use crate::compose::Splice;
+        let conn = crate::store::memory().unwrap();
+        let mut original = b"From: a@b\nSubject: x\n\n--b\n\n".to_vec();
+        let part_start = original.len();
+        while original.len() < 2 * CHUNK + 77 {
+            original.extend_from_slice(b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n");
+        }
+        let part_end = original.len();
+        original.extend_from_slice(b"--b--\n");
+        messages::insert(&conn, &MessageRecord::with_raw("k2", &original)).unwrap();
+        let content = b"Subject: relay\r\n\r\n--m\r\n\r\n\r\n--m\r\n\r\n\r\n--m--\r\n".to_vec();
+        let splices = [
+            Splice {
+                at: 25,
+                range: part_start..part_end,
+            },
+            Splice {
+                at: 25,
+                range: part_start + 3..part_start + 40,
+            },
+        ];
+        outbox::insert(
+            &conn,
+            &NewOutgoing {
+                case_id: None,
+                kind: "follow_up",
+                message_id: "m2@x",
+                envelope_from: "a@b",
+                recipients: &["c@d".to_string()],
+                content: &content,
+                original: Some(("k2", 36)),
+                splices: Some(("k2", &splices)),
+                at: 0,
+            },
+        )
+        .unwrap();
+        let row = outbox::due(&conn, 0, 10).unwrap().remove(0);
+        assert_eq!(row.splices, splices);
+        let expected: Vec<u8> = row.pieces(Some(&original)).unwrap().concat();
+        assert!(!expected.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
+        let mut got = Vec::new();
+        write_sent(&conn, row.id, Some("k2"), Some(36), &mut got).unwrap();
+        assert!(
+            got == expected,
+            "the archived mail differs from the sent one"
+        );
     }
 }

@@ -198,6 +198,22 @@ enum Line {
     Text,
 }
 
+/// How many lines at the top of `body` are commands (or attempted ones, or blank
+/// lines among them): the lines [`parse`] does not pass on as text.
+pub fn command_lines(body: &str) -> usize {
+    let mut n = 0;
+    let mut started = false;
+    for line in body.split_inclusive('\n') {
+        let trimmed = line.trim().trim_start_matches('\u{feff}');
+        if (started || !trimmed.is_empty()) && matches!(classify(trimmed), Line::Text) {
+            break;
+        }
+        started |= !trimmed.is_empty();
+        n += 1;
+    }
+    n
+}
+
 /// Commands at the top of `body`, and the text after them.
 pub fn parse(body: &str) -> Parsed {
     let mut parsed = Parsed::default();

@@ -53,6 +53,25 @@ pub fn trim_quoted(body: &str) -> String {
     kept.join("\n").trim().to_string()
 }
 
+/// Where the history starts in `lines`, for a reply whose quoted blocks are marked
+/// in its structure (an HTML reply turned into lines by message/html.rs, where a
+/// `<blockquote>` is `>` lines and Outlook's and Foxmail's reply blocks are
+/// separators): the first quoted line, attribution, separator, header block, rule
+/// before one, or signature separator. An HTML reply is not answered inline, so
+/// everything from there on is history.
+pub fn history_start(lines: &[&str]) -> Option<usize> {
+    (0..lines.len()).find(|&i| {
+        lines.get(i).is_some_and(|&line| {
+            is_quoted(line)
+                || attribution(lines, i).is_some()
+                || is_separator(line)
+                || is_header_block(lines, i)
+                || is_rule_before_header(lines, i)
+                || is_signature_separator(line)
+        })
+    })
+}
+
 /// `>` quoting; the full-width `＞` comes from some Chinese input methods.
 fn is_quoted(line: &str) -> bool {
     let line = line.trim_start();
@@ -79,7 +98,9 @@ fn attribution(lines: &[&str], i: usize) -> Option<usize> {
     // Gmail wraps long attributions at about 78 columns, leaving "wrote:" or "写道:"
     // alone or nearly alone on the next line.
     let second = lines.get(i + 1)?.trim();
-    if second.is_empty() || is_quoted(second) || ends_attribution(first) {
+    // A second line that is an attribution by itself is one: the line before it is
+    // the writer's (an HTML reply's last line has no empty line after it).
+    if second.is_empty() || is_quoted(second) || ends_attribution(first) || is_attribution(second) {
         return None;
     }
     is_attribution(&format!("{first} {second}")).then_some(2)

@@ -5,6 +5,27 @@ use anyhow::Result;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+pub use crate::compose::Splice;
+
+/// `splices` as stored: JSON, or NULL for none.
+pub fn splices_json(splices: &[Splice]) -> Option<String> {
+    (!splices.is_empty()).then(|| serde_json::to_string(splices).unwrap_or_default())
+}
+
+/// The stored `splices`. A value that does not read gives one piece out of place:
+/// the row then fails when sent, as one whose pieces lie outside it, and is never
+/// sent without them (nor does one bad row stop the others being read).
+pub fn read_splices(text: Option<&str>) -> Vec<Splice> {
+    match text {
+        None => Vec::new(),
+        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| {
+            vec![Splice {
+                at: usize::MAX,
+                range: 0..0,
+            }]
+        }),
+    }
+}
 pub struct NewOutgoing<'a> {
     pub case_id: Option<i64>,
     /// `ack`, `route`, `follow_up`…
@@ -18,6 +39,9 @@ pub struct NewOutgoing<'a> {
     /// this offset (see `compose::pieces`): the original of a case record is stored
     /// once, in the ledger.
     pub original: Option<(&'a str, usize)>,
+    /// Pieces of the ledger message with this key (its parts' encoded bodies) that
+    /// belong in `content` at their places: the same key as `original`'s when both.
+    pub splices: Option<(&'a str, &'a [Splice])>,
     pub at: i64,
 }
 
@@ -34,6 +58,10 @@ pub struct OutboxRow {
     /// row: a read of due rows then holds none of the originals, which run to
     /// megabytes each.
     pub original: Option<(usize, String)>,
+    /// Pieces of the ledger message `ledger_key` that belong in `content`.
+    pub splices: Vec<Splice>,
+    /// The ledger message the row carries pieces of: `original`'s, or the parts'.
+    pub ledger_key: Option<String>,
     pub attempts: i64,
 }
 
@@ -44,16 +72,18 @@ impl OutboxRow {
     pub fn pieces<'a>(
         &'a self,
         original: Option<&'a [u8]>,
-    ) -> Result<[std::borrow::Cow<'a, [u8]>; 3]> {
-        let original = match (&self.original, original) {
-            (None, _) => None,
-            (Some((at, _)), Some(raw)) => Some((*at, raw)),
-            (Some(_), None) => {
+    ) -> Result<Vec<std::borrow::Cow<'a, [u8]>>> {
+        let needed = self.original.is_some() || !self.splices.is_empty();
+        let raw = match original {
+            Some(raw) => raw,
+            None if !needed => &[],
+            None => {
                 anyhow::bail!("the original message this mail carries is no longer in the store")
             }
         };
-        crate::compose::pieces(&self.content, original).ok_or_else(|| {
-            anyhow::anyhow!("the stored place of the original lies outside the mail")
+        let at = self.original.as_ref().map(|(at, _)| *at);
+        crate::compose::pieces(&self.content, raw, at, &self.splices).ok_or_else(|| {
+            anyhow::anyhow!("the stored place of the original or of a part lies outside the mail")
         })
     }
 }
@@ -72,8 +102,8 @@ pub fn insert(conn: &Connection, m: &NewOutgoing<'_>) -> Result<bool> {
         .prepare_cached(
             "INSERT OR IGNORE INTO outbox (case_id, kind, message_id, envelope_from, recipients,
                                            content, original_key, original_at, created_at,
-                                           next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                                           next_attempt_at, splices)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
         )?
         .execute(params![
             m.case_id,
@@ -82,9 +112,12 @@ pub fn insert(conn: &Connection, m: &NewOutgoing<'_>) -> Result<bool> {
             m.envelope_from,
             m.recipients.join(","),
             m.content,
-            m.original.map(|(key, _)| key),
+            m.original
+                .map(|(key, _)| key)
+                .or(m.splices.map(|(key, _)| key)),
             m.original.map(|(_, at)| at as i64),
-            m.at
+            m.at,
+            m.splices.and_then(|(_, s)| splices_json(s)),
         ])?;
     Ok(n == 1)
 }
@@ -96,17 +129,19 @@ pub fn fill(
     id: i64,
     content: &[u8],
     original: Option<(&str, usize)>,
+    splices: Option<(&str, &[Splice])>,
 ) -> Result<()> {
     let n = conn
         .prepare_cached(
-            "UPDATE outbox SET content = ?2, original_key = ?3, original_at = ?4
+            "UPDATE outbox SET content = ?2, original_key = ?3, original_at = ?4, splices = ?5
              WHERE id = ?1 AND sent_at IS NULL",
         )?
         .execute(params![
             id,
             content,
-            original.map(|(key, _)| key),
-            original.map(|(_, at)| at as i64)
+            original.map(|(key, _)| key).or(splices.map(|(key, _)| key)),
+            original.map(|(_, at)| at as i64),
+            splices.and_then(|(_, s)| splices_json(s)),
         ])?;
     anyhow::ensure!(
         n == 1,
@@ -128,13 +163,15 @@ pub fn count_to_since(conn: &Connection, kind: &str, recipient: &str, since: i64
 pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, message_id, envelope_from, recipients, content, attempts,
-                original_at, original_key
+                original_at, original_key, splices
          FROM outbox
          WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
          ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit], |r| {
         let recipients: String = r.get(4)?;
+        let ledger_key: Option<String> = r.get(8)?;
+        let splices = read_splices(r.get::<_, Option<String>>(9)?.as_deref());
         Ok(OutboxRow {
             id: r.get(0)?,
             kind: r.get(1)?,
@@ -157,6 +194,8 @@ pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxRow>> {
                     ))
                 })
                 .transpose()?,
+            splices,
+            ledger_key,
             attempts: r.get(6)?,
         })
     })?;

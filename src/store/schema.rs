@@ -330,6 +330,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX corrections_case ON corrections(case_id);
     CREATE INDEX cases_sender ON cases(sender, opened_at);
     "#,
+    // 13: the parts a mail carries from the ledger message `original_key` — a
+    // relayed reply's attachments, a follow-up's photos — as JSON
+    // `[{"at": offset in content, "range": {"start", "end"} in the ledger's raw}]`,
+    // so that their bytes are stored once, in the ledger (compose::pieces).
+    r#"
+    ALTER TABLE outbox ADD COLUMN splices TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes: what `user_version` says after `migrate`.
