@@ -68,7 +68,24 @@ pub struct Original<'a> {
 #[derive(Clone, Copy)]
 pub struct Parts<'a> {
     pub parts: &'a [compose::Part],
+    /// The ledger message the parts' [`compose::PartBody::Ledger`] bodies are in.
     pub ledger_key: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    /// Parts whose bytes are given ([`compose::PartBody::Bytes`], such as the weekly
+    /// report's CSV), from no ledger message: the outbox row keeps them.
+    pub fn given(parts: &'a [compose::Part]) -> Parts<'a> {
+        debug_assert!(
+            parts
+                .iter()
+                .all(|p| matches!(p.body, compose::PartBody::Bytes(_)))
+        );
+        Parts {
+            parts,
+            ledger_key: "",
+        }
+    }
 }
 
 impl<'a> Letter<'a> {

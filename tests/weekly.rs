@@ -5,6 +5,8 @@
 //! `scripts/install-test-deps.sh`; fails without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "harness/chromium.rs"]
+mod chromium;
 #[path = "harness/fixture.rs"]
 mod fixture;
 #[path = "harness/mailstack.rs"]
@@ -14,6 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use fixture::{Fixture, GENERAL_MANAGER, mail};
+use mail_parser::MimeHeaders;
 use switchboard::message::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -134,6 +137,84 @@ fn weekly_report_once_a_week_scoped_and_as_the_report_says() {
         gm_report.body.contains("超时的时限 Missed deadlines: 2"),
         "{}",
         gm_report.body
+    );
+
+    // Text and HTML, the bars drawn as table cells, and the week's table attached:
+    // byte for byte what `report --csv` prints for all departments (the general
+    // manager's scope), after the byte order mark that Excel needs.
+    let raw = gm
+        .iter()
+        .find(|m| String::from_utf8_lossy(m).contains("weekly_report"))
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let html = parsed.body_html(0).expect("an HTML part").to_string();
+    assert!(parsed.body_text(0).unwrap().contains("物流部 Logistics"));
+    // Every analysis of the week was missed: 0% met, the bar all red.
+    assert!(
+        html.contains(r#"<td width="100%" height="12" style="width:100%;height:12px;background-color:#d64545;"#),
+        "{html}"
+    );
+    assert!(html.contains("<b>0%</b>"), "{html}");
+    assert!(
+        !html.contains("<img") && !html.contains("<svg") && !html.contains("<script"),
+        "{html}"
+    );
+    // As a phone's mail client draws it: kept in target/mail-screenshots/.
+    let shots = chromium::artifacts("mail-screenshots");
+    let page = shots.join("weekly-report.html");
+    std::fs::write(&page, &html).unwrap();
+    let url = format!("file://{}", page.display());
+    let profile = f.dir.join("chromium-profile");
+    let dom = chromium::chromium(&profile, &["--dump-dom".into()], &url);
+    assert!(
+        dom.contains("服务水平周报") && dom.contains("质量部 Quality"),
+        "{dom}"
+    );
+    let shot = shots.join("weekly-report-phone.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium::chromium(
+        &profile,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=390,1300".to_string(),
+        ],
+        &url,
+    );
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "no screenshot"
+    );
+    let text_first = String::from_utf8_lossy(raw);
+    let (text_at, html_at) = (
+        text_first.find("Content-Type: text/plain").unwrap(),
+        text_first.find("Content-Type: text/html").unwrap(),
+    );
+    assert!(text_at < html_at, "text/plain comes first");
+    let attachment = parsed.attachment(0).expect("the CSV attached");
+    assert_eq!(
+        attachment.attachment_name(),
+        Some("sla-report-2026-11-23-2026-11-29.csv")
+    );
+    let all = f
+        .command()
+        .args([
+            "report",
+            "--from",
+            "2026-11-23",
+            "--to",
+            "2026-11-29",
+            "--csv",
+        ])
+        .args(["--now", "2026-11-30T09:05:00+08:00", "--config"])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    let attached = attachment.contents();
+    assert_eq!(attached.get(..3), Some(&b"\xef\xbb\xbf"[..]));
+    assert_eq!(
+        String::from_utf8_lossy(&attached[3..]),
+        String::from_utf8_lossy(&all.stdout)
     );
 
     // The next Monday, the next week's report; and only one.

@@ -5,7 +5,8 @@
 //! missed in the week with their cases, and the survey answers. Like the digest it
 //! is one timer row at a time, moved into working hours; after firing, the next is
 //! written, so a daemon that was down for a month sends one report, not four, and a
-//! restart sends none twice.
+//! restart sends none twice. The mail is text and HTML (weekly_report.html: the
+//! bars as table cells) with the week's table attached as CSV.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,8 +16,9 @@ use serde_json::{Value, json};
 
 use super::Clockwork;
 use crate::commands::report::{self, Line};
+use crate::compose;
 use crate::config::Config;
-use crate::outgoing::{self, Letter};
+use crate::outgoing::{self, Letter, Parts};
 use crate::store::cases;
 use crate::store::deadlines::{self as rows, TimerRow};
 
@@ -68,6 +70,30 @@ fn pct(l: &Line) -> Option<usize> {
     (judged > 0).then(|| l.met * 100 / judged)
 }
 
+/// The week's table as `switchboard report --csv` writes it (the same code), with a
+/// UTF-8 byte order mark: without one, Excel reads the Chinese milestone names as
+/// another charset.
+fn csv_attachment(week: &[Line], from: &str, to: &str) -> Result<compose::Part> {
+    let mut bytes = "\u{feff}".as_bytes().to_vec();
+    report::write_csv(week, &mut bytes)?;
+    Ok(compose::Part {
+        name: format!("sla-report-{from}-{to}.csv"),
+        content_type: "text/csv".into(),
+        content_id: None,
+        size: bytes.len(),
+        body: compose::PartBody::Bytes(bytes),
+    })
+}
+
+/// A bar of `pct` per cent, drawn as table cells (Gmail and Outlook show neither
+/// images nor SVG in mail): the met part's width and the rest's.
+fn bar(pct: Option<usize>) -> Value {
+    match pct {
+        Some(p) => json!({"met": p, "rest": 100 - p.min(100)}),
+        None => Value::Null,
+    }
+}
+
 pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
     let config = work.mailer.config;
     let conn = work.mailer.conn;
@@ -110,8 +136,8 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
                 let b = find(&before, k);
                 let figures = |l: &Option<Line>| match l {
                     Some(l) => json!({"met": l.met, "missed": l.missed, "pending": l.pending,
-                        "pct": pct(l), "median": l.median_minutes, "p90": l.p90_minutes}),
-                    None => json!({"met": 0, "missed": 0, "pending": 0, "pct": null, "median": null, "p90": null}),
+                        "pct": pct(l), "bar": bar(pct(l)), "median": l.median_minutes, "p90": l.p90_minutes}),
+                    None => json!({"met": 0, "missed": 0, "pending": 0, "pct": null, "bar": null, "median": null, "p90": null}),
                 };
                 json!({"department": name(&k.0), "milestone": k.1, "week": figures(&w), "before": figures(&b)})
             })
@@ -149,16 +175,19 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
             },
             "company": outgoing::company_context(config),
         });
-        let queued = work.mailer.queue(&Letter::notice(
+        let csv = [csv_attachment(&week, &day(from), &day(to))?];
+        let cause = format!("timer:{}", timer.id);
+        let mut letter = Letter::notice(
             WEEKLY,
             None,
             outgoing::mailbox("", &recipient)?,
             "weekly_report.txt",
             &ctx,
-            &format!("timer:{}", timer.id),
+            &cause,
             None,
-        ))?;
-        sent += usize::from(queued);
+        );
+        letter.parts = Some(Parts::given(&csv));
+        sent += usize::from(work.mailer.queue(&letter)?);
     }
     Ok(format!(
         "weekly report {} – {} to {sent} recipient(s)",
