@@ -144,7 +144,7 @@ fn fuzz_crash_inputs_stay_fixed() {
         assert!(
             matches!(
                 report.outcome,
-                "case" | "follow_up" | "ignored" | "quarantined" | "duplicate"
+                "case" | "follow_up" | "ignored" | "set_aside" | "quarantined" | "duplicate"
             ),
             "{}: {report:?}",
             file.display()
@@ -174,7 +174,7 @@ fn corpus_regressions_are_taken_in() {
         assert!(
             matches!(
                 report.outcome,
-                "case" | "follow_up" | "ignored" | "quarantined"
+                "case" | "follow_up" | "ignored" | "set_aside" | "quarantined"
             ) && !failed,
             "{}: {report:?}",
             file.display()
