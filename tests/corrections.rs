@@ -203,6 +203,34 @@ fn a_category_reply_teaches_the_side_and_two_reassignments_teach_the_route() {
         "客户投诉：其他 / Complaint: other"
     );
     assert_eq!(list["by_rule"][0]["corrections"], 4);
+
+    // Each case's own corrections are on its timeline (and so in its archive's
+    // case.json), and in the text `cases show` prints.
+    let first = rows[0]["case"].as_str().unwrap();
+    let shown = f.show(first, "2026-11-30T11:20:00+08:00").unwrap();
+    let own = shown["corrections"].as_array().unwrap();
+    // Category: and the Department: it came with.
+    assert_eq!(own.len(), 2, "{shown:#}");
+    assert_eq!(own[0]["to"], "supplier_dispute");
+    assert_eq!(own[1]["to"], "procurement");
+    let text = f
+        .command()
+        .args([
+            "cases",
+            "show",
+            first,
+            "--now",
+            "2026-11-30T11:20:00+08:00",
+            "--config",
+        ])
+        .arg(&f.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("Corrections\n") && text.contains("category: complaint → supplier_dispute"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::outgoing::local_time;
 use crate::store::cases::EventRow;
+use crate::store::corrections::{self, CorrectionRow};
 use crate::store::deadlines::{self, DeadlineRow, TimerRow};
 use crate::store::messages::{self, MessageRow};
 use crate::store::outbox::{self, OutboxListing};
@@ -23,6 +24,8 @@ pub struct Timeline {
     pub outgoing: Vec<OutboxListing>,
     pub deadlines: Vec<DeadlineView>,
     pub timers: Vec<TimerRow>,
+    /// `Department:` and `Category:` replies that corrected where the rules put it.
+    pub corrections: Vec<CorrectionRow>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +73,7 @@ pub fn read(c: &rusqlite::Connection, number: &str, now: i64) -> Result<Timeline
                 })
                 .collect(),
             timers: deadlines::timers_for_case(c, id)?,
+            corrections: corrections::for_case(c, id)?,
             case,
         })
     }
@@ -120,6 +124,23 @@ pub fn print(config: &Config, t: &Timeline, out: &mut impl Write) -> Result<()> 
             let late = if r.delay_late { " (late notice)" } else { "" };
             writeln!(out, "            delay: {reason}{late}")?;
         }
+    }
+
+    if !t.corrections.is_empty() {
+        writeln!(out, "\nCorrections")?;
+    }
+    for k in &t.corrections {
+        writeln!(
+            out,
+            "  {}  {}: {} → {} by {} ({}); it had been decided by \"{}\"",
+            at(k.at),
+            k.field,
+            k.from,
+            k.to,
+            k.by,
+            k.by_department,
+            k.rule
+        )?;
     }
 
     writeln!(out, "\nReminders and escalations")?;

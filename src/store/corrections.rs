@@ -187,13 +187,23 @@ pub struct CorrectionRow {
 
 /// Every correction, oldest first.
 pub fn list(conn: &Connection) -> Result<Vec<CorrectionRow>> {
-    let mut stmt = conn.prepare(
+    query(conn, None)
+}
+
+/// The corrections of one case, oldest first: its timeline and archive show them.
+pub fn for_case(conn: &Connection, case_id: i64) -> Result<Vec<CorrectionRow>> {
+    query(conn, Some(case_id))
+}
+
+fn query(conn: &Connection, case_id: Option<i64>) -> Result<Vec<CorrectionRow>> {
+    let mut stmt = conn.prepare_cached(
         "SELECT c.at, cases.number, c.sender, c.by_address, c.by_department, c.field,
                 c.from_value, c.to_value, c.category, c.department, c.rule
          FROM corrections c JOIN cases ON cases.id = c.case_id
+         WHERE ?1 IS NULL OR c.case_id = ?1
          ORDER BY c.at, c.id",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([case_id], |r| {
         Ok(CorrectionRow {
             at: r.get(0)?,
             case: r.get(1)?,
