@@ -508,7 +508,7 @@ pub fn sample_renders(
                     "median": 40, "p90": 110 },
                 "before": { "met": 2, "missed": 0, "pending": 0, "pct": 100, "bar": { "met": 100, "rest": 0 },
                     "median": null, "p90": null } }],
-            "missed": [{ "case": "SB-2026-000001", "subject": "货物延迟", "department": "物流部 Logistics",
+            "missed": [{ "case": "SB-2026-000001", "subject": subject, "department": "物流部 Logistics",
                 "milestone": "初步分析 initial analysis", "due": "2026-11-24 11:00", "state": "missed" }],
             "satisfaction": [{ "answer": "satisfied", "count": 2 }] }),
     );
@@ -550,7 +550,15 @@ mod tests {
             .copied()
             .filter(|n| repo.join("templates").join(html_sibling(n)).is_file())
             .collect();
-        for kind in ["ack.zh", "ack.en", "route", "relay", "escalation", "digest"] {
+        for kind in [
+            "ack.zh",
+            "ack.en",
+            "route",
+            "relay",
+            "escalation",
+            "digest",
+            "weekly_report",
+        ] {
             assert!(
                 shipped.contains(&format!("{kind}.txt").as_str()),
                 "{kind}.html is shipped"
