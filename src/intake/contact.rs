@@ -41,13 +41,14 @@ impl Intake {
         }
         errors.dedup();
         if !errors.is_empty() {
-            self.change(step, case, msg)
-                .command_error(department, &errors)?;
-            cases::add_event(conn, case.id, now, "command_error", &errors.join("; "))?;
-            return Ok(format!(
-                "escalation contact's reply with errors, nothing changed: {}",
-                errors.join("; ")
-            ));
+            return self.answer_errors(
+                step,
+                case,
+                department,
+                msg,
+                &errors,
+                "escalation contact's reply",
+            );
         }
         let Some(on) = hold else {
             cases::add_event(conn, case.id, now, "contact_note", &msg.from.email)?;

@@ -147,6 +147,31 @@ impl Intake {
         auth::check_authentication_results(&headers, authserv, msg.from.domain())
     }
 
+    /// A reply whose commands had errors changes nothing: the writer is answered with
+    /// what was wrong (`command_error.txt`), the case's timeline says so, and the
+    /// ledger's reason is returned.
+    pub(super) fn answer_errors(
+        &self,
+        step: &Step<'_>,
+        case: &CaseRow,
+        department: &Department,
+        msg: &Message,
+        errors: &[String],
+        what: &str,
+    ) -> Result<String> {
+        self.change(step, case, msg)
+            .command_error(department, errors)?;
+        let errors = errors.join("; ");
+        cases::add_event(
+            step.conn,
+            case.id,
+            step.now.timestamp(),
+            "command_error",
+            &errors,
+        )?;
+        Ok(format!("{what} with errors, nothing changed: {errors}"))
+    }
+
     /// Applies a verified department reply. Returns the reason recorded in the ledger.
     pub(super) fn department_reply(
         &self,
@@ -200,13 +225,7 @@ impl Intake {
             }
         }
         if !errors.is_empty() {
-            self.change(step, case, msg)
-                .command_error(department, &errors)?;
-            cases::add_event(conn, case.id, now, "command_error", &errors.join("; "))?;
-            return Ok(format!(
-                "department reply with errors, nothing changed: {}",
-                errors.join("; ")
-            ));
+            return self.answer_errors(step, case, department, msg, &errors, "department reply");
         }
         let work = self.clockwork(step);
         work.department_replied(case, &department.id, &msg.from.email)?;
