@@ -249,9 +249,9 @@ impl Comparison {
             .reference(format!("raw fetch {raw:.0}"))
             .ratio(format!("{:.0}% of raw", 100.0 * ours / raw))
             .target(if label == "full mix" {
-                "≥ 50% of raw"
+                "≥ 20% of raw"
             } else {
-                "msg/s flat in n (time linear)"
+                "≥ 25% of raw at 10,000; msg/s flat in n"
             }),
         ];
         if !self.imapfilter.is_empty() {
@@ -263,7 +263,13 @@ impl Comparison {
                 )
                 .reference(format!("imapfilter {f:.0}"))
                 .ratio(format!("{:.1}×", ours / f))
-                .target("≥ 1×"),
+                // Issue 19: ahead of imapfilter on every kind of mailbox; on the
+                // attachment mix, where its server-side body search is slow, by 4×.
+                .target(if label == "full mix" {
+                    "≥ 4×"
+                } else {
+                    "≥ 1×"
+                }),
             );
         }
         let mut refs = format!("raw fetch {:.0} MiB", Self::rss(&self.raw));
