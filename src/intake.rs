@@ -12,7 +12,9 @@ mod contact;
 mod correction;
 mod customer;
 mod department;
+mod follow_up;
 mod identity;
+mod open_case;
 mod outgoing;
 mod release;
 mod rspamd;
@@ -25,7 +27,7 @@ pub use release::Released;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -35,7 +37,7 @@ use crate::message::Message;
 use crate::outgoing::Mailer;
 use crate::outgoing::composer::{self, Composer, NotComposed};
 use crate::rules::{self, Classification, RuleSet};
-use crate::sla::{Event, Policies};
+use crate::sla::Policies;
 use crate::store::{self, Outcome, duplicates, mailbox_state, messages};
 use crate::templates::Templates;
 use crate::thread::{self, CaseTags};
@@ -583,223 +585,6 @@ impl Intake {
         self.open_case(step, msg, report, None)
     }
 
-    /// Opens a case for a message; `parent`: the closed case it follows on from.
-    fn open_case(
-        &self,
-        step: &Step<'_>,
-        msg: &Message,
-        mut report: Report,
-        parent: Option<&store::CaseRow>,
-    ) -> Result<Report> {
-        let conn = step.conn;
-        let now = step.now;
-        let class = match parent {
-            // A customer coming back on an old matter: same kind, same department.
-            Some(p) => Classification {
-                category: crate::case::Category::parse(&p.category)
-                    .unwrap_or(crate::case::Category::Unclassified),
-                priority: crate::case::Priority::parse(&p.priority)
-                    .unwrap_or(crate::case::Priority::Normal),
-                department: p.department.clone(),
-                rules: vec![format!("follows {}", p.case)],
-                set_aside: false,
-            },
-            // What corrections taught about the sender comes before the words.
-            None => self.taught(
-                conn,
-                msg,
-                step.class.cloned().unwrap_or_else(|| self.classify(msg)),
-            )?,
-        };
-        let department = self
-            .config
-            .department(&class.department)
-            .or_else(|| {
-                self.config
-                    .department(&self.config.intake.triage_department)
-            })
-            .context("The triage department is missing from the config")?;
-        let language = msg.language().code();
-        let subject = if msg.subject.is_empty() {
-            if language == "zh" {
-                "(无主题)"
-            } else {
-                "(no subject)"
-            }
-        } else {
-            &msg.subject
-        };
-        let (case_id, number) = store::cases::insert(
-            conn,
-            &store::NewCase {
-                prefix: &self.config.intake.case_prefix,
-                year: now.with_timezone(&self.config.calendar.tz()).year(),
-                category: class.category.as_str(),
-                priority: class.priority.as_str(),
-                department: &department.id,
-                sender: &msg.reply_address().email,
-                sender_name: msg.from.name.as_deref(),
-                subject,
-                language,
-                rules: &class.rules,
-                at: now.timestamp(),
-            },
-        )?;
-        step.record(msg, Outcome::Case, Some(case_id), None)?;
-        if let Some(id) = &msg.message_id {
-            store::cases::add_message_id(conn, id, case_id)?;
-        }
-        if let Some(p) = parent {
-            store::cases::set_parent(conn, case_id, p.id)?;
-            store::cases::add_event(conn, p.id, now.timestamp(), "followed_by", &number)?;
-        }
-        let detail = format!(
-            "{} {} to {} (rules: {})",
-            class.category,
-            class.priority,
-            department.id,
-            if class.rules.is_empty() {
-                "none".to_string()
-            } else {
-                class.rules.join(", ")
-            }
-        );
-        // A collaboration request asks several departments: each gets the case record
-        // and its own clocks; the lead is the one the rules chose.
-        let mut involved = Vec::new();
-        if class.category == crate::case::Category::CollaborationRequest && parent.is_none() {
-            for id in self.rules.departments_asked(msg, &self.rules_context()) {
-                if id != department.id
-                    && let Some(d) = self.config.department(&id)
-                {
-                    store::cases::add_involved(conn, case_id, &d.id)?;
-                    involved.push(d);
-                }
-            }
-        }
-        let case = store::cases::get(conn, case_id)?.context("The case just opened is missing")?;
-        let work = self.clockwork(step);
-        work.event(&case, Event::Received, &detail)?;
-        if class.category == crate::case::Category::CollaborationRequest {
-            let today = now.with_timezone(&self.config.calendar.tz()).date_naive();
-            let dates = crate::reply::milestones::extract_dates(&msg.body, today);
-            work.dated_milestones(&case, &dates)?;
-        }
-        let change = self.change(step, &case, msg);
-        for d in std::iter::once(department).chain(involved) {
-            change.route(d)?;
-            store::cases::add_event(conn, case_id, now.timestamp(), "routed", &d.id)?;
-        }
-
-        let no_ack = match self.no_ack_reason(msg) {
-            Some(why) => Some(why),
-            // A set-aside message opened by a person is answered all the same.
-            None if class.category == crate::case::Category::Unclassified
-                && !self.config.intake.acknowledge_unclassified
-                && step.late.is_none() =>
-            {
-                Some("no rule claims it (intake.acknowledge_unclassified = false)".to_string())
-            }
-            None => self.held_back(step, &msg.reply_address().email)?,
-        };
-        match &no_ack {
-            None => {
-                change.acknowledge(department, msg.reply_address(), language, step.late)?;
-                store::cases::add_event(
-                    conn,
-                    case_id,
-                    now.timestamp(),
-                    "acknowledged",
-                    &msg.reply_address().email,
-                )?;
-            }
-            Some(why) => {
-                store::cases::add_event(conn, case_id, now.timestamp(), "not_acknowledged", why)?
-            }
-        }
-        report.outcome = Outcome::Case.as_str();
-        report.case = Some(number);
-        report.category = Some(class.category.as_str().to_string());
-        report.priority = Some(class.priority.as_str().to_string());
-        report.department = Some(department.id.clone());
-        report.acknowledged = no_ack.is_none();
-        report.reason = no_ack.map(|why| format!("not acknowledged: {why}"));
-        Ok(report)
-    }
-
-    fn follow_up(
-        &self,
-        step: &Step<'_>,
-        case_id: i64,
-        msg: &Message,
-        mut report: Report,
-    ) -> Result<Report> {
-        let conn = step.conn;
-        let case = store::cases::get(conn, case_id)?.context("The threaded case is missing")?;
-        report.outcome = Outcome::FollowUp.as_str();
-        report.case = Some(case.case.clone());
-        report.category = Some(case.category.clone());
-        report.priority = Some(case.priority.clone());
-        report.department = Some(case.department.clone());
-        // A restricted case is kept for storage only (`store::cases::list` says why):
-        // the mail on it is kept too, and nothing is done with it.
-        if let Some((_, restricted)) = store::cases::restriction(conn, case_id)? {
-            let why = format!("the case is restricted ({restricted}): kept, not acted on");
-            step.record(msg, Outcome::FollowUp, Some(case_id), Some(&why))?;
-            report.reason = Some(why);
-            return Ok(report);
-        }
-        let why = match self.verdict(&case, msg, step.token_key) {
-            department::Verdict::Department(d) => {
-                step.record(
-                    msg,
-                    Outcome::FollowUp,
-                    Some(case_id),
-                    Some("from the department"),
-                )?;
-                self.add_ids(conn, msg, case_id)?;
-                Some(self.department_reply(step, &case, d, msg)?)
-            }
-            department::Verdict::Contact(d) => {
-                step.record(
-                    msg,
-                    Outcome::FollowUp,
-                    Some(case_id),
-                    Some("from an escalation contact"),
-                )?;
-                self.add_ids(conn, msg, case_id)?;
-                Some(self.contact_reply(step, &case, d, msg)?)
-            }
-            department::Verdict::Refused { reason, answer } => {
-                tracing::warn!(case = %case.case, sender = %msg.from.email, "Reply refused: {reason}");
-                let why = format!("refused as a department reply: {reason}");
-                step.record(msg, Outcome::FollowUp, Some(case_id), Some(&why))?;
-                store::cases::add_event(
-                    conn,
-                    case_id,
-                    step.now.timestamp(),
-                    "refused",
-                    &format!("{}: {reason}", msg.from.email),
-                )?;
-                if let Some(d) = answer {
-                    self.change(step, &case, msg)
-                        .command_error(d, &[format!("nothing was changed or relayed: {reason}")])?;
-                }
-                Some(why)
-            }
-            department::Verdict::Other => return self.customer_mail(step, case, msg, report),
-        };
-        report.reason = why;
-        Ok(report)
-    }
-
-    fn add_ids(&self, conn: &Connection, msg: &Message, case_id: i64) -> Result<()> {
-        if let Some(id) = &msg.message_id {
-            store::cases::add_message_id(conn, id, case_id)?;
-        }
-        Ok(())
-    }
-
     fn change<'a>(
         &'a self,
         step: &'a Step<'a>,
@@ -831,50 +616,6 @@ impl Intake {
             mailer: self.mailer(step),
             policies: &self.policies,
         }
-    }
-
-    /// Why automatic mail to this address is held back now: a recent bounce, or the
-    /// hourly limit — whose first crossing also alerts the administrator.
-    fn held_back(&self, step: &Step<'_>, to: &str) -> Result<Option<String>> {
-        let now = step.now.timestamp();
-        if let Some((until, reason)) = store::alerts::suppressed(step.conn, to, now)? {
-            return Ok(Some(format!(
-                "{reason}; no automatic mail to {to} until {}",
-                crate::outgoing::local_time(&self.config, until)
-            )));
-        }
-        let over = self.over_ack_limit(step.conn, to, step.now)?;
-        let key = format!("flood:{to}");
-        let repeat = crate::alerts::Repeat::After(86_400);
-        if let Some(why) = &over
-            && !crate::alerts::standing(step.conn, &key, repeat, now)?
-        {
-            let count = messages::count_from_since(step.conn, to, now - 3600)?;
-            crate::alerts::raise(
-                &self.mailer(step),
-                &key,
-                &format!("Flood from {to}"),
-                &format!(
-                    "{to} sent {count} messages in the last hour; {why}. Each message still opens or joins a case; check whether it is a loop or an attack."
-                ),
-                crate::alerts::Repeat::After(86_400),
-            )?;
-        }
-        Ok(over)
-    }
-
-    /// RFC 3834 §2 asks responders to limit how often they answer one sender.
-    fn over_ack_limit(
-        &self,
-        conn: &Connection,
-        to: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>> {
-        let limit = self.config.intake.max_acks_per_sender_per_hour;
-        let sent = store::outbox::count_to_since(conn, "ack", to, now.timestamp() - 3600)?;
-        Ok((sent >= i64::from(limit)).then(|| {
-            format!("{to} already had {sent} acknowledgements this hour (intake.max_acks_per_sender_per_hour = {limit})")
-        }))
     }
 }
 
