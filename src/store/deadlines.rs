@@ -146,7 +146,7 @@ pub fn open_for_case(conn: &Connection, case_id: i64) -> Result<Vec<DeadlineRow>
 
 /// Deadlines of restricted cases are left out of everything that works on them or
 /// counts them (`cases::list` says why).
-const OF_UNRESTRICTED_CASES: &str =
+pub const OF_UNRESTRICTED_CASES: &str =
     "case_id NOT IN (SELECT id FROM cases WHERE restricted_at IS NOT NULL)";
 
 /// Every open deadline of every case (but the restricted ones): for recomputing after

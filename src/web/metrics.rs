@@ -252,15 +252,17 @@ pub fn render(c: &Connection, now: i64) -> Result<String> {
     {
         // The same judgement as `DeadlineRow::state`, grouped in SQL: a store may
         // hold a million deadlines.
-        let mut stmt = c.prepare(
+        // Restricted cases are left out, as from the report (store::cases::list).
+        let mut stmt = c.prepare(&format!(
             "SELECT department, milestone,
                     sum(met_at IS NOT NULL AND met_at <= due_at),
                     sum((met_at IS NOT NULL AND met_at > due_at)
                         OR (met_at IS NULL AND (breached_at IS NOT NULL OR ?1 > due_at))),
                     sum(met_at IS NULL AND breached_at IS NULL AND ?1 <= due_at)
-             FROM deadlines WHERE cancelled_at IS NULL
+             FROM deadlines WHERE cancelled_at IS NULL AND {}
              GROUP BY department, milestone",
-        )?;
+            crate::store::deadlines::OF_UNRESTRICTED_CASES
+        ))?;
         let rows = stmt.query_map([now], |r| {
             Ok((
                 r.get::<_, String>(0)?,
