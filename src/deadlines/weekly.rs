@@ -85,15 +85,6 @@ fn csv_attachment(week: &[Line], from: &str, to: &str) -> Result<compose::Part> 
     })
 }
 
-/// A bar of `pct` per cent, drawn as table cells (Gmail and Outlook show neither
-/// images nor SVG in mail): the met part's width and the rest's.
-fn bar(pct: Option<usize>) -> Value {
-    match pct {
-        Some(p) => json!({"met": p, "rest": 100 - p.min(100)}),
-        None => Value::Null,
-    }
-}
-
 pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
     let config = work.mailer.config;
     let conn = work.mailer.conn;
@@ -136,8 +127,8 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
                 let b = find(&before, k);
                 let figures = |l: &Option<Line>| match l {
                     Some(l) => json!({"met": l.met, "missed": l.missed, "pending": l.pending,
-                        "pct": pct(l), "bar": bar(pct(l)), "median": l.median_minutes, "p90": l.p90_minutes}),
-                    None => json!({"met": 0, "missed": 0, "pending": 0, "pct": null, "bar": null, "median": null, "p90": null}),
+                        "pct": pct(l), "median": l.median_minutes, "p90": l.p90_minutes}),
+                    None => json!({"met": 0, "missed": 0, "pending": 0, "pct": null, "median": null, "p90": null}),
                 };
                 json!({"department": name(&k.0), "milestone": k.1, "week": figures(&w), "before": figures(&b)})
             })
