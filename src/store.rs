@@ -141,6 +141,16 @@ impl Db {
     }
 }
 
+/// A LIKE pattern (with `ESCAPE '\'` in the SQL) for text containing `text` as it
+/// is: its `%`, `_` and `\` are the text's, not wildcards.
+pub fn like_containing(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// The schema version of a store this binary has migrated (`PRAGMA user_version`).
 pub fn schema_version() -> i64 {
     schema::known()

@@ -242,7 +242,7 @@ pub fn execute(
     }
     // The rows of restricted cases keep the address (they are kept as they are).
     let kept: Vec<i64> = e.restricted.iter().map(|r| r.id).collect();
-    let like = format!("%{}%", address.replace('%', "\\%").replace('_', "\\_"));
+    let like = crate::store::like_containing(&address);
     for (table, column) in text_columns(conn)? {
         let case_col = match table.as_str() {
             "cases" => Some("id"),

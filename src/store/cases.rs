@@ -147,12 +147,7 @@ pub struct Found {
 /// ones: light rows, for the web view's list to filter by who asks before it loads
 /// the few it shows.
 pub fn search(conn: &Connection, q: &str) -> Result<Vec<Found>> {
-    let like = format!(
-        "%{}%",
-        q.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let like = crate::store::like_containing(q);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, department,
                 (SELECT group_concat(department, char(10)) FROM case_departments
@@ -333,7 +328,6 @@ pub fn events(conn: &Connection, case_id: i64) -> Result<Vec<EventRow>> {
     Ok(rows)
 }
 
-/// When this event last happened on the case.
 /// The detail of the case's first event of this kind.
 pub fn first_event_detail(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<String>> {
     Ok(conn
@@ -344,6 +338,7 @@ pub fn first_event_detail(conn: &Connection, case_id: i64, kind: &str) -> Result
         .optional()?)
 }
 
+/// When this event last happened on the case.
 pub fn last_event_at(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT max(at) FROM events WHERE case_id = ?1 AND kind = ?2")?

@@ -1,5 +1,5 @@
 //! Corrections: a department's `Department:` or `Category:` reply that moves a case
-//! from where the rules put it (migration 13). They are what teaches: a sender whose
+//! from where the rules put it (migration 12). They are what teaches: a sender whose
 //! cases were corrected twice the same way is routed that way next time
 //! ([`learned`]), and their cases as they stand after corrections say which side
 //! they are on ([`history_role`]) when neither the lists nor the parties file know
