@@ -441,9 +441,7 @@ pub fn in_transaction<R>(
 /// What the clock goes by, as a fingerprint: the policy file and the calendar. When it
 /// differs from the one stored, open deadlines are recomputed.
 pub fn fingerprint(policies: &Policies, calendar: &crate::calendar::Calendar) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{}\n{calendar:?}", policies.fingerprint));
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_prefix(format!("{}\n{calendar:?}", policies.fingerprint), 8)
 }
 
 /// At start (and reload): recomputes open deadlines if the policies or the calendar

@@ -14,6 +14,7 @@ pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod deadlines;
+pub mod digest;
 pub mod intake;
 pub mod mailbox;
 pub mod memory;

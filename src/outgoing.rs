@@ -20,7 +20,6 @@ use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::compose::{self, AutoSubmitted, Composed, Draft};
 use crate::config::{Config, Department};
@@ -135,14 +134,8 @@ impl Mailer<'_> {
     pub fn queue(&self, l: &Letter<'_>) -> Result<bool> {
         let number = l.case.map(|c| c.case.as_str()).unwrap_or("");
         let recipient = l.to.email.to_string().to_lowercase();
-        let unique = {
-            let digest = Sha256::digest(format!("{}\n{}\n{recipient}", l.kind, l.cause));
-            digest
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
+        let unique =
+            crate::digest::sha256_prefix(format!("{}\n{}\n{recipient}", l.kind, l.cause), 8);
         let domain = self.config.smtp.from.email.domain();
         let shared = Mailbox::new(
             self.config.smtp.from.name.clone(),

@@ -1,7 +1,5 @@
 //! What makes two sightings the same message, for "seen before".
 
-use sha2::{Digest, Sha256};
-
 use super::Incoming;
 
 /// The identity of a message for "seen before": its Message-ID with its sender when
@@ -12,9 +10,7 @@ pub fn dedup_key(inc: &Incoming) -> String {
     if let Some((id, from)) = header_identity(&inc.raw) {
         return format!("mid:{id} from:{from}");
     }
-    let digest = Sha256::digest(&inc.raw);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::digest::sha256_hex(&inc.raw))
 }
 
 fn header_identity(raw: &[u8]) -> Option<(String, String)> {

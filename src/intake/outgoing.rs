@@ -116,7 +116,8 @@ impl Change<'_> {
     /// writer's own words and sanitised. An image whose Content-ID only the quoted
     /// history shows (a signature in the quote, a logo of an earlier mail) is not
     /// passed on; one the kept HTML shows goes inline when `inline`, with a
-    /// Content-ID of ours; everything else is an attachment.
+    /// Content-ID of ours (eight hex digits of the message's key in it, so that one
+    /// mail's parts differ from another's); everything else is an attachment.
     fn carried(&self, inline: bool) -> (Vec<Part>, Option<String>) {
         let Carried { found, html } = attachments::read(self.raw);
         let trimmed = html.as_deref().map(html::trim);
@@ -131,7 +132,11 @@ impl Change<'_> {
                     continue;
                 }
                 if kept && inline {
-                    let ours = format!("part{}.{}@{domain}", n + 1, short_hash(self.dedup_key));
+                    let ours = format!(
+                        "part{}.{}@{domain}",
+                        n + 1,
+                        crate::digest::sha256_prefix(self.dedup_key, 4)
+                    );
                     cids.insert(cid.clone(), ours.clone());
                     part.content_id = Some(ours);
                 }
@@ -384,16 +389,6 @@ fn megabytes(bytes: u64) -> String {
     } else {
         format!("{} KB", bytes.div_ceil(1024))
     }
-}
-
-/// Eight hex digits of a key: Content-IDs of one mail's parts differ from another's.
-fn short_hash(key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn display(name: &Option<String>, email: &str) -> String {

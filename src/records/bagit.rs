@@ -14,6 +14,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::digest::hex;
+
 /// RFC 8493 §2.1.1: the version this writes, and the only tag file encoding it uses.
 const BAGIT_TXT: &str = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
 
@@ -185,10 +187,6 @@ fn one_line(value: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// RFC 8493 §2.1.3: CR, LF and `%` in a manifest's file names are percent-encoded.

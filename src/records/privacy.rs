@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::archive::{copy_blob, write_sent};
 use super::bagit::BagWriter;
@@ -27,9 +26,10 @@ const HEADER_BYTES: usize = 256 * 1024;
 
 /// `sha256:` and the hex SHA-256 of the address, trimmed and lower-cased.
 pub fn address_hash(address: &str) -> String {
-    let digest = Sha256::digest(address.trim().to_lowercase().as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!(
+        "sha256:{}",
+        crate::digest::sha256_hex(address.trim().to_lowercase())
+    )
 }
 
 /// Where the address appears in a message's header.

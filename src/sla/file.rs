@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::{Event, Milestone, Policies, Policy, Survey};
 use crate::calendar::{ClockKind, Span};
@@ -197,11 +196,7 @@ pub fn parse(shown: &str, text: &str) -> Result<Policies, Vec<String>> {
         policies,
         survey,
         reopen_within,
-        fingerprint: Sha256::digest(text.as_bytes())
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        fingerprint: crate::digest::sha256_prefix(text, 8),
     })
 }
 

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::messages::MessageRow;
+use crate::digest::hex;
 
 /// The ledger row a new sighting duplicates, as far as deciding about it needs.
 pub struct Original {
@@ -131,10 +132,6 @@ fn same_as_ledger(conn: &Connection, id: i64, raw: &[u8]) -> Result<bool> {
         }
     }
     Ok(true)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every sighting, as listing rows: outcome `duplicate`, the case of the row it
