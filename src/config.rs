@@ -155,6 +155,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The mailbox logs in with the `[oauth2]` grant.
+    pub fn mailbox_uses_oauth2(&self) -> bool {
+        matches!(&self.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2)
+    }
+
+    /// The SMTP server is logged in to with the `[oauth2]` grant.
+    pub fn smtp_uses_oauth2(&self) -> bool {
+        matches!(&self.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2)
+    }
+
     /// Reads and validates the file. `Err` lists every problem, one per line.
     pub fn load(path: &Path) -> Result<(Config, Vec<String>)> {
         let text = std::fs::read_to_string(path)

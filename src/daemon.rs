@@ -22,7 +22,7 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
-use crate::config::{Auth, Config, MailboxKind, Transport};
+use crate::config::Config;
 use crate::deadlines;
 use crate::intake::{Intake, Report};
 use crate::mailbox::{self, Mailbox};
@@ -41,8 +41,7 @@ pub struct Daemon {
 
 /// One token source for every server that logs in with OAuth2.
 fn tokens(config: &Config, db: &Db) -> Option<Arc<Tokens>> {
-    let used = matches!(&config.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2)
-        || matches!(&config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2);
+    let used = config.mailbox_uses_oauth2() || config.smtp_uses_oauth2();
     config
         .oauth2
         .as_ref()
@@ -154,9 +153,10 @@ impl Daemon {
         ));
         let sender = Sender::from_config(&self.intake.config, self.tokens.clone())?;
         // The sender waits for a new grant only when SMTP itself logs in with it.
-        let smtp_tokens = self.tokens.clone().filter(|_| {
-            matches!(&self.intake.config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2)
-        });
+        let smtp_tokens = self
+            .tokens
+            .clone()
+            .filter(|_| self.intake.config.smtp_uses_oauth2());
         let sender_task = tokio::spawn(sender_loop(
             intake_rx,
             sender,

@@ -13,7 +13,6 @@ use tokio::sync::watch;
 
 use crate::alerts;
 use crate::clock::Clock;
-use crate::config::{Auth, MailboxKind, Transport};
 use crate::intake::Intake;
 use crate::oauth2::{GRANT_POLL, TokenError, Tokens};
 use crate::store::Db;
@@ -42,10 +41,7 @@ pub async fn raise_alert(
                 .to_string(),
         ),
     };
-    let imap_oauth2 =
-        matches!(&config.mailbox.kind, MailboxKind::Imap(s) if s.auth == Auth::OAuth2);
-    let smtp_oauth2 =
-        matches!(&config.smtp.transport, Transport::Smtp(s) if s.auth == Auth::OAuth2);
+    let (imap_oauth2, smtp_oauth2) = (config.mailbox_uses_oauth2(), config.smtp_uses_oauth2());
     let mut detail = what;
     detail.push_str("\n\n");
     if imap_oauth2 {
