@@ -78,8 +78,12 @@ impl Clockwork<'_> {
         let now = self.now();
         cases::add_event(conn, case.id, now, event.as_str(), detail)?;
         let policy = self.policy(case);
+        // What is still open after this event, for the milestones it starts: read
+        // once, not again for each of them.
+        let mut still_open = Vec::new();
         for d in rows::open_for_case(conn, case.id)? {
             if department.is_some_and(|dep| dep != d.department) {
+                still_open.push(d);
                 continue;
             }
             let met = if let Some(m) = policy.and_then(|p| p.milestone(&d.milestone)) {
@@ -99,6 +103,8 @@ impl Clockwork<'_> {
                 )?;
             } else if event == Event::Closed {
                 rows::cancel(conn, d.id, now)?;
+            } else {
+                still_open.push(d);
             }
         }
         if event == Event::Closed {
@@ -111,7 +117,7 @@ impl Clockwork<'_> {
                 .iter()
                 .filter(|m| m.starts.contains(&event))
             {
-                self.start(case, policy, m)?;
+                self.start(case, policy, m, &mut still_open)?;
             }
         }
         if event == Event::FeedbackSent {
@@ -155,11 +161,16 @@ impl Clockwork<'_> {
     }
 
     /// Opens a deadline for a milestone, unless one is already running. A milestone a
-    /// department's reply meets, on a case that involves several departments, is one
-    /// deadline per department.
-    fn start(&self, case: &CaseRow, policy: &Policy, m: &Milestone) -> Result<()> {
+    /// department's reply meets, on a case that involves several departments, is one `open`: the case's open deadlines, to which the new
+    /// ones are added.
+    fn start(
+        &self,
+        case: &CaseRow,
+        policy: &Policy,
+        m: &Milestone,
+        open: &mut Vec<DeadlineRow>,
+    ) -> Result<()> {
         let conn = self.mailer.conn;
-        let open = rows::open_for_case(conn, case.id)?;
         let each = m.met_by.contains(&Event::DepartmentReplied) && !case.involved.is_empty();
         let departments: Vec<&str> = if each {
             case.departments().collect()
@@ -179,18 +190,18 @@ impl Clockwork<'_> {
                 Some(dep) if each => format!("{} · {}", m.label, dep.name),
                 _ => m.label.clone(),
             };
-            let id = rows::insert(
-                conn,
-                &NewDeadline {
-                    case_id: case.id,
-                    milestone: &m.name,
-                    label: &label,
-                    department,
-                    started_at: self.now(),
-                    due_at: due.timestamp(),
-                },
-            )?;
-            self.schedule(id, policy, m, &[])?;
+            let new = NewDeadline {
+                case_id: case.id,
+                milestone: &m.name,
+                label: &label,
+                department,
+                started_at: self.now(),
+                due_at: due.timestamp(),
+            };
+            let id = rows::insert(conn, &new)?;
+            let d = new.row(id);
+            self.schedule(&d, policy, m, &[])?;
+            open.push(d);
             cases::add_event(
                 conn,
                 case.id,
@@ -208,15 +219,22 @@ impl Clockwork<'_> {
 
     /// Writes the timers of a deadline, leaving out kinds that have already fired for
     /// it (after a recomputation, a reminder that went out does not go out again).
+    /// They are one statement: a deadline's timers are written together.
     fn schedule(
         &self,
-        deadline: i64,
+        d: &DeadlineRow,
         policy: &Policy,
         m: &Milestone,
         fired: &[String],
     ) -> Result<()> {
         let conn = self.mailer.conn;
-        let d = rows::get(conn, deadline)?.context("The deadline just written is missing")?;
+        let mut timers: Vec<rows::NewTimer<'_>> = Vec::with_capacity(3);
+        let timer = |kind, at: DateTime<Utc>| rows::NewTimer {
+            kind,
+            case_id: Some(d.case_id),
+            deadline_id: Some(d.id),
+            fire_at: at.timestamp(),
+        };
         let calendar = &self.mailer.config.calendar;
         let start = self.at(d.started_at);
         let due = self.at(d.due_at);
@@ -236,32 +254,22 @@ impl Clockwork<'_> {
         {
             let at = notify_at(calendar.fraction(start, due, percent, m.clock));
             if at < due {
-                rows::insert_timer(conn, REMINDER, Some(d.case_id), Some(d.id), at.timestamp())?;
+                timers.push(timer(REMINDER, at));
             }
         }
         if not_fired(BREACH) {
-            rows::insert_timer(
-                conn,
-                BREACH,
-                Some(d.case_id),
-                Some(d.id),
-                notify_at(due).timestamp(),
-            )?;
+            timers.push(timer(BREACH, notify_at(due)));
         }
         if m.escalate
             && let Some(after) = m.level2_after
             && not_fired(ESCALATION)
         {
-            let at = notify_at(calendar.add(due, after, m.clock));
-            rows::insert_timer(
-                conn,
+            timers.push(timer(
                 ESCALATION,
-                Some(d.case_id),
-                Some(d.id),
-                at.timestamp(),
-            )?;
+                notify_at(calendar.add(due, after, m.clock)),
+            ));
         }
-        Ok(())
+        rows::insert_timers(conn, &timers)
     }
 
     /// Milestones a collaboration request dates itself ("海报初稿 12月10日"): due at the
@@ -309,18 +317,20 @@ impl Clockwork<'_> {
                 .and_hms_opt(10, 0, 0)
                 .and_then(|t| calendar.tz().from_local_datetime(&t).earliest())
                 .map(|t| t.with_timezone(&Utc));
+            let timer = |kind, at: DateTime<Utc>| rows::NewTimer {
+                kind,
+                case_id: Some(case.id),
+                deadline_id: Some(id),
+                fire_at: at.timestamp(),
+            };
+            let mut timers = Vec::with_capacity(2);
             if let Some(reminder) = reminder
                 && reminder > self.mailer.now
             {
-                rows::insert_timer(
-                    conn,
-                    REMINDER,
-                    Some(case.id),
-                    Some(id),
-                    reminder.timestamp(),
-                )?;
+                timers.push(timer(REMINDER, reminder));
             }
-            rows::insert_timer(conn, BREACH, Some(case.id), Some(id), due.timestamp())?;
+            timers.push(timer(BREACH, due));
+            rows::insert_timers(conn, &timers)?;
         }
         Ok(())
     }
@@ -367,7 +377,11 @@ impl Clockwork<'_> {
                 .collect();
             rows::cancel_timers_of(conn, d.id, now)?;
             rows::set_due(conn, d.id, due)?;
-            self.schedule(d.id, policy, m, &fired)?;
+            let recomputed = DeadlineRow {
+                due_at: due,
+                ..d.clone()
+            };
+            self.schedule(&recomputed, policy, m, &fired)?;
             cases::add_event(
                 conn,
                 case.id,

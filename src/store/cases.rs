@@ -117,7 +117,10 @@ pub fn add_message_id(conn: &Connection, message_id: &str, case_id: i64) -> Resu
 pub fn add_event(conn: &Connection, case_id: i64, at: i64, kind: &str, detail: &str) -> Result<()> {
     conn.prepare_cached("INSERT INTO events (case_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![case_id, at, kind, detail])?;
-    conn.prepare_cached("UPDATE cases SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+    // Only when it moves: a case's events mostly come at the time it was last
+    // updated (opening a case writes five), and an UPDATE that changes nothing still
+    // rewrites the row.
+    conn.prepare_cached("UPDATE cases SET updated_at = ?2 WHERE id = ?1 AND updated_at < ?2")?
         .execute(params![case_id, at])?;
     Ok(())
 }

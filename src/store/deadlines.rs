@@ -16,6 +16,35 @@ pub struct NewDeadline<'a> {
     pub due_at: i64,
 }
 
+impl NewDeadline<'_> {
+    /// The row as written under `id`: what reading it back would give.
+    pub fn row(&self, id: i64) -> DeadlineRow {
+        DeadlineRow {
+            id,
+            case_id: self.case_id,
+            milestone: self.milestone.to_string(),
+            label: self.label.to_string(),
+            department: self.department.to_string(),
+            started_at: self.started_at,
+            due_at: self.due_at,
+            met_at: None,
+            breached_at: None,
+            cancelled_at: None,
+            delay_reason: None,
+            delay_at: None,
+            delay_late: false,
+        }
+    }
+}
+
+/// A timer to write with [`insert_timers`].
+pub struct NewTimer<'a> {
+    pub kind: &'a str,
+    pub case_id: Option<i64>,
+    pub deadline_id: Option<i64>,
+    pub fire_at: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadlineRow {
     pub id: i64,
@@ -235,6 +264,31 @@ pub fn insert_timer(
     )?
     .execute(params![kind, case_id, deadline_id, fire_at])?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Several timers in one statement (a deadline's remind, breach and escalate): one
+/// multi-row INSERT instead of one statement each.
+pub fn insert_timers(conn: &Connection, timers: &[NewTimer<'_>]) -> Result<()> {
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let values = vec!["(?, ?, ?, ?)"; timers.len()].join(", ");
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO timers (kind, case_id, deadline_id, fire_at) VALUES {values}"
+    ))?;
+    let params: Vec<&dyn rusqlite::ToSql> = timers
+        .iter()
+        .flat_map(|t| {
+            [
+                &t.kind as &dyn rusqlite::ToSql,
+                &t.case_id,
+                &t.deadline_id,
+                &t.fire_at,
+            ]
+        })
+        .collect();
+    stmt.execute(params.as_slice())?;
+    Ok(())
 }
 
 /// Unfired timers of a deadline are cancelled when it is met, cancelled or recomputed.
