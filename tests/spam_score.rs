@@ -25,7 +25,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[path = "harness/mailstack.rs"]
-#[allow(dead_code)]
 mod mailstack;
 #[path = "harness/rspamd.rs"]
 mod rspamd;
