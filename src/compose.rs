@@ -126,7 +126,7 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
     }
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
-        .body(words_body(d.body, Words::TEXT));
+        .body(words_body(d.body, WordsPart::Text));
     // Text first, HTML last: RFC 2046 §5.1.4, a reader shows the last it can.
     let words = match d.html {
         None => Words::Single(text),
@@ -134,7 +134,7 @@ pub fn build(d: &Draft<'_>) -> Result<Composed> {
             MultiPart::alternative().singlepart(text).singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_HTML)
-                    .body(words_body(html, Words::HTML)),
+                    .body(words_body(html, WordsPart::Html)),
             ),
         ),
     };
@@ -215,9 +215,11 @@ enum Words {
     Multi(MultiPart),
 }
 
-impl Words {
-    const TEXT: bool = false;
-    const HTML: bool = true;
+/// Which of the two parts [`words_body`] encodes.
+#[derive(Clone, Copy, PartialEq)]
+enum WordsPart {
+    Text,
+    Html,
 }
 
 /// The body of the text or the HTML part, its line ends made CRLF in one pass.
@@ -230,7 +232,7 @@ impl Words {
 /// time, was 5% of a text-only intake's samples (perf, benches/run.sh). Base64 is
 /// written here 57 octets to a 76-character line (§6.8). lettre's own conversion to
 /// CRLF inserts each CR by shifting the rest of the text: another 2%.
-fn words_body(text: &str, html: bool) -> Body {
+fn words_body(text: &str, part: WordsPart) -> Body {
     let crlf = crlf_text(text);
     let seven_bit = crlf.is_ascii()
         && crlf
@@ -245,7 +247,7 @@ fn words_body(text: &str, html: bool) -> Body {
         .bytes()
         .filter(|&b| !matches!(b, b'\t' | b' '..=b'~'))
         .count();
-    if !html && escaped <= text.len() / 3 {
+    if part == WordsPart::Text && escaped <= text.len() / 3 {
         return Body::new_with_encoding(crlf, ContentTransferEncoding::QuotedPrintable)
             .unwrap_or_else(|crlf| {
                 Body::dangerous_pre_encoded(base64_lines(&crlf), ContentTransferEncoding::Base64)

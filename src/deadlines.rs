@@ -161,7 +161,8 @@ impl Clockwork<'_> {
     }
 
     /// Opens a deadline for a milestone, unless one is already running. A milestone a
-    /// department's reply meets, on a case that involves several departments, is one `open`: the case's open deadlines, to which the new
+    /// department's reply meets, on a case that involves several departments, is one
+    /// deadline per department. `open`: the case's open deadlines, to which the new
     /// ones are added.
     fn start(
         &self,
@@ -229,12 +230,7 @@ impl Clockwork<'_> {
     ) -> Result<()> {
         let conn = self.mailer.conn;
         let mut timers: Vec<rows::NewTimer<'_>> = Vec::with_capacity(3);
-        let timer = |kind, at: DateTime<Utc>| rows::NewTimer {
-            kind,
-            case_id: Some(d.case_id),
-            deadline_id: Some(d.id),
-            fire_at: at.timestamp(),
-        };
+        let timer = |kind, at: DateTime<Utc>| rows::NewTimer::of(kind, d.case_id, d.id, at);
         let calendar = &self.mailer.config.calendar;
         let start = self.at(d.started_at);
         let due = self.at(d.due_at);
@@ -317,12 +313,7 @@ impl Clockwork<'_> {
                 .and_hms_opt(10, 0, 0)
                 .and_then(|t| calendar.tz().from_local_datetime(&t).earliest())
                 .map(|t| t.with_timezone(&Utc));
-            let timer = |kind, at: DateTime<Utc>| rows::NewTimer {
-                kind,
-                case_id: Some(case.id),
-                deadline_id: Some(id),
-                fire_at: at.timestamp(),
-            };
+            let timer = |kind, at: DateTime<Utc>| rows::NewTimer::of(kind, case.id, id, at);
             let mut timers = Vec::with_capacity(2);
             if let Some(reminder) = reminder
                 && reminder > self.mailer.now

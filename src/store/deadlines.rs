@@ -45,6 +45,23 @@ pub struct NewTimer<'a> {
     pub fire_at: i64,
 }
 
+impl<'a> NewTimer<'a> {
+    /// A deadline's timer of `kind`, firing at `at`.
+    pub fn of(
+        kind: &'a str,
+        case_id: i64,
+        deadline_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        NewTimer {
+            kind,
+            case_id: Some(case_id),
+            deadline_id: Some(deadline_id),
+            fire_at: at.timestamp(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadlineRow {
     pub id: i64,
