@@ -21,10 +21,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Intake, Prepared};
 use crate::config::Rspamd;
+use crate::case::Category;
 
 impl Intake {
     /// Rspamd's verdict on each message of a prepared batch that would otherwise be
     /// a case (a server verdict or a set-aside rule has decided the rest already).
+    /// Mail that no rule claims (unclassified) is judged by `rspamd_unclaimed_actions`.
     pub(super) async fn ask_rspamd(&self, batch: &mut [Prepared]) {
         let Some(client) = &self.rspamd else {
             return;
@@ -33,7 +35,8 @@ impl Intake {
             if let (Ok(msg), Some(class)) = (&p.parsed, &p.class)
                 && self.set_aside_reason(msg, class).is_none()
             {
-                p.rspamd = client.verdict(&p.incoming.raw).await;
+                let unclaimed = class.category == Category::Unclassified;
+                p.rspamd = client.verdict(&p.incoming.raw, unclaimed).await;
             }
         }
     }
@@ -65,8 +68,9 @@ impl Client {
         }
     }
 
-    /// Why Rspamd says this is spam, or `None`: not spam, or no verdict.
-    pub async fn verdict(&self, raw: &[u8]) -> Option<String> {
+    /// Why Rspamd says this is spam, or `None`: not spam, or no verdict. `unclaimed`:
+    /// no rule claims the message, and `rspamd_unclaimed_actions` decide.
+    pub async fn verdict(&self, raw: &[u8], unclaimed: bool) -> Option<String> {
         if let Ok(state) = self.state.lock()
             && state.quiet_until.is_some_and(|t| Instant::now() < t)
         {
@@ -87,7 +91,7 @@ impl Client {
                     tracing::info!(url = %self.config.url, "Rspamd answers again: mail is checked by it");
                 }
                 *state = State::default();
-                self.judge(&a)
+                self.judge(&a, unclaimed)
             }
             Err(e) => {
                 if !state.told {
@@ -103,9 +107,14 @@ impl Client {
         }
     }
 
-    fn judge(&self, a: &serde_json::Value) -> Option<String> {
+    fn judge(&self, a: &serde_json::Value, unclaimed: bool) -> Option<String> {
         let action = a.get("action")?.as_str()?;
-        if !self.config.actions.iter().any(|x| x == action) {
+        let spam = if unclaimed {
+            &self.config.unclaimed_actions
+        } else {
+            &self.config.actions
+        };
+        if !spam.iter().any(|x| x == action) {
             return None;
         }
         let score = a.get("score").and_then(|s| s.as_f64()).unwrap_or(0.0);
@@ -130,10 +139,11 @@ impl Client {
             .take(10)
             .map(|(n, s)| format!("{n}({s:.2})"))
             .collect();
-        Some(format!(
-            "Rspamd {action} (score {score:.2}; {})",
-            names.join(" ")
-        ))
+        Some(if names.is_empty() {
+            format!("Rspamd {action} (score {score:.2})")
+        } else {
+            format!("Rspamd {action} (score {score:.2}; {})", names.join(" "))
+        })
     }
 
     async fn ask(&self, raw: &[u8]) -> Result<serde_json::Value> {
@@ -253,6 +263,7 @@ mod tests {
             port: 11333,
             timeout: Duration::from_secs(2),
             actions: vec!["reject".into(), "add header".into()],
+            unclaimed_actions: vec!["reject".into(), "add header".into(), "greylist".into()],
             ignored_symbols: Vec::new(),
         });
         let a: serde_json::Value = serde_json::from_str(
@@ -260,13 +271,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            c.judge(&a).unwrap(),
+            c.judge(&a, false).unwrap(),
             "Rspamd reject (score 1000.50; MISSING_DATE(1.00) GTUBE(0.00))"
         );
         let a: serde_json::Value =
             serde_json::from_str(r#"{"action":"rewrite subject","score":9}"#).unwrap();
-        assert_eq!(c.judge(&a), None);
+        assert_eq!(c.judge(&a, false), None);
+        assert_eq!(c.judge(&a, true), None);
+        // `greylist` is spam only for mail that no rule claims.
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"action":"greylist","score":4.5}"#).unwrap();
+        assert_eq!(c.judge(&a, false), None);
+        assert_eq!(c.judge(&a, true).unwrap(), "Rspamd greylist (score 4.50)");
         let a: serde_json::Value = serde_json::from_str(r#"{"action":"no action"}"#).unwrap();
-        assert_eq!(c.judge(&a), None);
+        assert_eq!(c.judge(&a, false), None);
+        assert_eq!(c.judge(&a, true), None);
     }
 }
