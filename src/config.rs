@@ -846,6 +846,40 @@ address = "cs@example.com"
     }
 
     #[test]
+    fn rspamd_doubt_sets_aside_only_what_no_rule_claims_unless_told_otherwise() {
+        let path = Path::new("/etc/sb/switchboard.toml");
+        let with = |spam: &str| {
+            Config::parse(
+                path,
+                &format!("{GOOD}\n[spam]\nrspamd = \"http://127.0.0.1:11333\"\n{spam}"),
+            )
+        };
+        let (config, report) = with("");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let rspamd = config.unwrap().spam.rspamd.unwrap();
+        assert_eq!(rspamd.actions, ["reject", "add header"]);
+        assert_eq!(
+            rspamd.unclaimed_actions,
+            ["reject", "add header", "greylist"]
+        );
+        // The stricter list follows the administrator's own, greylist added once.
+        let (config, _) = with("rspamd_actions = [\"reject\", \"greylist\"]");
+        let rspamd = config.unwrap().spam.rspamd.unwrap();
+        assert_eq!(rspamd.unclaimed_actions, ["reject", "greylist"]);
+        let (config, _) = with("rspamd_unclaimed_actions = [\"reject\"]");
+        let rspamd = config.unwrap().spam.rspamd.unwrap();
+        assert_eq!(rspamd.unclaimed_actions, ["reject"]);
+        let (_, report) = with("rspamd_unclaimed_actions = [\"reject\", \"greylisted\"]");
+        assert!(
+            report.errors.iter().any(|e| e.contains("switchboard.toml")
+                && e.contains("spam.rspamd_unclaimed_actions[1]")
+                && e.contains("greylisted")),
+            "{:?}",
+            report.errors
+        );
+    }
+
+    #[test]
     fn reports_every_problem_with_file_and_key() {
         let bad = GOOD
             .replace(

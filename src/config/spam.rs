@@ -148,8 +148,8 @@ pub fn read_spam(t: Option<Fields<'_>>, report: &mut Report) -> Spam {
         .unwrap_or(std::time::Duration::from_secs(2));
     let actions = read_actions(&mut t, report, "rspamd_actions")
         .unwrap_or_else(|| vec!["reject".to_string(), "add header".to_string()]);
-    let unclaimed_actions =
-        read_actions(&mut t, report, "rspamd_unclaimed_actions").unwrap_or_else(|| {
+    let unclaimed_actions = read_actions(&mut t, report, "rspamd_unclaimed_actions")
+        .unwrap_or_else(|| {
             let mut all = actions.clone();
             if !all.iter().any(|a| a == "greylist") {
                 all.push("greylist".to_string());

@@ -20,8 +20,8 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Intake, Prepared};
-use crate::config::Rspamd;
 use crate::case::Category;
+use crate::config::Rspamd;
 
 impl Intake {
     /// Rspamd's verdict on each message of a prepared batch that would otherwise be
