@@ -31,6 +31,8 @@ const ASK_MARKS: &[&str] = &[
     "请", "請", "需要", "需", "麻烦", "麻煩", "烦请", "煩請", "希望", "please", "need", "ask",
     "could", "can ", "would",
 ];
+/// Words that make a short first line a greeting.
+const GREETING_WORDS: &[&str] = &["你好", "您好", "各位", "同事", "hi ", "hello", "dear"];
 /// How far before a name a request word may stand.
 const ASK_WINDOW_CHARS: usize = 12;
 /// Lines where a quoted earlier message starts; names below them are history.
@@ -101,10 +103,15 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
     let named_in =
         |text: &str| -> Vec<&str> { extra.hits(text).into_iter().map(|(_, _, id)| id).collect() };
     let sender_listed = named_in(&sender_name);
+    let by_address: Vec<bool> = deps
+        .iter()
+        .map(|d| !d.address.is_empty() && d.address.eq_ignore_ascii_case(&msg.from.email))
+        .collect();
     let mut own: Vec<bool> = deps
         .iter()
-        .map(|d| {
-            (!d.address.is_empty() && d.address.eq_ignore_ascii_case(&msg.from.email))
+        .zip(&by_address)
+        .map(|(d, &address)| {
+            address
                 || sender_listed.contains(&d.id.as_str())
                 || d.names
                     .iter()
@@ -125,6 +132,23 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
             {
                 *o = true;
             }
+        }
+    }
+    // A display name or a signature only suggests the sender's department, and one
+    // id covers several real ones (人力资源部 and 行政部 are both admin; a branch's
+    // 行銷企劃 asks headquarters' 品牌部, both marketing): a department the mail greets
+    // on its first line or asks outright is the one asked all the same. Only the
+    // department's own address makes it the sender beyond doubt.
+    let greeting = greeting_line(&body);
+    for (i, d) in deps.iter().enumerate() {
+        if own.get(i).copied().unwrap_or(false)
+            && !by_address.get(i).copied().unwrap_or(true)
+            && (greeting.is_some_and(|line| names(line, d, extra))
+                || asked_at(&subject, d, extra).is_some()
+                || asked_at(&body, d, extra).is_some())
+            && let Some(o) = own.get_mut(i)
+        {
+            *o = false;
         }
     }
 
@@ -172,6 +196,25 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
         }
     }
     ids
+}
+
+/// The body's first line if it is a greeting to someone: short, and ending with a
+/// colon or comma or holding a greeting word ("品牌部 各位好：", "Hi Planning team,").
+fn greeting_line(body: &str) -> Option<&str> {
+    let line = body.lines().map(str::trim).find(|l| !l.is_empty())?;
+    (line.chars().count() <= SIGNATURE_MAX_CHARS
+        && (line.ends_with(['：', ':', '，', ','])
+            || GREETING_WORDS.iter().any(|w| line.contains(w))))
+    .then_some(line)
+}
+
+/// Whether `line` (lower-cased) names the department, by the config's names or the
+/// rules' vocabulary.
+fn names(line: &str, d: &DepartmentRef, extra: &Extra) -> bool {
+    extra.hits(line).iter().any(|&(_, _, id)| id == d.id)
+        || d.names
+            .iter()
+            .any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some())
 }
 
 /// Where in `text` (lower-cased) the department is first named right after a request

@@ -132,6 +132,38 @@ fn a_department_is_found_by_the_vocabulary_name_the_mail_uses() {
 }
 
 #[test]
+fn a_department_greeted_or_asked_outright_is_asked_though_the_signature_names_it() {
+    let rules = load(&[("05-departments.toml", VOCABULARY), ("30.toml", COLLAB)]);
+    let asked = |raw: &str| {
+        rules.departments_asked(
+            &Message::parse(raw.as_bytes()).unwrap(),
+            &Context {
+                departments: &deps(),
+                internal_domains: &["example.com".to_string()],
+                vip_customers: &[],
+                suppliers: &[],
+                parties: &crate::rules::NO_PARTIES,
+                history: None,
+                triage_department: "customer-service",
+            },
+        )
+    };
+    // A QC engineer of one plant writes to the quality department of another: the
+    // signature says quality, and so does the greeting.
+    let greeted = "From: a@example.com\r\nSubject: x\r\n\r\n品管部 各位好：\r\n\r\n请寄来上月的检验记录，另请业务部知悉。\r\n\r\n王五\r\n品质部\r\n";
+    assert_eq!(asked(greeted), ["quality", "sales"]);
+    // Asked outright in the subject.
+    let outright = "From: a@example.com\r\nSubject: =?utf-8?b?6K+35ZOB566h6YOo5a6h5qC4?=\r\n\r\n附件是新的检验标准。\r\n\r\n王五\r\n品质部\r\n";
+    assert_eq!(asked(outright), ["quality"]);
+    // Merely named, the signature's department stays the sender's own.
+    let named = "From: a@example.com\r\nSubject: x\r\n\r\n品质部这边已经检验完毕，请业务部通知客户。\r\n\r\n王五\r\n品质部\r\n";
+    assert_eq!(asked(named), ["sales"]);
+    // The department's own address is the sender beyond doubt, greeting or not.
+    let from_quality = greeted.replace("a@example.com", "quality@example.com");
+    assert_eq!(asked(&from_quality), ["sales"]);
+}
+
+#[test]
 fn a_broken_vocabulary_is_refused_with_file_and_line() {
     let bad = "[departments]\nqualty = [\"品质部\"]\nsales = [\"业务部\", \"\", 3]\nadmin = [\"业务部\"]\n";
     let again = "[departments]\nsales = [\"营业部\"]\n";
