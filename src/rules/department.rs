@@ -31,8 +31,10 @@ const ASK_MARKS: &[&str] = &[
     "请", "請", "需要", "需", "麻烦", "麻煩", "烦请", "煩請", "希望", "please", "need", "ask",
     "could", "can ", "would",
 ];
-/// Words that make a short first line a greeting.
-const GREETING_WORDS: &[&str] = &["你好", "您好", "各位", "同事", "hi ", "hello", "dear"];
+/// Words that make a short first line a greeting: anywhere in it (Chinese), or at
+/// its start (English).
+const GREETING_WORDS: &[&str] = &["你好", "您好", "各位", "同事"];
+const GREETING_OPENERS: &[&str] = &["hi ", "hello", "dear "];
 /// How far before a name a request word may stand.
 const ASK_WINDOW_CHARS: usize = 12;
 /// Lines where a quoted earlier message starts; names below them are history.
@@ -204,7 +206,8 @@ fn greeting_line(body: &str) -> Option<&str> {
     let line = body.lines().map(str::trim).find(|l| !l.is_empty())?;
     (line.chars().count() <= SIGNATURE_MAX_CHARS
         && (line.ends_with(['：', ':', '，', ','])
-            || GREETING_WORDS.iter().any(|w| line.contains(w))))
+            || GREETING_WORDS.iter().any(|w| line.contains(w))
+            || GREETING_OPENERS.iter().any(|w| line.starts_with(w))))
     .then_some(line)
 }
 

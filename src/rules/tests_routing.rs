@@ -152,6 +152,8 @@ fn a_department_greeted_or_asked_outright_is_asked_though_the_signature_names_it
     // signature says quality, and so does the greeting.
     let greeted = "From: a@example.com\r\nSubject: x\r\n\r\n品管部 各位好：\r\n\r\n请寄来上月的检验记录，另请业务部知悉。\r\n\r\n王五\r\n品质部\r\n";
     assert_eq!(asked(greeted), ["quality", "sales"]);
+    let greeted_en = "From: a@example.com\r\nSubject: x\r\n\r\nHi QC,\r\n\r\nthe new limits are attached; Sales team, note them.\r\n\r\nWang Wu\r\nQC\r\n";
+    assert_eq!(asked(greeted_en), ["quality", "sales"]);
     // Asked outright in the subject.
     let outright = "From: a@example.com\r\nSubject: =?utf-8?b?6K+35ZOB566h6YOo5a6h5qC4?=\r\n\r\n附件是新的检验标准。\r\n\r\n王五\r\n品质部\r\n";
     assert_eq!(asked(outright), ["quality"]);
