@@ -400,3 +400,78 @@ fn corpus_routes_alike_when_department_names_are_the_ids() {
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
+
+/// What `tests/unseen/floors.toml` says a tuned batch must still score.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Floor {
+    category: usize,
+    department: usize,
+}
+
+/// The labels of a held-out batch: category and department are scored.
+#[derive(Debug, Deserialize)]
+struct Labelled {
+    category: String,
+    department: String,
+}
+
+#[test]
+fn tuned_batches_keep_what_their_rounds_reached() {
+    let unseen = root().join("tests/unseen");
+    let floors: BTreeMap<String, Floor> =
+        toml::from_str(&std::fs::read_to_string(unseen.join("floors.toml")).unwrap()).unwrap();
+    assert!(!floors.is_empty(), "floors.toml names no batch");
+    let rules = shipped_rules();
+    let mut problems = Vec::new();
+    for (batch, floor) in &floors {
+        let dir = unseen.join(batch);
+        let labels: BTreeMap<String, Labelled> =
+            toml::from_str(&std::fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
+        let messages = workload::corpus(&dir);
+        assert_eq!(
+            messages.len(),
+            labels.len(),
+            "{batch}: every message labelled, every label a message"
+        );
+        for (names, world) in [
+            ("display names", World::new()),
+            ("ids as names", World::with_id_names()),
+        ] {
+            let ctx = world.context();
+            let (mut category, mut department) = (0, 0);
+            let mut misses = Vec::new();
+            for (name, msg) in &messages {
+                let want = &labels[name];
+                let c = rules.classify(msg, &ctx);
+                let ok = (
+                    c.category.as_str() == want.category,
+                    c.department == want.department,
+                );
+                category += usize::from(ok.0);
+                department += usize::from(ok.1);
+                if !(ok.0 && ok.1) {
+                    misses.push(format!(
+                        "    {name}: want {} / {}, got {} / {} ({:?})",
+                        want.category,
+                        want.department,
+                        c.category.as_str(),
+                        c.department,
+                        c.rules
+                    ));
+                }
+            }
+            if category < floor.category || department < floor.department {
+                problems.push(format!(
+                    "{batch} with {names}: category {category}, department {department} of {} \
+                     (floor {}, {}); misses:\n{}",
+                    messages.len(),
+                    floor.category,
+                    floor.department,
+                    misses.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -14,7 +14,7 @@ mod workload;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use switchboard::rules::{DepartmentRef, RuleSet};
+use switchboard::rules::RuleSet;
 use workload::{World, ids, root};
 
 #[derive(Debug, Deserialize)]
@@ -38,15 +38,7 @@ fn score_a_batch() {
     let rules = RuleSet::load_dir(&rules_dir, &ids()).unwrap();
     let messages = workload::corpus(&dir);
     let display = World::new();
-    let mut bare = World::new();
-    bare.departments = workload::DEPARTMENTS
-        .iter()
-        .map(|(id, _, _)| DepartmentRef {
-            id: (*id).to_string(),
-            address: format!("{id}@example.com"),
-            names: vec![(*id).to_string()],
-        })
-        .collect();
+    let bare = World::with_id_names();
     for (label, world) in [("names \"销售部 Sales\"", &display), ("names = ids", &bare)] {
         let ctx = world.context();
         let (mut cat, mut dep, mut both) = (0, 0, 0);

@@ -77,6 +77,21 @@ impl World {
         }
     }
 
+    /// The same, with departments whose only name is their id (`name = "sales"`): the
+    /// config an administrator writes who never gives display names.
+    pub fn with_id_names() -> World {
+        let mut world = World::new();
+        world.departments = DEPARTMENTS
+            .iter()
+            .map(|(id, _, _)| DepartmentRef {
+                id: (*id).to_string(),
+                address: format!("{id}@example.com"),
+                names: vec![(*id).to_string()],
+            })
+            .collect();
+        world
+    }
+
     pub fn context(&self) -> Context<'_> {
         Context {
             departments: &self.departments,
