@@ -377,10 +377,7 @@ fn corpus_routes_alike_when_department_names_are_the_ids() {
     let dir = root().join("tests/classify");
     let rules = shipped_rules();
     let display = World::new();
-    let mut bare = World::new();
-    for d in &mut bare.departments {
-        d.names = vec![d.id.clone()];
-    }
+    let bare = World::with_id_names();
     let (display_ctx, bare_ctx) = (display.context(), bare.context());
     let mut differ = Vec::new();
     for (name, msg) in workload::corpus(&dir) {
@@ -409,13 +406,6 @@ struct Floor {
     department: usize,
 }
 
-/// The labels of a held-out batch: category and department are scored.
-#[derive(Debug, Deserialize)]
-struct Labelled {
-    category: String,
-    department: String,
-}
-
 #[test]
 fn tuned_batches_keep_what_their_rounds_reached() {
     let unseen = root().join("tests/unseen");
@@ -426,7 +416,7 @@ fn tuned_batches_keep_what_their_rounds_reached() {
     let mut problems = Vec::new();
     for (batch, floor) in &floors {
         let dir = unseen.join(batch);
-        let labels: BTreeMap<String, Labelled> =
+        let labels: BTreeMap<String, workload::Labels> =
             toml::from_str(&std::fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
         let messages = workload::corpus(&dir);
         assert_eq!(
@@ -438,37 +428,17 @@ fn tuned_batches_keep_what_their_rounds_reached() {
             ("display names", World::new()),
             ("ids as names", World::with_id_names()),
         ] {
-            let ctx = world.context();
-            let (mut category, mut department) = (0, 0);
-            let mut misses = Vec::new();
-            for (name, msg) in &messages {
-                let want = &labels[name];
-                let c = rules.classify(msg, &ctx);
-                let ok = (
-                    c.category.as_str() == want.category,
-                    c.department == want.department,
-                );
-                category += usize::from(ok.0);
-                department += usize::from(ok.1);
-                if !(ok.0 && ok.1) {
-                    misses.push(format!(
-                        "    {name}: want {} / {}, got {} / {} ({:?})",
-                        want.category,
-                        want.department,
-                        c.category.as_str(),
-                        c.department,
-                        c.rules
-                    ));
-                }
-            }
-            if category < floor.category || department < floor.department {
+            let s = workload::score(&rules, &messages, &labels, &world);
+            if s.category < floor.category || s.department < floor.department {
                 problems.push(format!(
-                    "{batch} with {names}: category {category}, department {department} of {} \
-                     (floor {}, {}); misses:\n{}",
+                    "{batch} with {names}: category {}, department {} of {} (floor {}, {}); \
+                     misses:\n{}",
+                    s.category,
+                    s.department,
                     messages.len(),
                     floor.category,
                     floor.department,
-                    misses.join("\n")
+                    s.misses.join("\n")
                 ));
             }
         }

@@ -13,15 +13,8 @@ mod workload;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use switchboard::rules::RuleSet;
 use workload::{World, ids, root};
-
-#[derive(Debug, Deserialize)]
-struct Expected {
-    category: String,
-    department: String,
-}
 
 #[test]
 #[ignore]
@@ -29,7 +22,7 @@ fn score_a_batch() {
     let dir = std::path::PathBuf::from(
         std::env::var("SWITCHBOARD_BATCH").expect("set SWITCHBOARD_BATCH to a folder"),
     );
-    let expected: BTreeMap<String, Expected> =
+    let expected: BTreeMap<String, workload::Labels> =
         toml::from_str(&std::fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
     // SWITCHBOARD_RULES: a candidate rules folder (default: the shipped rules/).
     let rules_dir = std::env::var("SWITCHBOARD_RULES")
@@ -40,32 +33,12 @@ fn score_a_batch() {
     let display = World::new();
     let bare = World::with_id_names();
     for (label, world) in [("names \"销售部 Sales\"", &display), ("names = ids", &bare)] {
-        let ctx = world.context();
-        let (mut cat, mut dep, mut both) = (0, 0, 0);
-        let mut misses = Vec::new();
-        for (name, msg) in &messages {
-            let want = &expected[name];
-            let c = rules.classify(msg, &ctx);
-            let ok_c = c.category.as_str() == want.category;
-            let ok_d = c.department == want.department;
-            cat += usize::from(ok_c);
-            dep += usize::from(ok_d);
-            both += usize::from(ok_c && ok_d);
-            if !(ok_c && ok_d) {
-                misses.push(format!(
-                    "  {name}: want {} / {}, got {} / {} ({:?})",
-                    want.category,
-                    want.department,
-                    c.category.as_str(),
-                    c.department,
-                    c.rules
-                ));
-            }
-        }
+        let s = workload::score(&rules, &messages, &expected, world);
         let n = messages.len();
         println!(
-            "{label}: {n} messages: category {cat}/{n}, department {dep}/{n}, both {both}/{n}"
+            "{label}: {n} messages: category {}/{n}, department {}/{n}, both {}/{n}",
+            s.category, s.department, s.both
         );
-        println!("{}", misses.join("\n"));
+        println!("{}", s.misses.join("\n"));
     }
 }

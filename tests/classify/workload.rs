@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use switchboard::message::Message;
-use switchboard::rules::{Context, DepartmentRef};
+use switchboard::rules::{Context, DepartmentRef, RuleSet};
 
 pub const DEPARTMENTS: &[(&str, &str, &str)] = &[
     ("customer-service", "客服部", "Customer Service"),
@@ -508,4 +508,57 @@ fn pick_category(i: usize) -> (&'static str, &'static [&'static str]) {
         .get(at)
         .copied()
         .unwrap_or(("complaint", &["customer-service"]))
+}
+
+/// A labelled message's category and department (its `expected.toml` entry; the
+/// priority and the note are not scored here).
+#[derive(Debug, serde::Deserialize)]
+pub struct Labels {
+    pub category: String,
+    pub department: String,
+}
+
+/// How a batch fared with one config's department names.
+pub struct Score {
+    pub category: usize,
+    pub department: usize,
+    pub both: usize,
+    /// One line per message not fully right: what was wanted, what came, which rules.
+    pub misses: Vec<String>,
+}
+
+/// Classifies every message of a labelled batch and counts what is right.
+pub fn score(
+    rules: &RuleSet,
+    messages: &[(String, Message)],
+    labels: &std::collections::BTreeMap<String, Labels>,
+    world: &World,
+) -> Score {
+    let ctx = world.context();
+    let mut score = Score {
+        category: 0,
+        department: 0,
+        both: 0,
+        misses: Vec::new(),
+    };
+    for (name, msg) in messages {
+        let want = &labels[name];
+        let c = rules.classify(msg, &ctx);
+        let category = c.category.as_str() == want.category;
+        let department = c.department == want.department;
+        score.category += usize::from(category);
+        score.department += usize::from(department);
+        score.both += usize::from(category && department);
+        if !(category && department) {
+            score.misses.push(format!(
+                "  {name}: want {} / {}, got {} / {} ({:?})",
+                want.category,
+                want.department,
+                c.category.as_str(),
+                c.department,
+                c.rules
+            ));
+        }
+    }
+    score
 }
