@@ -102,9 +102,6 @@ pub(crate) fn named(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Option<S
 pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<String> {
     let deps = ctx.departments;
     let sender_name = msg.from.name.as_deref().unwrap_or("").to_lowercase();
-    let named_in =
-        |text: &str| -> Vec<&str> { extra.hits(text).into_iter().map(|(_, _, id)| id).collect() };
-    let sender_listed = named_in(&sender_name);
     let by_address: Vec<bool> = deps
         .iter()
         .map(|d| !d.address.is_empty() && d.address.eq_ignore_ascii_case(&msg.from.email))
@@ -112,26 +109,14 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
     let mut own: Vec<bool> = deps
         .iter()
         .zip(&by_address)
-        .map(|(d, &address)| {
-            address
-                || sender_listed.contains(&d.id.as_str())
-                || d.names
-                    .iter()
-                    .any(|n| find_name(&sender_name, &n.to_lowercase(), 0).is_some())
-        })
+        .map(|(d, &address)| address || names(&sender_name, d, extra))
         .collect();
 
     let subject = msg.subject.to_lowercase();
     let body = unquoted(&msg.body).to_lowercase();
     for line in signature(&body) {
-        let listed = named_in(line);
-        for (i, d) in deps.iter().enumerate() {
-            if (listed.contains(&d.id.as_str())
-                || d.names
-                    .iter()
-                    .any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some()))
-                && let Some(o) = own.get_mut(i)
-            {
+        for (d, o) in deps.iter().zip(own.iter_mut()) {
+            if names(line, d, extra) {
                 *o = true;
             }
         }
@@ -142,13 +127,12 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
     // on its first line or asks outright is the one asked all the same. Only the
     // department's own address makes it the sender beyond doubt.
     let greeting = greeting_line(&body);
-    for (i, d) in deps.iter().enumerate() {
-        if own.get(i).copied().unwrap_or(false)
-            && !by_address.get(i).copied().unwrap_or(true)
+    for ((d, o), &address) in deps.iter().zip(own.iter_mut()).zip(&by_address) {
+        if *o
+            && !address
             && (greeting.is_some_and(|line| names(line, d, extra))
                 || asked_at(&subject, d, extra).is_some()
                 || asked_at(&body, d, extra).is_some())
-            && let Some(o) = own.get_mut(i)
         {
             *o = false;
         }
@@ -211,8 +195,8 @@ fn greeting_line(body: &str) -> Option<&str> {
     .then_some(line)
 }
 
-/// Whether `line` (lower-cased) names the department, by the config's names or the
-/// rules' vocabulary.
+/// Whether `line` (lower-cased: a display name, a signature or a greeting line) names
+/// the department, by the config's names or the rules' vocabulary.
 fn names(line: &str, d: &DepartmentRef, extra: &Extra) -> bool {
     extra.hits(line).iter().any(|&(_, _, id)| id == d.id)
         || d.names
