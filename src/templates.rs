@@ -106,7 +106,7 @@ impl Templates {
         let text = template
             .render(context)
             .map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
-        let mut rendered = split_subject(&text)
+        let mut rendered = split_subject(text)
             .with_context(|| format!("{}: the rendered text", path.display()))?;
         let html = html_sibling(name);
         if let Ok(template) = self.env.get_template(&html) {
@@ -114,7 +114,7 @@ impl Templates {
             let body = template
                 .render(context)
                 .map_err(|e| anyhow!("{}: {}", path.display(), describe(&e)))?;
-            rendered.html = Some(body.replace("\r\n", "\n"));
+            rendered.html = Some(lf_only(body));
         }
         Ok(rendered)
     }
@@ -137,11 +137,23 @@ fn describe(e: &minijinja::Error) -> String {
     format!("{line}{}{detail}", e.kind())
 }
 
-fn split_subject(text: &str) -> Result<Rendered> {
-    let text = text.replace("\r\n", "\n");
-    let (head, body) = text
+/// `text` with CRLF made LF. A template written on Windows has them; most have none,
+/// and then the text is kept as it is rather than copied (an HTML body carries the
+/// original message: a copy of every one was 2% of intake's instructions).
+fn lf_only(text: String) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n")
+    } else {
+        text
+    }
+}
+
+fn split_subject(text: String) -> Result<Rendered> {
+    let mut text = lf_only(text);
+    let (head, _) = text
         .split_once("\n\n")
         .ok_or_else(|| anyhow!("expected a \"Subject: …\" line, an empty line, then the body"))?;
+    let start = head.len() + 2;
     let subject = head
         .trim()
         .strip_prefix("Subject:")
@@ -149,9 +161,16 @@ fn split_subject(text: &str) -> Result<Rendered> {
     if subject.contains('\n') {
         bail!("expected one Subject line before the empty line");
     }
+    let subject = subject.trim().to_string();
+    // The body is what follows the empty line, without trailing white space, and
+    // one line end: cut from the rendered text in place rather than copied.
+    let end = text.trim_end().len().max(start);
+    text.truncate(end);
+    text.drain(..start);
+    text.push('\n');
     Ok(Rendered {
-        subject: subject.trim().to_string(),
-        body: body.trim_end().to_string() + "\n",
+        subject,
+        body: text,
         html: None,
     })
 }
@@ -163,10 +182,18 @@ mod tests {
 
     #[test]
     fn splits_subject_and_body() {
-        let r = split_subject("Subject: 已收到 [SB-1]\n\n您好\n\n谢谢\n").unwrap();
+        let r = split_subject("Subject: 已收到 [SB-1]\n\n您好\n\n谢谢\n".into()).unwrap();
         assert_eq!(r.subject, "已收到 [SB-1]");
         assert_eq!(r.body, "您好\n\n谢谢\n");
-        assert!(split_subject("Hello\n\nbody").is_err());
+        assert!(split_subject("Hello\n\nbody".into()).is_err());
+        // A template saved on Windows, and bodies with nothing in them.
+        let r = split_subject("Subject: Re\r\n\r\nHi\r\n  \r\n".into()).unwrap();
+        assert_eq!((r.subject.as_str(), r.body.as_str()), ("Re", "Hi\n"));
+        assert_eq!(split_subject("Subject: x\n\n".into()).unwrap().body, "\n");
+        assert_eq!(
+            split_subject("Subject: x\n\n \n\n".into()).unwrap().body,
+            "\n"
+        );
     }
 
     #[test]
