@@ -152,23 +152,36 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
             addressed.push(i);
         }
     }
-    let mut asked: Vec<usize> = Vec::new();
-    if addressed.len() > 1
-        && let Some(i) = addressed
+    // Where the text asks a department outright: the subject first, then the body.
+    let asked_where = |i: usize| {
+        let d = deps.get(i)?;
+        [subject.as_str(), body.as_str()]
             .iter()
-            .copied()
-            .filter_map(|i| {
-                let d = deps.get(i)?;
-                [subject.as_str(), body.as_str()]
-                    .iter()
-                    .enumerate()
-                    .find_map(|(t, text)| asked_at(text, d, extra).map(|at| ((t, at), i)))
-            })
+            .enumerate()
+            .find_map(|(t, text)| asked_at(text, d, extra).map(|at| (t, at)))
+    };
+    let first_asked = |candidates: &mut dyn Iterator<Item = usize>| {
+        candidates
+            .filter_map(|i| asked_where(i).map(|at| (at, i)))
             .min()
             .map(|(_, i)| i)
-    {
-        asked.push(i);
-    }
+    };
+    let mut asked: Vec<usize> = Vec::new();
+    let lead = if addressed.len() > 1 {
+        first_asked(&mut addressed.iter().copied())
+    } else {
+        None
+    };
+    // Departments copied but not asked are copied out of courtesy: when the text asks
+    // none of them and asks another outright ("麻烦品管部帮忙分析", with production
+    // in Cc), that one leads.
+    let lead = lead.or_else(|| {
+        if addressed.is_empty() || addressed.iter().any(|&i| asked_where(i).is_some()) {
+            return None;
+        }
+        first_asked(&mut (0..deps.len()).filter(|&i| !own.get(i).copied().unwrap_or(true)))
+    });
+    asked.extend(lead);
     asked.extend(addressed);
     for text in [subject.as_str(), body.as_str()] {
         asked.extend(mentions(text, deps, extra, &mut own));
@@ -417,7 +430,18 @@ mod tests {
 
     #[test]
     fn a_department_in_cc_comes_first() {
+        let raw = "From: marketing@example.com\r\nTo: support@example.com\r\nCc: marketing@example.com, design@example.com\r\nSubject: 推广项目\r\n\r\n销售部和物流部也会参加";
+        assert_eq!(named_in(raw).as_deref(), Some("design"));
+    }
+
+    #[test]
+    fn a_department_asked_outright_comes_before_one_copied_out_of_courtesy() {
         let raw = "From: marketing@example.com\r\nTo: support@example.com\r\nCc: marketing@example.com, design@example.com\r\nSubject: 请销售部支持\r\n\r\n需要物流部配合";
+        assert_eq!(named_in(raw).as_deref(), Some("sales"));
+        let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: sales@example.com\r\nSubject: returns\r\n\r\nCould you ask Logistics to collect the returns? Sales, for your information.";
+        assert_eq!(named_in(raw).as_deref(), Some("logistics"));
+        // A copied department the text asks too keeps the lead.
+        let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: design@example.com\r\nSubject: 请设计部出图\r\n\r\n另请销售部确认报价";
         assert_eq!(named_in(raw).as_deref(), Some("design"));
     }
 
