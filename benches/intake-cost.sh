@@ -66,8 +66,12 @@ ir() {
 }
 total=$(awk '/PROGRAM TOTALS/ {v = $1; gsub(",", "", v); print v; exit}' "$work/inclusive")
 
-row() { # label, instructions
-    local v=${2:-0}
+row() { # label, instructions (empty: the function was inlined in this build)
+    if [ -z "${2:-}" ]; then
+        printf '| %s | (inlined in this build) | |\n' "$1"
+        return
+    fi
+    local v=$2
     printf '| %s | %s | %.1f%% |\n' "$1" "$(numfmt --grouping $((v / taken)))" \
         "$(echo "100 * $v / $total" | bc -l)"
 }
@@ -90,7 +94,7 @@ echo "| --- | --- | --- |"
 row "loading rules and templates (once)" "$startup"
 row "compiling /regex/ words on first use (once)" "$lazy"
 row "parsing" "$(ir 'switchboard::message::Message::parse_reading')"
-row "classifying (less the compiling)" "$((classify - lazy))"
+row "classifying (less the compiling)" "$((${classify:-0} - ${lazy:-0}))"
 row "the store's transaction" "$store"
 row "– opening cases" "$opened"
 row "– – deadlines and their timers" "$deadlines"

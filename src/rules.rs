@@ -77,6 +77,10 @@ pub struct Classification {
     pub rules: Vec<String>,
     /// The winner is a `set_aside = true` rule: the mail is not a case.
     pub set_aside: bool,
+    /// Every department the message asks ([`RuleSet::departments_asked`]), when the
+    /// winner's `department = "named"` had them looked for: routing a collaboration
+    /// request to all of them need not look again.
+    pub asked: Option<Vec<String>>,
 }
 
 /// Every department a message asks (a collaboration request asks several), the one
@@ -295,15 +299,20 @@ impl RuleSet {
                     department: ctx.triage_department.to_string(),
                     rules: Vec::new(),
                     set_aside: false,
+                    asked: None,
                 },
             };
             self.raise(&mut c, msg, ctx, &hits, who);
             return c;
         };
+        let mut asked = None;
         let department = match &rule.target {
             Target::Department(id) => id.clone(),
             Target::Named { fallback } => {
-                department::named(msg, ctx, &self.vocabulary).unwrap_or_else(|| fallback.clone())
+                let all = self.departments_asked(msg, ctx);
+                let first = all.first().cloned();
+                asked = Some(all);
+                first.unwrap_or_else(|| fallback.clone())
             }
             Target::Triage => ctx.triage_department.to_string(),
         };
@@ -313,6 +322,7 @@ impl RuleSet {
             department,
             rules: vec![rule.name.clone()],
             set_aside: rule.set_aside,
+            asked,
         };
         if rule.category != Category::Unclassified {
             self.raise(&mut c, msg, ctx, &hits, who);
@@ -352,6 +362,7 @@ impl RuleSet {
             },
             rules: vec![name.to_string(), rule.name.clone()],
             set_aside: false,
+            asked: None,
         }
     }
 

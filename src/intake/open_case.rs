@@ -34,6 +34,7 @@ impl Intake {
                 department: p.department.clone(),
                 rules: vec![format!("follows {}", p.case)],
                 set_aside: false,
+                asked: None,
             },
             // What corrections taught about the sender comes before the words.
             None => self.taught(
@@ -99,7 +100,11 @@ impl Intake {
         // and its own clocks; the lead is the one the rules chose.
         let mut involved = Vec::new();
         if class.category == crate::case::Category::CollaborationRequest && parent.is_none() {
-            for id in self.rules.departments_asked(msg, &self.rules_context()) {
+            let asked = match class.asked.clone() {
+                Some(asked) => asked,
+                None => self.rules.departments_asked(msg, &self.rules_context()),
+            };
+            for id in asked {
                 if id != department.id
                     && let Some(d) = self.config.department(&id)
                 {

@@ -91,13 +91,8 @@ impl Extra {
     }
 }
 
-/// The id of the department the message names, if any but the sender's own.
-pub(crate) fn named(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Option<String> {
-    asked(msg, ctx, extra).into_iter().next()
-}
-
-/// Every department the message asks, but the sender's own: the one [`named`] picks
-/// first, then the others it addresses in To/Cc or names, in order. A collaboration
+/// Every department the message asks, but the sender's own: the one
+/// `department = "named"` picks first, then the others it addresses in To/Cc or names, in order. A collaboration
 /// request usually asks several ("需设计部完成海报，销售部提供渠道清单").
 pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<String> {
     let deps = ctx.departments;
@@ -421,11 +416,13 @@ mod tests {
             history: None,
             triage_department: "admin",
         };
-        named(
+        asked(
             &Message::parse(raw.as_bytes()).unwrap(),
             &ctx,
             &Extra::default(),
         )
+        .into_iter()
+        .next()
     }
 
     #[test]
