@@ -91,9 +91,11 @@ impl Extra {
     }
 }
 
-/// Every department the message asks, but the sender's own: the one
-/// `department = "named"` picks first, then the others it addresses in To/Cc or names, in order. A collaboration
-/// request usually asks several ("需设计部完成海报，销售部提供渠道清单").
+/// Every department the message asks, but the sender's own, the one
+/// `department = "named"` picks first: the one the text asks outright of those it
+/// copies in To/Cc (or of all, when it asks none of those), then the others it
+/// copies, then those it names, in order. A collaboration request usually asks
+/// several ("需设计部完成海报，销售部提供渠道清单").
 pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<String> {
     let deps = ctx.departments;
     let sender_name = msg.from.name.as_deref().unwrap_or("").to_lowercase();
@@ -161,22 +163,16 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
             .min()
             .map(|(_, i)| i)
     };
-    let mut asked: Vec<usize> = Vec::new();
-    let lead = if addressed.len() > 1 {
-        first_asked(&mut addressed.iter().copied())
-    } else {
-        None
-    };
-    // Departments copied but not asked are copied out of courtesy: when the text asks
-    // none of them and asks another outright ("麻烦品管部帮忙分析", with production
-    // in Cc), that one leads.
-    let lead = lead.or_else(|| {
-        if addressed.is_empty() || addressed.iter().any(|&i| asked_where(i).is_some()) {
-            return None;
-        }
-        first_asked(&mut (0..deps.len()).filter(|&i| !own.get(i).copied().unwrap_or(true)))
+    // Of the departments copied, the one the text asks leads. When the text asks none
+    // of them, they are copied out of courtesy, and a department the text asks
+    // outright leads instead ("麻烦品管部帮忙分析" with production in Cc).
+    let lead = first_asked(&mut addressed.iter().copied()).or_else(|| {
+        let not_own = |&i: &usize| !own.get(i).copied().unwrap_or(true);
+        (!addressed.is_empty())
+            .then(|| first_asked(&mut (0..deps.len()).filter(not_own)))
+            .flatten()
     });
-    asked.extend(lead);
+    let mut asked: Vec<usize> = lead.into_iter().collect();
     asked.extend(addressed);
     for text in [subject.as_str(), body.as_str()] {
         asked.extend(mentions(text, deps, extra, &mut own));
