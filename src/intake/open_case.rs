@@ -100,13 +100,18 @@ impl Intake {
         // and its own clocks; the lead is the one the rules chose.
         let mut involved = Vec::new();
         if class.category == crate::case::Category::CollaborationRequest && parent.is_none() {
-            let asked = match class.asked.clone() {
+            // Classification kept them when its rule looked; otherwise look now.
+            let looked_up;
+            let asked = match &class.asked {
                 Some(asked) => asked,
-                None => self.rules.departments_asked(msg, &self.rules_context()),
+                None => {
+                    looked_up = self.rules.departments_asked(msg, &self.rules_context());
+                    &looked_up
+                }
             };
             for id in asked {
-                if id != department.id
-                    && let Some(d) = self.config.department(&id)
+                if *id != department.id
+                    && let Some(d) = self.config.department(id)
                 {
                     store::cases::add_involved(conn, case_id, &d.id)?;
                     involved.push(d);
