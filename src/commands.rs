@@ -2,6 +2,7 @@
 //! logs go to stderr.
 
 pub mod corrections;
+pub mod learn;
 pub mod login;
 pub mod messages;
 pub mod quarantine;

@@ -244,6 +244,11 @@ impl Intake {
         &self.rules
     }
 
+    /// Puts another learned model (or none) beside the rules (`learn --cross-validate`).
+    pub fn set_learned(&mut self, model: Option<rules::learned::Model>) {
+        self.rules.set_learned(model);
+    }
+
     pub fn parties(&self) -> &rules::Parties {
         &self.parties
     }

@@ -109,6 +109,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Learn the model that backs the rules (`learned.tsv` in the rules folder) from
+    /// labelled folders (`*.eml` and `expected.toml`) and, with --store, from the
+    /// cases as the departments left them; --cross-validate scores it instead.
+    Learn {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Folders of labelled mail.
+        dirs: Vec<PathBuf>,
+        /// Also learn from the store's cases, as they stand after corrections.
+        #[arg(long)]
+        store: bool,
+        /// Where to write the model (default: learned.tsv in the config's rules folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write nothing: hold out each folder in turn, learn from the rest, and score
+        /// the held-out one with the rules alone and with the model.
+        #[arg(long)]
+        cross_validate: bool,
+        /// Smoothing for words never seen with a class.
+        #[arg(long, default_value_t = switchboard::rules::learned::DEFAULT_ALPHA)]
+        alpha: f64,
+        /// How far ahead of the runner-up (ln-likelihood) the model must be to
+        /// overrule the rules.
+        #[arg(long, default_value_t = switchboard::rules::learned::DEFAULT_MARGIN)]
+        margin: f64,
+    },
     /// List outgoing mail: what was sent, what waits, what failed.
     Outbox {
         #[arg(long, short)]
@@ -412,6 +438,25 @@ fn main() -> ExitCode {
             rules,
             json,
         } => commands::replay::run(&config, &from, &to, rules.as_ref(), json),
+        Command::Learn {
+            config,
+            dirs,
+            store,
+            out,
+            cross_validate,
+            alpha,
+            margin,
+        } => commands::learn::run(
+            &config,
+            &dirs,
+            &commands::learn::Options {
+                out,
+                store,
+                cross_validate,
+                alpha,
+                margin,
+            },
+        ),
         Command::Outbox { config } => commands::outbox(&config),
         Command::Messages {
             config,

@@ -19,12 +19,16 @@ mod compile;
 mod department;
 mod explain;
 mod file;
+pub mod learned;
 mod parties;
 mod pattern;
 mod scan;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests_learned;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests_routing;
@@ -34,7 +38,7 @@ use std::path::Path;
 use crate::case::{Category, Priority};
 use crate::message::Message;
 use compile::{Builder, Matcher, Programs};
-pub use explain::{Explanation, PriorityMatch, RuleMatch};
+pub use explain::{Explanation, LearnedMatch, PriorityMatch, RuleMatch};
 use file::{Role, Source, Target};
 pub use parties::{NO_PARTIES, Parties, Party, PartyRole};
 
@@ -121,7 +125,12 @@ pub struct RuleSet {
     vocabulary: department::Extra,
     /// Each atom's field and word, for `explain`.
     words: Vec<(file::Field, String)>,
+    /// `learned.tsv` beside the rules, when there is one ([`learned`]).
+    learned: Option<learned::Model>,
 }
+
+/// The model file `load_dir` reads beside the rule files, when it is there.
+pub const LEARNED_FILE: &str = "learned.tsv";
 
 impl RuleSet {
     /// Reads every `*.toml` file in `dir` in name order. Any problem in any file
@@ -170,10 +179,25 @@ impl RuleSet {
                 Err(e) => problems.push(format!("{name}: cannot read: {e}")),
             }
         }
+        let learned_path = dir.join(LEARNED_FILE);
+        let learned = match std::fs::read_to_string(&learned_path) {
+            Ok(text) => match learned::Model::parse(&learned_path.display().to_string(), &text) {
+                Ok(model) => Some(model),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                problems.push(format!("{}: cannot read: {e}", learned_path.display()));
+                None
+            }
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
-        Self::build(&sources, department_ids).map_err(|errs| {
+        let mut set = Self::build(&sources, department_ids).map_err(|errs| {
             errs.into_iter()
                 .map(|e| {
                     if e.starts_with("no rules") || e.starts_with("no [[rule]]") {
@@ -182,8 +206,19 @@ impl RuleSet {
                         e
                     }
                 })
-                .collect()
-        })
+                .collect::<Vec<_>>()
+        })?;
+        set.learned = learned;
+        Ok(set)
+    }
+
+    /// Puts this learned model (or none) beside the rules.
+    pub fn set_learned(&mut self, model: Option<learned::Model>) {
+        self.learned = model;
+    }
+
+    pub fn learned(&self) -> Option<&learned::Model> {
+        self.learned.as_ref()
     }
 
     /// Like `load_dir`, from `(file name, text)` pairs given in order.
@@ -242,6 +277,7 @@ impl RuleSet {
             raise_programs,
             vocabulary,
             words,
+            learned: None,
         })
     }
 
@@ -263,7 +299,23 @@ impl RuleSet {
     pub fn classify(&self, msg: &Message, ctx: &Context<'_>) -> Classification {
         let hits = self.matcher.scan(msg);
         let who = role(&msg.from.email, ctx);
+        let (mut c, raise) = self.decide(msg, ctx, &hits, who);
+        let overruled = self.overrule(&mut c, msg, ctx, who);
+        if raise || overruled {
+            self.raise(&mut c, msg, ctx, &hits, who);
+        }
+        c
+    }
 
+    /// What the rules say, before priority rules; and whether priority rules apply
+    /// (not to a winner that says "not a case").
+    fn decide(
+        &self,
+        msg: &Message,
+        ctx: &Context<'_>,
+        hits: &compile::Hits,
+        who: Role,
+    ) -> (Classification, bool) {
         // Highest weight wins; `matching` yields ascending indices, so keeping the
         // first of equal weights keeps the earlier file and the earlier rule. A sender
         // known to be a customer or a supplier decides between complaint and supplier
@@ -276,7 +328,7 @@ impl RuleSet {
         };
         let mut winner: Option<&RuleMeta> = None;
         let mut other_side: Option<&RuleMeta> = None;
-        for i in self.rule_programs.matching(&hits, who) {
+        for i in self.rule_programs.matching(hits, who) {
             let Some(rule) = self.rules.get(i) else {
                 continue;
             };
@@ -291,7 +343,7 @@ impl RuleSet {
         }
 
         let Some(rule) = winner else {
-            let mut c = match other_side {
+            let c = match other_side {
                 Some(rule) => self.by_role(rule, who, ctx),
                 None => Classification {
                     category: Category::Unclassified,
@@ -302,8 +354,7 @@ impl RuleSet {
                     asked: None,
                 },
             };
-            self.raise(&mut c, msg, ctx, &hits, who);
-            return c;
+            return (c, true);
         };
         let mut asked = None;
         let department = match &rule.target {
@@ -316,7 +367,7 @@ impl RuleSet {
             }
             Target::Triage => ctx.triage_department.to_string(),
         };
-        let mut c = Classification {
+        let c = Classification {
             category: rule.category,
             priority: rule.priority,
             department,
@@ -324,10 +375,53 @@ impl RuleSet {
             set_aside: rule.set_aside,
             asked,
         };
-        if rule.category != Category::Unclassified {
-            self.raise(&mut c, msg, ctx, &hits, who);
+        (c, rule.category != Category::Unclassified)
+    }
+
+    /// The learned model overrules the rules when it is sure by more than its margin
+    /// — but not on mail the rules set aside, not against the sender's known side,
+    /// not to a department the company does not have, and not on the department of
+    /// a collaboration request both call one (the rules find the departments asked).
+    fn overrule(
+        &self,
+        c: &mut Classification,
+        msg: &Message,
+        ctx: &Context<'_>,
+        who: Role,
+    ) -> bool {
+        let Some(model) = &self.learned else {
+            return false;
+        };
+        if c.set_aside {
+            return false;
         }
-        c
+        let Some(verdict) = model.judge(msg, who == Role::Internal) else {
+            return false;
+        };
+        let category = verdict.label.category;
+        let department = if category == Category::Unclassified {
+            ctx.triage_department
+        } else {
+            verdict.label.department.as_str()
+        };
+        let same = category == c.category
+            && (department == c.department || category == Category::CollaborationRequest);
+        let other_side = matches!(
+            (who, category),
+            (Role::Customer, Category::SupplierDispute) | (Role::Supplier, Category::Complaint)
+        );
+        if verdict.margin <= model.margin
+            || same
+            || other_side
+            || !ctx.departments.iter().any(|d| d.id == department)
+        {
+            return false;
+        }
+        c.rules.insert(0, file::LEARNED_RULE_NAME.to_string());
+        c.category = category;
+        c.department = department.to_string();
+        c.asked = None;
+        true
     }
 
     /// The words said "complaint" of a listed supplier's mail, or "supplier dispute"

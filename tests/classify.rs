@@ -123,12 +123,22 @@ fn every_shipped_rule_file_is_valid_toml_and_the_set_loads() {
                 panic!("{name} is not valid TOML: {e}");
             }
         } else {
-            assert_eq!(name, "README.md", "unexpected file in rules/");
+            assert!(
+                name == "README.md" || name == switchboard::rules::LEARNED_FILE,
+                "unexpected file in rules/: {name}"
+            );
         }
     }
     assert!(toml_files >= 3, "only {toml_files} rule files");
     let rules = shipped_rules();
     assert!(rules.len() >= 20, "only {} rules", rules.len());
+    let learned = rules
+        .learned()
+        .expect("the shipped rules come with learned.tsv");
+    assert!(
+        learned.classes().count() >= 20,
+        "the model knows too few classes"
+    );
 }
 
 #[test]
@@ -444,4 +454,68 @@ fn tuned_batches_keep_what_their_rounds_reached() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The labelled folders `rules/learned.tsv` is learned from: every folder of
+/// `tests/classify/` and `tests/unseen/` (README: "Rules and templates").
+fn labelled_folders() -> Vec<std::path::PathBuf> {
+    let mut dirs = vec![root().join("tests/classify")];
+    let mut unseen: Vec<_> = std::fs::read_dir(root().join("tests/unseen"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("expected.toml").is_file())
+        .collect();
+    unseen.sort();
+    dirs.extend(unseen);
+    dirs
+}
+
+#[test]
+fn the_shipped_model_is_what_learn_makes_of_the_labelled_mail() {
+    let out = std::env::temp_dir().join(format!("sb-learned-{}.tsv", std::process::id()));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("learn")
+        .arg("--config")
+        .arg(root().join("examples/demo/switchboard.toml"))
+        .arg("--out")
+        .arg(&out)
+        .args(labelled_folders())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "learn failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let made = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let shipped = std::fs::read(root().join("rules/learned.tsv")).unwrap();
+    assert!(
+        made == shipped,
+        "rules/learned.tsv is not what the labelled mail gives: run \
+         `switchboard learn --config examples/demo/switchboard.toml tests/classify tests/unseen/*`"
+    );
+}
+
+#[test]
+fn a_broken_model_beside_the_rules_refuses_the_set_with_its_line() {
+    let dir = std::env::temp_dir().join(format!("switchboard-broken-model-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let model = dir.join("learned.tsv");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, text.replacen("margin\t", "margin\tabout ", 1)).unwrap();
+    let errors = RuleSet::load_dir(&dir, &ids()).expect_err("a broken model must be refused");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        errors,
+        [format!(
+            "{}:5: margin must be a number ≥ 0",
+            model.display()
+        )]
+    );
 }

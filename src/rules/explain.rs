@@ -29,7 +29,7 @@ pub struct PriorityMatch {
     pub words: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explanation {
     /// `internal`, `customer`, `supplier` or `unknown`.
     pub sender: &'static str,
@@ -38,6 +38,22 @@ pub struct Explanation {
     pub rules: Vec<RuleMatch>,
     /// The priority rules that matched, with their words.
     pub priority_rules: Vec<PriorityMatch>,
+    /// What the learned model makes of it, when the rules have one beside them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learned: Option<LearnedMatch>,
+}
+
+/// The learned model's best class, the runner-up, and the words that weighed most.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LearnedMatch {
+    /// `category/department`.
+    pub best: String,
+    pub runner_up: Option<String>,
+    /// How far ahead of the runner-up, in ln-likelihood.
+    pub margin: f64,
+    /// The margin above which the model overrules the rules.
+    pub overrules_above: f64,
+    pub words: Vec<String>,
 }
 
 impl RuleSet {
@@ -88,6 +104,18 @@ impl RuleSet {
             },
             rules: rules.into_iter().map(|(_, m)| m).collect(),
             priority_rules,
+            learned: self.learned.as_ref().and_then(|model| {
+                let r = model.reasons(msg, who == Role::Internal, 8)?;
+                let shown =
+                    |l: &super::learned::Label| format!("{}/{}", l.category.as_str(), l.department);
+                Some(LearnedMatch {
+                    best: shown(&r.verdict.label),
+                    runner_up: r.verdict.runner_up.as_ref().map(shown),
+                    margin: (r.verdict.margin * 10.0).round() / 10.0,
+                    overrules_above: model.margin,
+                    words: r.words,
+                })
+            }),
         }
     }
 

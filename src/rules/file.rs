@@ -128,6 +128,8 @@ pub(crate) const VIP_RULE_NAME: &str = "vip-customer";
 /// The names a classification records when the sender's listed role decided it.
 pub(crate) const SUPPLIER_RULE_NAME: &str = "sender-supplier";
 pub(crate) const CUSTOMER_RULE_NAME: &str = "sender-customer";
+/// The name a classification records first when the learned model overruled the rules.
+pub(crate) const LEARNED_RULE_NAME: &str = "learned";
 const DEFAULT_WEIGHT: i64 = 10;
 const DEFAULT_FALLBACK: &str = "admin";
 const LIST_PREFIX: &str = "list:";
@@ -317,7 +319,14 @@ impl<'a> FileReport<'a> {
         };
         let at = item.span().start;
         let line = self.line(at);
-        if [VIP_RULE_NAME, SUPPLIER_RULE_NAME, CUSTOMER_RULE_NAME].contains(&name) {
+        if [
+            VIP_RULE_NAME,
+            SUPPLIER_RULE_NAME,
+            CUSTOMER_RULE_NAME,
+            LEARNED_RULE_NAME,
+        ]
+        .contains(&name)
+        {
             self.problem(
                 at,
                 format!("the name \"{name}\" is reserved for what Switchboard records itself"),
