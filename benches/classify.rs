@@ -1,5 +1,6 @@
 //! Classification speed: messages per second on one core with the shipped rules and
-//! with 1,000 generated rules more, and how long loading the rules takes.
+//! with 1,000 generated rules more, and how long loading the rules takes — each with
+//! the shipped learned model beside the rules, as the daemon loads them.
 //!
 //! `cargo bench --bench classify`; `-- shipped` or `-- generated` for one case only,
 //! and a number for that many passes over the corpus instead of a fixed time (for
@@ -154,9 +155,17 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Seconds) {
 /// the fastest of `LOADS`.
 fn load(sources: &[(String, String)], ids: &[&str]) -> (RuleSet, Seconds, Seconds) {
     let refs = workload::as_refs(sources);
+    let model = workload::root()
+        .join("rules")
+        .join(switchboard::rules::LEARNED_FILE);
+    // As `RuleSet::load_dir` does: the rule files, then the learned model beside them.
     let load = || {
-        RuleSet::from_sources(&refs, ids)
-            .unwrap_or_else(|e| panic!("the rules do not load:\n{}", e.join("\n")))
+        let mut rules = RuleSet::from_sources(&refs, ids)
+            .unwrap_or_else(|e| panic!("the rules do not load:\n{}", e.join("\n")));
+        let text = std::fs::read_to_string(&model).unwrap();
+        let learned = switchboard::rules::learned::Model::parse("learned.tsv", &text).unwrap();
+        rules.set_learned(Some(learned));
+        rules
     };
     let (mut rules, first) = timed(load);
     let mut best = first;

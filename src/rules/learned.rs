@@ -72,8 +72,8 @@ pub struct Model {
     classes: Vec<Class>,
     /// Token key → index into `postings_at`.
     index: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
-    /// Per token: its text (for `explain`) and its (class, count) pairs.
-    tokens: Vec<Box<str>>,
+    /// How many tokens the model knows.
+    words: u32,
     postings_at: Vec<(u32, u32)>,
     /// (class, ln(1 + count/alpha)): what having seen the token with the class adds.
     postings: Vec<(u16, f32)>,
@@ -144,7 +144,8 @@ fn is_han(c: char) -> bool {
 const SENDER_INTERNAL: &str = "@internal";
 const SENDER_EXTERNAL: &str = "@external";
 
-/// The text the model reads: the subject, and the body up to its first quoted line.
+/// The text the model reads: the subject, and the body up to its first quoted line
+/// or [`BODY_CHARS`] characters (a line break counts as one).
 fn visit_tokens(msg: &Message, internal: bool, mut each: impl FnMut(u64, &dyn Fn() -> String)) {
     let sender = if internal {
         SENDER_INTERNAL
@@ -152,42 +153,51 @@ fn visit_tokens(msg: &Message, internal: bool, mut each: impl FnMut(u64, &dyn Fn
         SENDER_EXTERNAL
     };
     each(word_key(sender), &|| sender.to_string());
+    let mut word = String::new();
+    scan_line(&msg.subject, usize::MAX, &mut word, &mut each);
     let mut left = BODY_CHARS;
-    let body = msg
-        .body
-        .lines()
-        .take_while(|l| !l.trim_start().starts_with('>'))
-        .map_while(|l| {
-            if left == 0 {
-                return None;
-            }
-            let cut = l.char_indices().nth(left).map_or(l.len(), |(i, _)| i);
-            let line = l.get(..cut).unwrap_or(l);
-            left = left.saturating_sub(line.chars().count() + 1);
-            Some(line)
-        });
-    for line in std::iter::once(msg.subject.as_str()).chain(body) {
-        let mut prev_han: Option<char> = None;
-        let mut word = String::new();
-        for c in line.chars().flat_map(char::to_lowercase) {
-            if is_han(c) {
-                if let Some(p) = prev_han {
-                    each(pair_key(p, c), &|| format!("{p}{c}"));
-                }
-                prev_han = Some(c);
-            } else {
-                prev_han = None;
-            }
-            if c.is_ascii_alphanumeric() || (c == '-' && !word.is_empty()) {
-                if !word.is_empty() || c.is_ascii_lowercase() {
-                    word.push(c);
-                }
-            } else {
-                flush_word(&mut word, &mut each);
-            }
+    for line in msg.body.lines() {
+        if left == 0 || line.trim_start().starts_with('>') {
+            break;
         }
-        flush_word(&mut word, &mut each);
+        left = scan_line(line, left, &mut word, &mut each);
     }
+}
+
+/// Chinese character pairs and Latin words of one line, reading at most `left`
+/// characters; what is left of `left` after the line and its break.
+fn scan_line(
+    line: &str,
+    mut left: usize,
+    word: &mut String,
+    each: &mut impl FnMut(u64, &dyn Fn() -> String),
+) -> usize {
+    let mut prev_han: Option<char> = None;
+    for c in line.chars() {
+        if left == 0 {
+            break;
+        }
+        left -= 1;
+        // Only ASCII letters make words, so ASCII lowercasing is all the folding needed.
+        let c = c.to_ascii_lowercase();
+        if is_han(c) {
+            if let Some(p) = prev_han {
+                each(pair_key(p, c), &|| format!("{p}{c}"));
+            }
+            prev_han = Some(c);
+        } else {
+            prev_han = None;
+        }
+        if c.is_ascii_alphanumeric() || (c == '-' && !word.is_empty()) {
+            if !word.is_empty() || c.is_ascii_lowercase() {
+                word.push(c);
+            }
+        } else {
+            flush_word(word, each);
+        }
+    }
+    flush_word(word, each);
+    left.saturating_sub(1)
 }
 
 fn flush_word(word: &mut String, each: &mut impl FnMut(u64, &dyn Fn() -> String)) {
@@ -270,7 +280,7 @@ impl Model {
             margin: 0.0,
             classes: Vec::new(),
             index: HashMap::default(),
-            tokens: Vec::new(),
+            words: 0,
             postings_at: Vec::new(),
             postings: Vec::new(),
         }
@@ -293,14 +303,22 @@ impl Model {
         let mut alpha = None;
         let mut margin = None;
         let mut model = Model::empty();
-        let mut vocab_counts: Vec<(u16, u32)> = Vec::new();
+        model
+            .index
+            .reserve(text.bytes().filter(|b| *b == b'\n').count());
+        // (class, count) per posting, weighed once alpha is known.
+        let mut counts: Vec<(u16, u32)> = Vec::with_capacity(text.len() / 8);
         for (n, line) in lines {
             if line.starts_with('#') || line.is_empty() {
                 continue;
             }
-            let fields: Vec<&str> = line.split('\t').collect();
-            match fields.as_slice() {
-                ["alpha", v] => {
+            // The fields without collecting them: the file has tens of thousands of
+            // lines, and loading it is paid at every start.
+            let mut split = line.split('\t');
+            let kind = split.next().unwrap_or("");
+            let fields: [Option<&str>; 5] = std::array::from_fn(|_| split.next());
+            match (kind, fields) {
+                ("alpha", [Some(v), None, ..]) => {
                     alpha = Some(
                         v.parse::<f64>()
                             .ok()
@@ -308,7 +326,7 @@ impl Model {
                             .ok_or_else(|| bad(n, "alpha must be a positive number"))?,
                     )
                 }
-                ["margin", v] => {
+                ("margin", [Some(v), None, ..]) => {
                     margin = Some(
                         v.parse::<f64>()
                             .ok()
@@ -316,8 +334,17 @@ impl Model {
                             .ok_or_else(|| bad(n, "margin must be a number ≥ 0"))?,
                     )
                 }
-                ["class", category, department, docs, tokens] => {
-                    if !model.tokens.is_empty() {
+                (
+                    "class",
+                    [
+                        Some(category),
+                        Some(department),
+                        Some(docs),
+                        Some(tokens),
+                        None,
+                    ],
+                ) => {
+                    if model.words > 0 {
                         return Err(bad(n, "a class after the first word: classes come first"));
                     }
                     let category = Category::parse(category).ok_or_else(|| {
@@ -340,7 +367,7 @@ impl Model {
                     model.classes.push(Class {
                         label: Label {
                             category,
-                            department: (*department).to_string(),
+                            department: department.to_string(),
                         },
                         docs,
                         tokens,
@@ -348,46 +375,26 @@ impl Model {
                         log_unseen: 0.0,
                     });
                 }
-                ["word", token, list] => {
-                    if token.is_empty() || token.chars().any(char::is_whitespace) {
+                ("word", [Some(token), Some(list), None, ..]) => {
+                    if token.is_empty() || token.contains(' ') {
                         return Err(bad(n, "a word must be one token without spaces"));
                     }
-                    let start = model.postings.len();
-                    for item in list.split(',') {
-                        let parsed = item.split_once(':').and_then(|(c, k)| {
-                            Some((c.parse::<u16>().ok()?, k.parse::<u32>().ok()?))
-                        });
-                        match parsed {
-                            Some((c, k)) if usize::from(c) < model.classes.len() && k > 0 => {
-                                vocab_counts.push((c, k))
-                            }
-                            _ => {
-                                return Err(bad(
-                                    n,
-                                    "expected class:count pairs separated by commas, \
-                                     each class one listed above",
-                                ));
-                            }
-                        }
-                    }
-                    let key = key_of(token);
-                    let at =
-                        u32::try_from(model.tokens.len()).map_err(|_| bad(n, "too many words"))?;
-                    if model.index.insert(key, at).is_some() {
-                        return Err(bad(n, "this word is listed twice"));
-                    }
-                    model.tokens.push((*token).into());
-                    let (Ok(s), Ok(e)) = (
-                        u32::try_from(start),
-                        u32::try_from(start + vocab_counts.len()),
-                    ) else {
+                    let start = counts.len();
+                    parse_postings(list, model.classes.len(), &mut counts).ok_or_else(|| {
+                        bad(
+                            n,
+                            "expected class:count pairs separated by commas, \
+                             each class one listed above",
+                        )
+                    })?;
+                    let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(counts.len())) else {
                         return Err(bad(n, "too many words"));
                     };
+                    if model.index.insert(key_of(token), model.words).is_some() {
+                        return Err(bad(n, "this word is listed twice"));
+                    }
+                    model.words += 1;
                     model.postings_at.push((s, e));
-                    // Values need alpha, known only at the end: keep counts for now.
-                    model
-                        .postings
-                        .extend(vocab_counts.drain(..).map(|(c, k)| (c, k as f32)));
                 }
                 _ => {
                     return Err(bad(
@@ -403,15 +410,26 @@ impl Model {
         if model.classes.len() < 2 {
             return Err(bad(1, "fewer than two classes: nothing to choose between"));
         }
-        let vocab = model.tokens.len() as f64;
+        let vocab = f64::from(model.words);
         let docs: f64 = model.classes.iter().map(|c| f64::from(c.docs)).sum();
         for c in &mut model.classes {
             c.log_prior = (f64::from(c.docs) / docs).ln();
             c.log_unseen = alpha.ln() - (c.tokens as f64 + alpha * vocab).ln();
         }
-        for p in &mut model.postings {
-            p.1 = (f64::from(p.1) / alpha).ln_1p() as f32;
-        }
+        // Most counts are small: their weights once, not a logarithm per posting.
+        let small: Vec<f32> = (0..64)
+            .map(|k| (f64::from(k) / alpha).ln_1p() as f32)
+            .collect();
+        model.postings = counts
+            .into_iter()
+            .map(|(c, k)| {
+                let weight = small
+                    .get(k as usize)
+                    .copied()
+                    .unwrap_or_else(|| (f64::from(k) / alpha).ln_1p() as f32);
+                (c, weight)
+            })
+            .collect();
         Ok(model)
     }
 
@@ -499,11 +517,20 @@ impl Model {
             .filter(|(w, _)| *w > 0.0)
             .collect();
         weighed.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-        let words = weighed
-            .into_iter()
-            .take(how_many)
-            .filter_map(|(_, at)| self.tokens.get(at as usize).map(|t| t.to_string()))
-            .collect();
+        weighed.truncate(how_many);
+        // The model keeps no token texts (loading them would cost every start): read
+        // them off the message again.
+        let mut words: Vec<(usize, String)> = Vec::with_capacity(weighed.len());
+        visit_tokens(msg, internal, |key, text| {
+            if let Some(at) = self.index.get(&key)
+                && let Some(rank) = weighed.iter().position(|(_, w)| w == at)
+                && !words.iter().any(|(r, _)| *r == rank)
+            {
+                words.push((rank, text()));
+            }
+        });
+        words.sort_unstable();
+        let words = words.into_iter().map(|(_, w)| w).collect();
         Some(Reasons { verdict, words })
     }
 
@@ -512,12 +539,36 @@ impl Model {
     }
 
     pub fn len(&self) -> usize {
-        self.tokens.len()
+        self.words as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.words == 0
     }
+}
+
+/// `3:12,7:1` onto `out` as (class, count), counts still to be weighed; `None` when
+/// it is not that, or names a class at or past `classes`.
+fn parse_postings(list: &str, classes: usize, out: &mut Vec<(u16, u32)>) -> Option<()> {
+    // By hand over the bytes: this runs for every posting of every start.
+    let number = |digits: &[u8]| -> Option<u32> {
+        if digits.is_empty() || digits.len() > 9 {
+            return None;
+        }
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    for item in list.as_bytes().split(|b| *b == b',') {
+        let colon = item.iter().position(|b| *b == b':')?;
+        let (c, k) = (number(item.get(..colon)?)?, number(item.get(colon + 1..)?)?);
+        let c = u16::try_from(c).ok()?;
+        if usize::from(c) >= classes || k == 0 {
+            return None;
+        }
+        out.push((c, k));
+    }
+    Some(())
 }
 
 fn write_header(text: &mut String, alpha: f64, margin: f64) {
