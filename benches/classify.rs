@@ -3,6 +3,7 @@
 //! the shipped learned model beside the rules, as the daemon loads them.
 //!
 //! `cargo bench --bench classify`; `-- shipped` or `-- generated` for one case only,
+//! `-- rules-only` without the learned model,
 //! and a number for that many passes over the corpus instead of a fixed time (for
 //! `valgrind --tool=callgrind`, whose instruction counts do not depend on what else
 //! the machine is doing). Plain `std::time`, no benchmark framework: the
@@ -49,6 +50,8 @@ fn main() {
     let only = args.iter().find(|a| *a == "shipped" || *a == "generated");
     let want = |case: &str| only.is_none_or(|o| o == case);
     let passes: Option<usize> = args.iter().find_map(|a| a.parse().ok());
+    // `rules-only`: without the learned model, to see what it costs.
+    let learned = !args.iter().any(|a| a == "rules-only");
     println!(
         "corpus: {} messages (tests/classify/*.eml) classified over and over on one thread; \
          times are CPU time of that thread{}",
@@ -64,7 +67,7 @@ fn main() {
         if !want(case) {
             continue;
         }
-        let (rules, first, best) = load(sources, &ids);
+        let (rules, first, best) = load(sources, &ids, learned);
         let rate = throughput(&rules, &messages, &ctx, passes);
         let label = if case == "shipped" {
             "shipped rules".to_string()
@@ -153,7 +156,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Seconds) {
 
 /// The rules, how long the first load took (what the daemon pays at startup) and
 /// the fastest of `LOADS`.
-fn load(sources: &[(String, String)], ids: &[&str]) -> (RuleSet, Seconds, Seconds) {
+fn load(sources: &[(String, String)], ids: &[&str], learned: bool) -> (RuleSet, Seconds, Seconds) {
     let refs = workload::as_refs(sources);
     let model = workload::root()
         .join("rules")
@@ -162,9 +165,11 @@ fn load(sources: &[(String, String)], ids: &[&str]) -> (RuleSet, Seconds, Second
     let load = || {
         let mut rules = RuleSet::from_sources(&refs, ids)
             .unwrap_or_else(|e| panic!("the rules do not load:\n{}", e.join("\n")));
-        let text = std::fs::read_to_string(&model).unwrap();
-        let learned = switchboard::rules::learned::Model::parse("learned.tsv", &text).unwrap();
-        rules.set_learned(Some(learned));
+        if learned {
+            let text = std::fs::read_to_string(&model).unwrap();
+            let model = switchboard::rules::learned::Model::parse("learned.tsv", &text).unwrap();
+            rules.set_learned(Some(model));
+        }
         rules
     };
     let (mut rules, first) = timed(load);

@@ -134,6 +134,9 @@ enum Command {
         /// overrule the rules.
         #[arg(long, default_value_t = switchboard::rules::learned::DEFAULT_MARGIN)]
         margin: f64,
+        /// Leave out words found in fewer labelled messages than this.
+        #[arg(long, default_value_t = switchboard::rules::learned::DEFAULT_MIN_MESSAGES)]
+        min_messages: u32,
     },
     /// List outgoing mail: what was sent, what waits, what failed.
     Outbox {
@@ -446,6 +449,7 @@ fn main() -> ExitCode {
             cross_validate,
             alpha,
             margin,
+            min_messages,
         } => commands::learn::run(
             &config,
             &dirs,
@@ -453,8 +457,11 @@ fn main() -> ExitCode {
                 out,
                 store,
                 cross_validate,
-                alpha,
-                margin,
+                settings: switchboard::rules::learned::Settings {
+                    alpha,
+                    margin,
+                    min_messages,
+                },
             },
         ),
         Command::Outbox { config } => commands::outbox(&config),

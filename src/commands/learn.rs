@@ -29,8 +29,7 @@ pub struct Options {
     pub out: Option<PathBuf>,
     pub store: bool,
     pub cross_validate: bool,
-    pub alpha: f64,
-    pub margin: f64,
+    pub settings: learned::Settings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,7 +142,7 @@ fn learn_from<'a>(examples: impl Iterator<Item = &'a Example>, opts: &Options) -
     let docs: Vec<(Label, Vec<String>)> = examples
         .map(|e| (e.label.clone(), e.tokens.clone()))
         .collect();
-    Model::learn(&docs, opts.alpha, opts.margin)
+    Model::learn(&docs, &opts.settings)
 }
 
 /// Right (category, department, both) of `examples` with the rules as `intake` has them.

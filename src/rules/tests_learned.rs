@@ -1,6 +1,6 @@
 //! When the learned model overrules the rules, and when it must not.
 
-use super::learned::{DEFAULT_ALPHA, Label, Model};
+use super::learned::{Label, Model, Settings};
 use super::*;
 
 const IDS: &[&str] = &[
@@ -69,7 +69,14 @@ fn rules_with_model(margin: f64) -> RuleSet {
             words(&["@external", "订阅", "优惠"]),
         ));
     }
-    let text = Model::learn(&docs, DEFAULT_ALPHA, margin);
+    let text = Model::learn(
+        &docs,
+        &Settings {
+            margin,
+            min_messages: 1,
+            ..Settings::default()
+        },
+    );
     let mut rules = RuleSet::from_sources(&[("a.toml", RULES)], IDS).unwrap();
     rules.set_learned(Some(Model::parse("t", &text).unwrap()));
     rules
