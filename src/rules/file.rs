@@ -128,8 +128,9 @@ pub(crate) const VIP_RULE_NAME: &str = "vip-customer";
 /// The names a classification records when the sender's listed role decided it.
 pub(crate) const SUPPLIER_RULE_NAME: &str = "sender-supplier";
 pub(crate) const CUSTOMER_RULE_NAME: &str = "sender-customer";
-/// The name a classification records first when the learned model overruled the rules.
-pub(crate) const LEARNED_RULE_NAME: &str = "learned";
+/// The name a classification records first when the learned model overruled the rules
+/// (a sender's lesson, `store::corrections`, records "learned: …").
+pub(crate) const LEARNED_RULE_NAME: &str = "learned-model";
 const DEFAULT_WEIGHT: i64 = 10;
 const DEFAULT_FALLBACK: &str = "admin";
 const LIST_PREFIX: &str = "list:";

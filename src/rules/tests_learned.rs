@@ -128,7 +128,7 @@ fn a_sure_model_overrules_the_rules_and_says_so() {
         (c.category, c.department.as_str()),
         (Category::Complaint, "finance")
     );
-    assert_eq!(c.rules, ["learned"]);
+    assert_eq!(c.rules, ["learned-model"]);
     // A rule that matched stays on record after the model's name.
     let c = classify(
         &rules,
@@ -141,7 +141,7 @@ fn a_sure_model_overrules_the_rules_and_says_so() {
         (c.category, c.department.as_str()),
         (Category::Complaint, "finance")
     );
-    assert_eq!(c.rules, ["learned", "late"]);
+    assert_eq!(c.rules, ["learned-model", "late"]);
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn the_model_never_takes_a_case_out_of_mail_set_aside_or_against_the_senders_sid
         &["vendor.cn"],
     );
     assert_ne!(c.category, Category::Complaint, "{c:?}");
-    assert!(!c.rules.contains(&"learned".to_string()));
+    assert!(!c.rules.contains(&"learned-model".to_string()));
 }
 
 #[test]
