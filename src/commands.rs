@@ -222,8 +222,17 @@ pub fn check(config: &Path) -> Result<ExitCode> {
                     ),
                     None => String::new(),
                 };
+                let learned = match intake.rules().learned() {
+                    Some(m) => format!(
+                        " and a learned model of {} words over {} classes ({})",
+                        m.len(),
+                        m.classes().count(),
+                        crate::rules::LEARNED_FILE
+                    ),
+                    None => " (no learned model)".to_string(),
+                };
                 println!(
-                    "OK: config, {} rules from {}{parties}, {sla}, templates ({} with HTML), {holidays}.",
+                    "OK: config, {} rules{learned} from {}{parties}, {sla}, templates ({} with HTML), {holidays}.",
                     intake.rules().len(),
                     rules_dir.display(),
                     intake.templates().html_count()

@@ -205,12 +205,15 @@ fn reload(intake_tx: &watch::Sender<Arc<Intake>>) {
     match Intake::new(current.config.clone()) {
         Ok(new) => {
             let rules = new.rules().len();
+            let learned_words = new.rules().learned().map_or(0, |m| m.len());
             let policies = new.policies().policies.len();
             intake_tx.send_replace(Arc::new(new));
             tracing::info!(
                 rules,
+                learned_words,
                 policies,
-                "Reloaded on SIGHUP: {rules} rules, {policies} SLA policies, templates"
+                "Reloaded on SIGHUP: {rules} rules, a learned model of {learned_words} words, \
+                 {policies} SLA policies, templates"
             );
         }
         Err(e) => {

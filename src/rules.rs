@@ -19,6 +19,7 @@ mod compile;
 mod department;
 mod explain;
 mod file;
+mod hash;
 pub mod learned;
 mod parties;
 mod pattern;

@@ -386,3 +386,61 @@ fn a_parties_file_is_checked_and_decides_the_senders_side() {
     assert_eq!(line["rules"][0], "sender-supplier");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn learn_names_the_labels_file_and_key_it_cannot_use() {
+    let dir = demo_copy("learn-labels");
+    let config = dir.join("switchboard.toml");
+    let labelled = dir.join("labelled");
+    std::fs::create_dir_all(&labelled).unwrap();
+    std::fs::copy(
+        repo().join("tests/classify/c01-zh-late-delivery-project.eml"),
+        labelled.join("a.eml"),
+    )
+    .unwrap();
+    let labels = labelled.join("expected.toml");
+    let learn = |extra: &[&str]| {
+        let mut args = vec!["learn", "--config", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(labelled.to_str().unwrap());
+        switchboard(&args)
+    };
+    for (label, says) in [
+        (
+            "[\"a.eml\"]\ncategory = \"complaint\"\ndepartment = \"logistic\"\n",
+            "[\"a.eml\"] department = \"logistic\": expected the id of a department in the config",
+        ),
+        (
+            "[\"a.eml\"]\ncategory = \"complain\"\ndepartment = \"logistics\"\n",
+            "[\"a.eml\"] category = \"complain\": expected complaint, supplier_dispute",
+        ),
+        (
+            "[\"b.eml\"]\ncategory = \"complaint\"\ndepartment = \"logistics\"\n",
+            "b.eml",
+        ),
+    ] {
+        std::fs::write(&labels, label).unwrap();
+        let out = learn(&["--out", dir.join("m.tsv").to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{label}");
+        assert!(err.contains(says), "{err}");
+        assert!(!dir.join("m.tsv").exists(), "nothing is written on a problem");
+    }
+    // One folder of one class teaches nothing to choose between, and cannot be held out.
+    std::fs::write(
+        &labels,
+        "[\"a.eml\"]\ncategory = \"complaint\"\ndepartment = \"logistics\"\n",
+    )
+    .unwrap();
+    let out = learn(&["--out", dir.join("m.tsv").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("fewer than two classes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = learn(&["--cross-validate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least two"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,8 +2,9 @@
 //! department's `Category:` reply re-files a case and the sender's next case takes
 //! that side; a sender whose cases were reassigned twice the same way is routed that
 //! way the third time, and the case says why; `switchboard corrections` lists it all.
-//! Then `switchboard replay` with a candidate rules folder over the same store,
-//! which must leave the store file byte for byte as it was.
+//! Then `switchboard replay` with a candidate rules folder over the same store, and
+//! `switchboard learn --store` from it, which must leave the store file byte for
+//! byte as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[path = "harness/fixture.rs"]
@@ -356,7 +357,41 @@ fn replay_shows_what_a_candidate_rule_would_change_and_leaves_the_store_untouche
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("16-broken.toml:2"), "{err}");
 
-    // Read-only: the store and its log are byte for byte what they were.
+    // Learning from the store takes the cases as the departments left them: the
+    // rebate grievance is complaint / sales, not the customer service the rules said.
+    let model = f.dir.join("learned.tsv");
+    let out = f
+        .command()
+        .args(["learn", "--store", "--min-messages", "1", "--config"])
+        .arg(&f.config)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Learned from 2 message(s) in 1 place(s)"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&model).unwrap();
+    let classes: Vec<&str> = text.lines().filter(|l| l.starts_with("class\t")).collect();
+    assert_eq!(classes.len(), 2, "{text}");
+    assert!(
+        classes[0].starts_with("class\tcomplaint\tlogistics\t1\t"),
+        "{text}"
+    );
+    assert!(
+        classes[1].starts_with("class\tcomplaint\tsales\t1\t"),
+        "{text}"
+    );
+
+    // Read-only: the store and its log are byte for byte what they were (replay and
+    // learn alike).
     assert_eq!(
         (files(""), files("-wal")),
         before,

@@ -8,7 +8,7 @@
 //! rules that need it) means only rules whose most selective block has a hit in the
 //! message are evaluated at all.
 
-use std::collections::HashMap;
+use super::hash::FnvMap;
 
 use super::file::{BlockDef, Field, Role, Sender};
 use super::pattern::Pattern;
@@ -100,9 +100,9 @@ pub(crate) struct Builder {
     fields: Vec<Field>,
     /// Every distinct word, numbered: a word is hashed once per use, not once per
     /// field it is looked for in.
-    words: HashMap<Pattern, u32>,
+    words: FnvMap<Pattern, u32>,
     /// (field, word) → atom.
-    atom_ids: HashMap<(u32, u32), u32>,
+    atom_ids: FnvMap<(u32, u32), u32>,
     /// Each atom's field (index in `fields`) and word, by atom id.
     atoms: Vec<(u32, Pattern)>,
     groups: Vec<Vec<Program>>,

@@ -22,8 +22,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
 
+use super::hash::PremixedMap;
 use crate::case::Category;
 use crate::message::Message;
 
@@ -98,7 +98,7 @@ pub struct Model {
     pub margin: f64,
     classes: Vec<Class>,
     /// Token key → index into `postings_at`.
-    index: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
+    index: PremixedMap<u64, u32>,
     /// How many tokens the model knows.
     words: u32,
     postings_at: Vec<(u32, u32)>,
@@ -143,24 +143,6 @@ fn key_of(token: &str) -> u64 {
     match (chars.next(), chars.next(), chars.next()) {
         (Some(a), Some(b), None) if is_han(a) && is_han(b) => pair_key(a, b),
         _ => word_key(token),
-    }
-}
-
-/// The keys are already well mixed (FNV, or two code points): no need to hash again.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 

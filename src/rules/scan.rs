@@ -20,7 +20,7 @@
 //! same automaton); a regex without such literals (`/^\s*[12]\b/`) runs on every
 //! message with that field.
 
-use std::collections::HashMap;
+use super::hash::FnvMap;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -155,7 +155,7 @@ impl Matcher {
     /// `atoms` are the atoms by id: the field (index in `fields`) and word of each.
     pub(crate) fn build(fields: Vec<Field>, atoms: Vec<(u32, Pattern)>) -> Result<Matcher, String> {
         let mut literals: Vec<String> = Vec::new();
-        let mut literal_ids: HashMap<String, usize> = HashMap::new();
+        let mut literal_ids: FnvMap<String, usize> = FnvMap::default();
         let mut uses: Vec<Vec<Use>> = Vec::new();
         let mut add_use = |literal: String, u: Use| {
             let id = match literal_ids.get(&literal) {
@@ -182,7 +182,7 @@ impl Matcher {
             .collect();
         let mut regexes: Vec<LazyRegex> = Vec::new();
         // The same regex in the subject and the body is one regex, compiled once.
-        let mut regex_ids: HashMap<String, u32> = HashMap::new();
+        let mut regex_ids: FnvMap<String, u32> = FnvMap::default();
         let atom_count = atoms.len();
         for (atom, (field, pattern)) in atoms.into_iter().enumerate() {
             let atom = atom as u32;
@@ -426,7 +426,7 @@ mod tests {
         // text that contains its start up to its first space or apostrophe, as
         // every match of the regex does.
         let mut regexes: Vec<(String, Option<Regex>)> = Vec::new();
-        let mut regex_ids: HashMap<String, usize> = HashMap::new();
+        let mut regex_ids: FnvMap<String, usize> = FnvMap::default();
         let reference: Vec<(usize, usize, String)> = atoms
             .iter()
             .map(|(f, p)| {
