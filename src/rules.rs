@@ -14,6 +14,9 @@
 //! every matching priority rule raises the priority to at least its level, and a VIP
 //! sender raises it one step more. A winning rule of category `unclassified` says
 //! "this is not a case" (newsletters, adverts): nothing raises its priority.
+//! Between the winner and the priority rules, the model learned from labelled mail
+//! (`learned`, `learned.tsv` beside the rule files) may overrule category and
+//! department where it is sure (`RuleSet::overrule` says when it may not).
 
 mod compile;
 mod department;
