@@ -424,7 +424,10 @@ fn learn_names_the_labels_file_and_key_it_cannot_use() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{label}");
         assert!(err.contains(says), "{err}");
-        assert!(!dir.join("m.tsv").exists(), "nothing is written on a problem");
+        assert!(
+            !dir.join("m.tsv").exists(),
+            "nothing is written on a problem"
+        );
     }
     // One folder of one class teaches nothing to choose between, and cannot be held out.
     std::fs::write(
