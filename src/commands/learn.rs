@@ -50,6 +50,25 @@ struct Example {
     msg: Message,
 }
 
+impl Example {
+    fn new(
+        msg: Message,
+        category: Category,
+        department: String,
+        internal_domains: &[String],
+    ) -> Example {
+        let internal = rules::is_internal(&msg.from.email, internal_domains);
+        Example {
+            label: Label {
+                category,
+                department,
+            },
+            tokens: learned::tokens(&msg, internal),
+            msg,
+        }
+    }
+}
+
 /// Reads one labelled folder; every problem names the file and the key.
 fn read_folder(dir: &Path, intake: &Intake) -> Result<Vec<Example>> {
     let path = dir.join("expected.toml");
@@ -81,15 +100,12 @@ fn read_folder(dir: &Path, intake: &Intake) -> Result<Vec<Example>> {
         let raw = std::fs::read(&eml).with_context(|| format!("Cannot read {}", eml.display()))?;
         let msg = Message::parse(&raw)
             .map_err(|why| anyhow::anyhow!("{}: cannot learn from it: {why}", eml.display()))?;
-        let internal = rules::is_internal(&msg.from.email, &intake.config.intake.internal_domains);
-        out.push(Example {
-            label: Label {
-                category,
-                department,
-            },
-            tokens: learned::tokens(&msg, internal),
+        out.push(Example::new(
             msg,
-        });
+            category,
+            department,
+            &intake.config.intake.internal_domains,
+        ));
     }
     if out.is_empty() {
         bail!("{}: no labelled messages", path.display());
@@ -104,8 +120,8 @@ fn read_store(intake: &Intake) -> Result<Vec<Example>> {
         bail!("No store at {} yet: run the daemon first", path.display());
     }
     let db = Db::open_read_only(path)?;
-    let internal_domains = intake.config.intake.internal_domains.clone();
-    let triage = intake.config.intake.triage_department.clone();
+    let internal_domains = &intake.config.intake.internal_domains;
+    let triage = &intake.config.intake.triage_department;
     let mut out = Vec::new();
     db.blocking(|conn| {
         messages::for_each_decided(conn, i64::MIN, i64::MAX, |m| {
@@ -119,19 +135,11 @@ fn read_store(intake: &Intake) -> Result<Vec<Example>> {
                 return Ok(());
             };
             let department = if category == Category::Unclassified {
-                triage.clone()
+                triage.to_string()
             } else {
                 row.department.clone()
             };
-            let internal = rules::is_internal(&msg.from.email, &internal_domains);
-            out.push(Example {
-                label: Label {
-                    category,
-                    department,
-                },
-                tokens: learned::tokens(&msg, internal),
-                msg,
-            });
+            out.push(Example::new(msg, category, department, internal_domains));
             Ok(())
         })
     })?;

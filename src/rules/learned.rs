@@ -22,8 +22,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::hash::Hasher;
 
-use super::hash::PremixedMap;
+use super::hash::{Fnv, PremixedMap};
 use crate::case::Category;
 use crate::message::Message;
 
@@ -86,15 +87,15 @@ struct Class {
     docs: u32,
     /// Token occurrences (each token once per message) over all its messages.
     tokens: u64,
-    /// ln P(class) + the smoothed ln P(token | class) of a token never seen with it.
+    /// ln P(class).
     log_prior: f64,
+    /// The smoothed ln P(token | class) of a token never seen with the class.
     log_unseen: f64,
 }
 
 /// The learned model, ready to judge messages.
 #[derive(Debug)]
 pub struct Model {
-    alpha: f64,
     pub margin: f64,
     classes: Vec<Class>,
     /// Token key → index into `postings_at`.
@@ -130,12 +131,9 @@ fn pair_key(a: char, b: char) -> u64 {
 }
 
 fn word_key(w: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in w.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h & !(1 << 63)
+    let mut h = Fnv::default();
+    h.write(w.as_bytes());
+    h.finish() & !(1 << 63)
 }
 
 fn key_of(token: &str) -> u64 {
@@ -291,7 +289,6 @@ impl Model {
 
     fn empty() -> Model {
         Model {
-            alpha: 0.0,
             margin: 0.0,
             classes: Vec::new(),
             index: HashMap::default(),
@@ -421,7 +418,6 @@ impl Model {
         }
         let alpha = alpha.ok_or_else(|| bad(1, "no `alpha` line"))?;
         model.margin = margin.ok_or_else(|| bad(1, "no `margin` line"))?;
-        model.alpha = alpha;
         if model.classes.len() < 2 {
             return Err(bad(1, "fewer than two classes: nothing to choose between"));
         }
