@@ -32,15 +32,11 @@ pub struct Options {
     pub settings: learned::Settings,
 }
 
+/// What `learn` reads of a label (the folders also carry `priority` and `note`).
 #[derive(Debug, Deserialize)]
 struct Expected {
     category: String,
     department: Option<String>,
-    // The labelled folders carry these for other readers.
-    #[allow(dead_code)]
-    priority: Option<String>,
-    #[allow(dead_code)]
-    note: Option<String>,
 }
 
 /// One labelled message: where it came from, what it is, and its tokens.
@@ -147,10 +143,10 @@ fn read_store(intake: &Intake) -> Result<Vec<Example>> {
 }
 
 fn learn_from<'a>(examples: impl Iterator<Item = &'a Example>, opts: &Options) -> String {
-    let docs: Vec<(Label, Vec<String>)> = examples
-        .map(|e| (e.label.clone(), e.tokens.clone()))
-        .collect();
-    Model::learn(&docs, &opts.settings)
+    Model::learn(
+        examples.map(|e| (&e.label, e.tokens.as_slice())),
+        &opts.settings,
+    )
 }
 
 /// Right (category, department, both) of `examples` with the rules as `intake` has them.

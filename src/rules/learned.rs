@@ -69,7 +69,7 @@ impl Default for Settings {
 }
 
 /// A class the model knows: what the labels said.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label {
     pub category: Category,
     pub department: String,
@@ -230,18 +230,22 @@ pub fn tokens(msg: &Message, internal: bool) -> Vec<String> {
 impl Model {
     /// Counts labelled messages (each given as its distinct tokens) into the text of
     /// a model file, in a fixed order: classes by label, words by text.
-    pub fn learn(docs: &[(Label, Vec<String>)], settings: &Settings) -> String {
+    pub fn learn<'a>(
+        docs: impl IntoIterator<Item = (&'a Label, &'a [String])>,
+        settings: &Settings,
+    ) -> String {
+        let docs: Vec<(&Label, &[String])> = docs.into_iter().collect();
         let Settings {
             alpha,
             margin,
             min_messages,
         } = *settings;
-        let mut labels: Vec<Label> = docs.iter().map(|(l, _)| l.clone()).collect();
+        let mut labels: Vec<&Label> = docs.iter().map(|(l, _)| *l).collect();
         labels.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         labels.dedup();
         let mut docs_per = vec![0u32; labels.len()];
         let mut counts: HashMap<&str, HashMap<usize, u32>> = HashMap::new();
-        for (label, toks) in docs {
+        for &(label, toks) in &docs {
             let Ok(c) = labels.binary_search_by(|l| l.order_key().cmp(&label.order_key())) else {
                 continue;
             };
@@ -484,23 +488,27 @@ impl Model {
     }
 
     fn verdict(&self, scores: &[f64]) -> Option<(Verdict, usize, Option<usize>)> {
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|a, b| {
-            let (x, y) = (scores.get(*a), scores.get(*b));
-            y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal)
-        });
-        let best = *order.first()?;
-        let second = order.get(1).copied();
-        let score = |i: usize| scores.get(i).copied().unwrap_or(f64::NEG_INFINITY);
+        // The best two in one pass: this runs for every message.
+        let mut best: Option<(usize, f64)> = None;
+        let mut second: Option<(usize, f64)> = None;
+        for (i, &s) in scores.iter().enumerate() {
+            if best.is_none_or(|(_, b)| s > b) {
+                second = best;
+                best = Some((i, s));
+            } else if second.is_none_or(|(_, b)| s > b) {
+                second = Some((i, s));
+            }
+        }
+        let (best, top) = best?;
         let label = |i: usize| self.classes.get(i).map(|c| c.label.clone());
         Some((
             Verdict {
                 label: label(best)?,
-                runner_up: second.and_then(label),
-                margin: second.map_or(f64::INFINITY, |s| score(best) - score(s)),
+                runner_up: second.and_then(|(i, _)| label(i)),
+                margin: second.map_or(f64::INFINITY, |(_, s)| top - s),
             },
             best,
-            second,
+            second.map(|(i, _)| i),
         ))
     }
 
@@ -638,6 +646,10 @@ mod tests {
         assert!(!t.contains(&"丙丁".to_string()), "{t:?}");
     }
 
+    fn learn(docs: &[(Label, Vec<String>)], settings: &Settings) -> String {
+        Model::learn(docs.iter().map(|(l, t)| (l, t.as_slice())), settings)
+    }
+
     fn label(category: Category, department: &str) -> Label {
         Label {
             category,
@@ -660,7 +672,7 @@ mod tests {
                 vec!["发票".into(), "退款".into(), "@external".into()],
             ),
         ];
-        let text = Model::learn(
+        let text = learn(
             &docs,
             &Settings {
                 min_messages: 1,
@@ -674,7 +686,7 @@ mod tests {
     fn what_is_learned_is_written_in_order_and_read_back_alike() {
         let model = toy();
         assert_eq!(model.len(), 6);
-        let text = Model::learn(
+        let text = learn(
             &[
                 (
                     label(Category::Complaint, "finance"),
@@ -714,7 +726,7 @@ mod tests {
 
     #[test]
     fn a_broken_model_file_is_refused_with_its_line() {
-        let good = Model::learn(
+        let good = learn(
             &[
                 (label(Category::Complaint, "finance"), vec!["a".into()]),
                 (label(Category::Complaint, "logistics"), vec!["b".into()]),

@@ -70,7 +70,8 @@ fn rules_with_model(margin: f64) -> RuleSet {
         ));
     }
     let text = Model::learn(
-        &docs,
+        docs.iter()
+            .map(|(l, t): &(Label, Vec<String>)| (l, t.as_slice())),
         &Settings {
             margin,
             min_messages: 1,
