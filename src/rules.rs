@@ -399,7 +399,11 @@ impl RuleSet {
         if c.set_aside {
             return false;
         }
-        let Some(verdict) = model.judge(msg, who == Role::Internal) else {
+        let ours = learned::Label {
+            category: c.category,
+            department: c.department.clone(),
+        };
+        let Some(verdict) = model.judge(msg, who == Role::Internal, &ours) else {
             return false;
         };
         let category = verdict.label.category;
@@ -414,7 +418,7 @@ impl RuleSet {
             (who, category),
             (Role::Customer, Category::SupplierDispute) | (Role::Supplier, Category::Complaint)
         );
-        if verdict.margin <= model.margin
+        if verdict.lead <= model.margin
             || same
             || other_side
             || !ctx.departments.iter().any(|d| d.id == department)

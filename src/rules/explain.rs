@@ -51,7 +51,10 @@ pub struct LearnedMatch {
     pub runner_up: Option<String>,
     /// How far ahead of the runner-up, in ln-likelihood.
     pub margin: f64,
-    /// The margin above which the model overrules the rules.
+    /// How far ahead of the class the rules decided (the margin when the model has
+    /// no such class).
+    pub lead_over_rules: f64,
+    /// The lead above which the model overrules the rules.
     pub overrules_above: f64,
     pub words: Vec<String>,
 }
@@ -105,13 +108,19 @@ impl RuleSet {
             rules: rules.into_iter().map(|(_, m)| m).collect(),
             priority_rules,
             learned: self.learned.as_ref().and_then(|model| {
-                let r = model.reasons(msg, who == Role::Internal, 8)?;
+                let (decided, _) = self.decide(msg, ctx, &hits, who);
+                let rules = super::learned::Label {
+                    category: decided.category,
+                    department: decided.department,
+                };
+                let r = model.reasons(msg, who == Role::Internal, &rules, 8)?;
                 let shown =
                     |l: &super::learned::Label| format!("{}/{}", l.category.as_str(), l.department);
                 Some(LearnedMatch {
                     best: shown(&r.verdict.label),
                     runner_up: r.verdict.runner_up.as_ref().map(shown),
                     margin: (r.verdict.margin * 10.0).round() / 10.0,
+                    lead_over_rules: (r.verdict.lead * 10.0).round() / 10.0,
                     overrules_above: model.margin,
                     words: r.words,
                 })

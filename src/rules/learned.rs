@@ -114,6 +114,9 @@ pub struct Verdict {
     pub runner_up: Option<Label>,
     /// ln-likelihood of the best class over the runner-up's.
     pub margin: f64,
+    /// ln-likelihood of the best class over the rules' own (the class the model is
+    /// asked to judge against); the margin when the model has no such class.
+    pub lead: f64,
 }
 
 /// The words that weighed most for the best class against the runner-up.
@@ -481,13 +484,14 @@ impl Model {
             .unwrap_or(&[])
     }
 
-    /// The best class for the message and how far ahead of the runner-up it is.
-    pub fn judge(&self, msg: &Message, internal: bool) -> Option<Verdict> {
+    /// The best class for the message, and how far ahead it is of the runner-up and
+    /// of `rules` (what the rules decided).
+    pub fn judge(&self, msg: &Message, internal: bool, rules: &Label) -> Option<Verdict> {
         let (scores, _) = self.scores(msg, internal);
-        self.verdict(&scores).map(|(v, _, _)| v)
+        self.verdict(&scores, rules).map(|(v, _, _)| v)
     }
 
-    fn verdict(&self, scores: &[f64]) -> Option<(Verdict, usize, Option<usize>)> {
+    fn verdict(&self, scores: &[f64], rules: &Label) -> Option<(Verdict, usize, Option<usize>)> {
         // The best two in one pass: this runs for every message.
         let mut best: Option<(usize, f64)> = None;
         let mut second: Option<(usize, f64)> = None;
@@ -501,11 +505,19 @@ impl Model {
         }
         let (best, top) = best?;
         let label = |i: usize| self.classes.get(i).map(|c| c.label.clone());
+        let margin = second.map_or(f64::INFINITY, |(_, s)| top - s);
+        let lead = self
+            .classes
+            .iter()
+            .position(|c| c.label == *rules)
+            .and_then(|i| scores.get(i))
+            .map_or(margin, |s| top - s);
         Some((
             Verdict {
                 label: label(best)?,
                 runner_up: second.and_then(|(i, _)| label(i)),
-                margin: second.map_or(f64::INFINITY, |(_, s)| top - s),
+                margin,
+                lead,
             },
             best,
             second.map(|(i, _)| i),
@@ -513,9 +525,15 @@ impl Model {
     }
 
     /// The verdict with the words that weighed most for it against the runner-up.
-    pub fn reasons(&self, msg: &Message, internal: bool, how_many: usize) -> Option<Reasons> {
+    pub fn reasons(
+        &self,
+        msg: &Message,
+        internal: bool,
+        rules: &Label,
+        how_many: usize,
+    ) -> Option<Reasons> {
         let (scores, known) = self.scores(msg, internal);
-        let (verdict, best, second) = self.verdict(&scores)?;
+        let (verdict, best, second) = self.verdict(&scores, rules)?;
         let gain = |at: u32, class: usize| -> f64 {
             let Some(c) = self.classes.get(class) else {
                 return 0.0;
@@ -711,14 +729,25 @@ mod tests {
     #[test]
     fn the_class_whose_words_the_message_shares_wins() {
         let model = toy();
-        let v = model
-            .judge(&msg("c@d.com", "快递没到", "我的快递三天没到"), false)
-            .unwrap();
+        let late = msg("c@d.com", "快递没到", "我的快递三天没到");
+        let finance = label(Category::Complaint, "finance");
+        let v = model.judge(&late, false, &finance).unwrap();
         assert_eq!(v.label, label(Category::Complaint, "logistics"));
-        assert_eq!(v.runner_up, Some(label(Category::Complaint, "finance")));
+        assert_eq!(v.runner_up, Some(finance.clone()));
         assert!(v.margin > 0.0);
+        // Judged against the runner-up, the lead is the margin; against a class the
+        // model does not have, too; against the best itself, nothing.
+        assert_eq!(v.lead, v.margin);
+        let unknown = label(Category::SupplierDispute, "legal");
+        assert_eq!(model.judge(&late, false, &unknown).unwrap().lead, v.margin);
+        assert_eq!(model.judge(&late, false, &v.label).unwrap().lead, 0.0);
         let r = model
-            .reasons(&msg("c@d.com", "退款", "发票开错了，请退款"), false, 3)
+            .reasons(
+                &msg("c@d.com", "退款", "发票开错了，请退款"),
+                false,
+                &finance,
+                3,
+            )
             .unwrap();
         assert_eq!(r.verdict.label, label(Category::Complaint, "finance"));
         assert_eq!(r.words, ["发票", "退款"]);

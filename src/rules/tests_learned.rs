@@ -186,3 +186,56 @@ fn the_departments_a_collaboration_request_asks_are_the_rules_business() {
     assert_eq!(c.department, "admin");
     assert_eq!(c.rules, ["ask"]);
 }
+
+#[test]
+fn the_model_is_sure_against_the_rules_own_class_not_against_its_runner_up() {
+    // Billing complaints go to finance or, less often, to customer service: the
+    // model hesitates between the two, but either is far from the rules' logistics.
+    let words = |w: &[&str]| w.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let mut docs = Vec::new();
+    for i in 0..5 {
+        docs.push((
+            label(Category::Complaint, "finance"),
+            words(&["@external", "退款", "发票"]),
+        ));
+        if i > 0 {
+            docs.push((
+                label(Category::Complaint, "customer-service"),
+                words(&["@external", "退款", "发票"]),
+            ));
+        }
+        docs.push((
+            label(Category::Complaint, "logistics"),
+            words(&["@external", "快递", "没到"]),
+        ));
+    }
+    let text = Model::learn(
+        docs.iter()
+            .map(|(l, t): &(Label, Vec<String>)| (l, t.as_slice())),
+        &Settings {
+            margin: 5.0,
+            min_messages: 1,
+            ..Settings::default()
+        },
+    );
+    let model = Model::parse("t", &text).unwrap();
+    let late = label(Category::Complaint, "logistics");
+    let mut rules = RuleSet::from_sources(&[("a.toml", RULES)], IDS).unwrap();
+    rules.set_learned(Some(model));
+    let raw = "From: a@shop.cn\r\nSubject: 迟到的退款\r\n\r\n发票退款";
+    let verdict = rules
+        .learned()
+        .unwrap()
+        .judge(&Message::parse(raw.as_bytes()).unwrap(), false, &late)
+        .unwrap();
+    assert!(verdict.margin < 5.0 && verdict.lead > 5.0, "{verdict:?}");
+    let c = classify(&rules, "a@shop.cn", "迟到的退款", "发票退款", &[]);
+    assert_eq!(
+        (c.category, c.department.as_str(), c.rules.as_slice()),
+        (
+            Category::Complaint,
+            "finance",
+            ["learned-model", "late"].map(String::from).as_slice()
+        )
+    );
+}
