@@ -29,7 +29,7 @@ const REQUEST_MARKS: &[&str] = &["请", "請", "需要", "please", "need", "coul
 /// Words just before a department name that make it the one asked.
 const ASK_MARKS: &[&str] = &[
     "请", "請", "需要", "需", "麻烦", "麻煩", "烦请", "煩請", "希望", "please", "need", "ask",
-    "could", "can ", "would",
+    "could", "can ", "would", "'d like",
 ];
 /// Words that make a short first line a greeting: anywhere in it (Chinese), or at
 /// its start (English).
@@ -166,12 +166,24 @@ pub(crate) fn asked(msg: &Message, ctx: &Context<'_>, extra: &Extra) -> Vec<Stri
     // Of the departments copied, the one the text asks leads. When the text asks none
     // of them, they are copied out of courtesy, and a department the text asks
     // outright leads instead ("麻烦品管部帮忙分析" with production in Cc).
-    let lead = first_asked(&mut addressed.iter().copied()).or_else(|| {
-        let not_own = |&i: &usize| !own.get(i).copied().unwrap_or(true);
-        (!addressed.is_empty())
-            .then(|| first_asked(&mut (0..deps.len()).filter(not_own)))
-            .flatten()
+    // Before all of them, a department the mail greets on its first line: it is the
+    // one the mail is written to ("储运部各位同事好：", "Hi Accounts team,"), whoever
+    // else it copies or mentions on the way.
+    let greeted = greeting.and_then(|line| {
+        (0..deps.len())
+            .filter(|&i| !own.get(i).copied().unwrap_or(true))
+            .filter_map(|i| Some((named_at(line, deps.get(i)?, extra)?, i)))
+            .min()
+            .map(|(_, i)| i)
     });
+    let lead = greeted
+        .or_else(|| first_asked(&mut addressed.iter().copied()))
+        .or_else(|| {
+            let not_own = |&i: &usize| !own.get(i).copied().unwrap_or(true);
+            (!addressed.is_empty())
+                .then(|| first_asked(&mut (0..deps.len()).filter(not_own)))
+                .flatten()
+        });
     let mut asked: Vec<usize> = lead.into_iter().collect();
     asked.extend(addressed);
     for text in [subject.as_str(), body.as_str()] {
@@ -202,10 +214,21 @@ fn greeting_line(body: &str) -> Option<&str> {
 /// Whether `line` (lower-cased: a display name, a signature or a greeting line) names
 /// the department, by the config's names or the rules' vocabulary.
 fn names(line: &str, d: &DepartmentRef, extra: &Extra) -> bool {
-    extra.hits(line).iter().any(|&(_, _, id)| id == d.id)
-        || d.names
-            .iter()
-            .any(|n| find_name(line, &n.trim().to_lowercase(), 0).is_some())
+    named_at(line, d, extra).is_some()
+}
+
+/// Where in `line` (lower-cased) the department is first named.
+fn named_at(line: &str, d: &DepartmentRef, extra: &Extra) -> Option<usize> {
+    let listed = extra
+        .hits(line)
+        .into_iter()
+        .filter(|&(_, _, id)| id == d.id)
+        .map(|(start, _, _)| start);
+    let configured = d
+        .names
+        .iter()
+        .filter_map(|n| find_name(line, &n.trim().to_lowercase(), 0));
+    listed.chain(configured).min()
 }
 
 /// Where in `text` (lower-cased) the department is first named right after a request
@@ -436,6 +459,18 @@ mod tests {
         // A copied department the text asks too keeps the lead.
         let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: design@example.com\r\nSubject: 请设计部出图\r\n\r\n另请销售部确认报价";
         assert_eq!(named_in(raw).as_deref(), Some("design"));
+    }
+
+    #[test]
+    fn the_department_the_mail_greets_is_the_one_it_is_written_to() {
+        // Marketing is copied and pays; the mail is to logistics.
+        let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: marketing@example.com\r\nSubject: 展会样机运输\r\n\r\n物流部各位同事好：\r\n\r\n请安排车辆，费用走市场部预算。";
+        assert_eq!(named_in(raw).as_deref(), Some("logistics"));
+        let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: sales@example.com\r\nSubject: proforma today\r\n\r\nHi Design team,\r\n\r\nSales needs the artwork today; could you send it?";
+        assert_eq!(named_in(raw).as_deref(), Some("design"));
+        // A greeting to a person names no department: the rest decides.
+        let raw = "From: bob@example.com\r\nTo: support@example.com\r\nCc: sales@example.com\r\nSubject: pilot\r\n\r\nHi Li Na,\r\n\r\nWe'd like Logistics to book the truck.";
+        assert_eq!(named_in(raw).as_deref(), Some("logistics"));
     }
 
     #[test]
