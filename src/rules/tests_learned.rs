@@ -239,3 +239,16 @@ fn the_model_is_sure_against_the_rules_own_class_not_against_its_runner_up() {
         )
     );
 }
+
+#[test]
+fn only_colleagues_file_collaboration_requests_and_the_model_dismisses_none() {
+    let rules = rules_with_model(1.0);
+    // An outsider's mail in a colleague's words is not made a request.
+    let c = classify(&rules, "a@shop.cn", "报价", "客户报价，请协助", &[]);
+    assert_ne!(c.category, Category::CollaborationRequest, "{c:?}");
+    // The model has learned 订阅/优惠 as no case; a colleague's request the rules
+    // found stays a request.
+    let c = classify(&rules, "li@example.com", "协助", "订阅 优惠 订阅", &[]);
+    assert_eq!(c.category, Category::CollaborationRequest, "{c:?}");
+    assert_eq!(c.rules, ["ask"]);
+}
