@@ -299,6 +299,18 @@ fn classify_explain_lists_the_matching_rules_words_and_runner_up() {
             .any(|w| (w.starts_with("body: ") || w.starts_with("subject: ")) && w.contains("退款")),
         "{line}"
     );
+    // The learned model's view: its best class, the runner-up, and how far the best
+    // leads the class the rules decided — nothing, when that is the best.
+    let learned = &explain["learned"];
+    let decided = format!(
+        "{}/{}",
+        line["category"].as_str().unwrap(),
+        line["department"].as_str().unwrap()
+    );
+    assert_eq!(learned["best"], decided.as_str(), "{line}");
+    assert_eq!(learned["lead_over_rules"], 0.0, "{line}");
+    assert!(learned["margin"].as_f64().unwrap() > 0.0, "{line}");
+    assert!(learned["runner_up"].is_string(), "{line}");
     // Without the flag, no explanation.
     let out = switchboard(&[
         "classify",
