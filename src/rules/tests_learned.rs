@@ -241,7 +241,7 @@ fn the_model_is_sure_against_the_rules_own_class_not_against_its_runner_up() {
 }
 
 #[test]
-fn only_colleagues_file_collaboration_requests_and_the_model_dismisses_none() {
+fn only_colleagues_file_collaboration_requests_and_those_the_rules_find_stay_theirs() {
     let rules = rules_with_model(1.0);
     // An outsider's mail in a colleague's words is not made a request.
     let c = classify(&rules, "a@shop.cn", "报价", "客户报价，请协助", &[]);
