@@ -493,7 +493,7 @@ fn the_shipped_model_is_what_learn_makes_of_the_labelled_mail() {
     assert!(
         made == shipped,
         "rules/learned.tsv is not what the labelled mail gives: run \
-         `switchboard learn --config examples/demo/switchboard.toml tests/classify tests/unseen/*`"
+         `switchboard learn --config examples/demo/switchboard.toml tests/classify tests/unseen/*/`"
     );
 }
 
