@@ -8,10 +8,10 @@
 //! one, while a model learned from the other batches was right more often on the
 //! fresh one than the rules were. So the rules decide, and the model overrules them
 //! only when its best class leads the rules' own by a wide margin (`margin`, in nats
-//! of log-likelihood) — never on mail the rules set aside, never against the
-//! sender's known side, never on the department of a collaboration request both
-//! agree is one (the departments it asks are the rules' exact business), and never
-//! to make an outsider's mail a collaboration request or a colleague's none.
+//! of log-likelihood) — never on mail the rules set aside, never on a collaboration
+//! request the rules found (that it is one and the departments it asks are the
+//! rules' exact business), never against the sender's known side, and never to make
+//! an outsider's mail a collaboration request.
 //!
 //! Features: the subject and the first lines of the body (up to the first quoted
 //! line, at most [`BODY_CHARS`] characters), as Chinese character pairs and Latin
