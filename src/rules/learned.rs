@@ -45,8 +45,11 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 /// overrules least often where the rules were tuned and right, and no labelled
 /// message of `tests/classify/` is overruled wrongly. Leading the rules' class rather
 /// than the runner-up, on g–p with the rules as first seen: 15 gave 600 both right
-/// of 660, 20 gave 600, 25 fewer.
-pub const DEFAULT_MARGIN: f64 = 20.0;
+/// of 660, 20 gave 600, 25 fewer. Learned from 1,821 messages, 20 overruled one
+/// message of `tests/classify/` wrongly (a colleague's forward of a carrier's damage
+/// that asks customer service to log it, lead 21.9); 22 is the least that does not,
+/// at 608 of 660 on g–p against 611 at 20.
+pub const DEFAULT_MARGIN: f64 = 22.0;
 /// Words found in a single labelled message are left out: that lost at most one of
 /// p and q's 120, overruled good rules less often elsewhere, and halves the model
 /// (a lookup per word of every message, and loading at every start).
