@@ -290,8 +290,10 @@ fn spam_and_business_mail_with_the_shipped_rules_and_a_stock_rspamd() {
     for line in s.left.iter().filter(|l| l.contains(" — Rspamd ")) {
         println!("{line}");
     }
+    // Every false positive, Rspamd's too: a real letter set aside is the failure
+    // this run is for.
     println!("\nBusiness mail that is not a case:");
-    for line in b.left.iter().filter(|l| !l.contains(" — Rspamd ")) {
+    for line in &b.left {
         println!("{line}");
     }
     println!("\nSpam set aside, per rule:");

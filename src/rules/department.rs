@@ -28,8 +28,23 @@ const SENTENCE_MARKS: &[char] = &[
 const REQUEST_MARKS: &[&str] = &["请", "請", "需要", "please", "need", "could", "can "];
 /// Words just before a department name that make it the one asked.
 const ASK_MARKS: &[&str] = &[
-    "请", "請", "需要", "需", "麻烦", "麻煩", "烦请", "煩請", "希望", "please", "need", "ask",
-    "could", "can ", "would", "'d like",
+    "请",
+    "請",
+    "需要",
+    "需",
+    "麻烦",
+    "麻煩",
+    "烦请",
+    "煩請",
+    "希望",
+    "please",
+    "need",
+    "ask",
+    "could",
+    "can ",
+    "would",
+    "'d like",
+    "’d like",
 ];
 /// Words that make a short first line a greeting: anywhere in it (Chinese), or at
 /// its start (English).

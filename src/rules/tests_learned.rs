@@ -46,12 +46,30 @@ fn label(category: Category, department: &str) -> Label {
     }
 }
 
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// `RULES` with a model learned from `docs` (every word kept) beside them.
+fn rules_learned_from(docs: &[(Label, Vec<String>)], margin: f64) -> RuleSet {
+    let text = Model::learn(
+        docs.iter().map(|(l, t)| (l, t.as_slice())),
+        &Settings {
+            margin,
+            min_messages: 1,
+            ..Settings::default()
+        },
+    );
+    let mut rules = RuleSet::from_sources(&[("a.toml", RULES)], IDS).unwrap();
+    rules.set_learned(Some(Model::parse("t", &text).unwrap()));
+    rules
+}
+
 /// A model that has seen refunds as billing complaints, suppliers' payment chases as
 /// disputes, and colleagues' requests to sales, each several times.
 fn rules_with_model(margin: f64) -> RuleSet {
     let mut docs = Vec::new();
     for _ in 0..5 {
-        let words = |w: &[&str]| w.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
         docs.push((
             label(Category::Complaint, "finance"),
             words(&["@external", "退款", "发票", "扣款"]),
@@ -69,18 +87,7 @@ fn rules_with_model(margin: f64) -> RuleSet {
             words(&["@external", "订阅", "优惠"]),
         ));
     }
-    let text = Model::learn(
-        docs.iter()
-            .map(|(l, t): &(Label, Vec<String>)| (l, t.as_slice())),
-        &Settings {
-            margin,
-            min_messages: 1,
-            ..Settings::default()
-        },
-    );
-    let mut rules = RuleSet::from_sources(&[("a.toml", RULES)], IDS).unwrap();
-    rules.set_learned(Some(Model::parse("t", &text).unwrap()));
-    rules
+    rules_learned_from(&docs, margin)
 }
 
 fn classify(
@@ -191,7 +198,6 @@ fn the_departments_a_collaboration_request_asks_are_the_rules_business() {
 fn the_model_is_sure_against_the_rules_own_class_not_against_its_runner_up() {
     // Billing complaints go to finance or, less often, to customer service: the
     // model hesitates between the two, but either is far from the rules' logistics.
-    let words = |w: &[&str]| w.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
     let mut docs = Vec::new();
     for i in 0..5 {
         docs.push((
@@ -209,19 +215,8 @@ fn the_model_is_sure_against_the_rules_own_class_not_against_its_runner_up() {
             words(&["@external", "快递", "没到"]),
         ));
     }
-    let text = Model::learn(
-        docs.iter()
-            .map(|(l, t): &(Label, Vec<String>)| (l, t.as_slice())),
-        &Settings {
-            margin: 5.0,
-            min_messages: 1,
-            ..Settings::default()
-        },
-    );
-    let model = Model::parse("t", &text).unwrap();
+    let rules = rules_learned_from(&docs, 5.0);
     let late = label(Category::Complaint, "logistics");
-    let mut rules = RuleSet::from_sources(&[("a.toml", RULES)], IDS).unwrap();
-    rules.set_learned(Some(model));
     let raw = "From: a@shop.cn\r\nSubject: 迟到的退款\r\n\r\n发票退款";
     let verdict = rules
         .learned()
