@@ -317,6 +317,9 @@ fn header_block_depth_and_parts_over_the_limits_are_quarantined_over_imap() {
 #[test]
 fn a_50_mb_attachment_is_quarantined_from_its_header_in_bounded_memory() {
     let f = Fixture::start().unwrap();
+    // The daemon's own peak on an empty mailbox (rules, model, templates, the
+    // connection): what the big message is measured against.
+    let (baseline, _) = f.run_once_measuring(Duration::from_secs(600)).unwrap();
     let mut raw = format!(
         "From: Big Sender <big@client.com>\r\nTo: {SUPPORT}\r\nSubject: the video of the broken unit\r\nMessage-ID: <video@client.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"v\"\r\n\r\n--v\r\nContent-Type: text/plain\r\n\r\nThe video is attached.\r\n--v\r\nContent-Type: video/mp4; name=\"unit.mp4\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     )
@@ -332,9 +335,10 @@ fn a_50_mb_attachment_is_quarantined_from_its_header_in_bounded_memory() {
 
     let (peak, took) = f.run_once_measuring(Duration::from_secs(600)).unwrap();
     eprintln!(
-        "a {} MB message: peak resident memory {} MB, {took:.1?}",
+        "a {} MB message: peak resident memory {} MB (on an empty mailbox {} MB), {took:.1?}",
         size / 1024 / 1024,
-        peak / 1024 / 1024
+        peak / 1024 / 1024,
+        baseline / 1024 / 1024
     );
     let rows = f.ledger().unwrap();
     assert_eq!(rows.len(), 1);
@@ -348,14 +352,16 @@ fn a_50_mb_attachment_is_quarantined_from_its_header_in_bounded_memory() {
     // Who sent it is known from the header alone.
     assert_eq!(r["sender"], "big@client.com");
     assert_eq!(r["subject"], "the video of the broken unit");
-    // The daemon never held the message: less memory in all than the 50 MB of its
-    // bytes alone (the daemon's own baseline, 35-40 MB with the HTML and OAuth2
-    // crates linked in, is most of what it uses).
+    // The daemon never held the message: it used less than half the message's 50 MB
+    // above its own peak on an empty mailbox. (An absolute bound, 48 MB in all, was
+    // met by a hair and then not: the baseline, 35-48 MB with the HTML and OAuth2
+    // crates and the learned model, is most of what the daemon uses.)
     assert!(
-        peak < 48 * 1024 * 1024,
-        "peak resident memory {} MB for a {} MB message",
+        peak < baseline + (size as u64) / 2,
+        "peak resident memory {} MB for a {} MB message, {} MB on an empty mailbox",
         peak / 1024 / 1024,
-        size / 1024 / 1024
+        size / 1024 / 1024,
+        baseline / 1024 / 1024
     );
     let kept: i64 = f
         .count("SELECT length(raw) FROM messages WHERE message_id = 'video@client.com'")
