@@ -405,11 +405,8 @@ impl RuleSet {
         if c.set_aside || c.category == Category::CollaborationRequest {
             return false;
         }
-        let ours = learned::Label {
-            category: c.category,
-            department: c.department.clone(),
-        };
-        let Some(verdict) = model.judge(msg, who == Role::Internal, &ours) else {
+        let ours = (c.category, c.department.as_str());
+        let Some(verdict) = model.judge(msg, who == Role::Internal, ours) else {
             return false;
         };
         let category = verdict.label.category;

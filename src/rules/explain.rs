@@ -109,11 +109,8 @@ impl RuleSet {
             priority_rules,
             learned: self.learned.as_ref().and_then(|model| {
                 let (decided, _) = self.decide(msg, ctx, &hits, who);
-                let rules = super::learned::Label {
-                    category: decided.category,
-                    department: decided.department,
-                };
-                let r = model.reasons(msg, who == Role::Internal, &rules, 8)?;
+                let rules = (decided.category, decided.department.as_str());
+                let r = model.reasons(msg, who == Role::Internal, rules, 8)?;
                 let shown =
                     |l: &super::learned::Label| format!("{}/{}", l.category.as_str(), l.department);
                 Some(LearnedMatch {

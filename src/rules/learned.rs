@@ -492,13 +492,17 @@ impl Model {
     }
 
     /// The best class for the message, and how far ahead it is of the runner-up and
-    /// of `rules` (what the rules decided).
-    pub fn judge(&self, msg: &Message, internal: bool, rules: &Label) -> Option<Verdict> {
+    /// of `rules` (the category and department the rules decided).
+    pub fn judge(&self, msg: &Message, internal: bool, rules: (Category, &str)) -> Option<Verdict> {
         let (scores, _) = self.scores(msg, internal);
         self.verdict(&scores, rules).map(|(v, _, _)| v)
     }
 
-    fn verdict(&self, scores: &[f64], rules: &Label) -> Option<(Verdict, usize, Option<usize>)> {
+    fn verdict(
+        &self,
+        scores: &[f64],
+        (category, department): (Category, &str),
+    ) -> Option<(Verdict, usize, Option<usize>)> {
         // The best two in one pass: this runs for every message.
         let mut best: Option<(usize, f64)> = None;
         let mut second: Option<(usize, f64)> = None;
@@ -516,7 +520,7 @@ impl Model {
         let lead = self
             .classes
             .iter()
-            .position(|c| c.label == *rules)
+            .position(|c| c.label.category == category && c.label.department == department)
             .and_then(|i| scores.get(i))
             .map_or(margin, |s| top - s);
         Some((
@@ -536,7 +540,7 @@ impl Model {
         &self,
         msg: &Message,
         internal: bool,
-        rules: &Label,
+        rules: (Category, &str),
         how_many: usize,
     ) -> Option<Reasons> {
         let (scores, known) = self.scores(msg, internal);
@@ -738,7 +742,9 @@ mod tests {
         let model = toy();
         let late = msg("c@d.com", "快递没到", "我的快递三天没到");
         let finance = label(Category::Complaint, "finance");
-        let v = model.judge(&late, false, &finance).unwrap();
+        let v = model
+            .judge(&late, false, (finance.category, &finance.department))
+            .unwrap();
         assert_eq!(v.label, label(Category::Complaint, "logistics"));
         assert_eq!(v.runner_up, Some(finance.clone()));
         assert!(v.margin > 0.0);
@@ -746,13 +752,18 @@ mod tests {
         // model does not have, too; against the best itself, nothing.
         assert_eq!(v.lead, v.margin);
         let unknown = label(Category::SupplierDispute, "legal");
-        assert_eq!(model.judge(&late, false, &unknown).unwrap().lead, v.margin);
-        assert_eq!(model.judge(&late, false, &v.label).unwrap().lead, 0.0);
+        let against = |l: &Label| {
+            model
+                .judge(&late, false, (l.category, &l.department))
+                .unwrap()
+        };
+        assert_eq!(against(&unknown).lead, v.margin);
+        assert_eq!(against(&v.label).lead, 0.0);
         let r = model
             .reasons(
                 &msg("c@d.com", "退款", "发票开错了，请退款"),
                 false,
-                &finance,
+                (finance.category, &finance.department),
                 3,
             )
             .unwrap();

@@ -221,7 +221,11 @@ fn the_model_is_sure_against_the_rules_own_class_not_against_its_runner_up() {
     let verdict = rules
         .learned()
         .unwrap()
-        .judge(&Message::parse(raw.as_bytes()).unwrap(), false, &late)
+        .judge(
+            &Message::parse(raw.as_bytes()).unwrap(),
+            false,
+            (late.category, &late.department),
+        )
         .unwrap();
     assert!(verdict.margin < 5.0 && verdict.lead > 5.0, "{verdict:?}");
     let c = classify(&rules, "a@shop.cn", "迟到的退款", "发票退款", &[]);
