@@ -279,7 +279,9 @@ impl Recipe<'_> {
     /// Renders the template and builds the bytes: the same recipe, templates and
     /// sender give the same bytes, wherever this runs.
     fn compose(&self, templates: &Templates, from: &Mailbox) -> Result<Composed> {
-        let rendered = templates.render(&self.template, &*self.context)?;
+        // Converted for the template engine once, for both the text and the HTML.
+        let context = minijinja::Value::from_serialize(&*self.context);
+        let rendered = templates.render(&self.template, &context)?;
         let subject = if self.case_number.is_empty() {
             rendered.subject
         } else {
