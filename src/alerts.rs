@@ -72,7 +72,7 @@ pub fn raise(
         "company": outgoing::company_context(config),
     });
     for admin in &config.alerts.to {
-        mailer.queue(&Letter::notice(
+        mailer.queue(Letter::notice(
             "alert",
             None,
             outgoing::mailbox("", admin)?,

@@ -91,7 +91,7 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
             "digest": { "date": week, "requests": requests, "count": requests.len() },
             "company": outgoing::company_context(config),
         });
-        work.mailer.queue(&Letter::notice(
+        work.mailer.queue(Letter::notice(
             "digest",
             None,
             outgoing::mailbox("", recipient)?,

@@ -124,7 +124,7 @@ fn remind(
         .with_context(|| format!("Department \"{}\" is no longer in the config", d.department))?;
     let ctx = context(work, case, d, json!({ "level": 0, "reason": "" }));
     let to = outgoing::mailbox(&department.name, &department.address)?;
-    work.mailer.queue(&Letter::notice(
+    work.mailer.queue(Letter::notice(
         "reminder",
         Some(case),
         to,
@@ -200,7 +200,7 @@ fn escalate(
     let reason = format!("{} missed", d.label);
     let ctx = context(work, case, d, json!({ "level": level, "reason": reason }));
     for address in to {
-        work.mailer.queue(&Letter::notice(
+        work.mailer.queue(Letter::notice(
             "escalation",
             Some(case),
             outgoing::mailbox("", address)?,
@@ -236,7 +236,7 @@ fn send_survey(work: &Clockwork<'_>, case: &CaseRow, timer: &TimerRow) -> Result
         "company": outgoing::company_context(config),
     });
     let language = if case.language == "zh" { "zh" } else { "en" };
-    work.mailer.queue(&Letter::notice(
+    work.mailer.queue(Letter::notice(
         "survey",
         Some(case),
         outgoing::mailbox(case.sender_name.as_deref().unwrap_or(""), &case.sender)?,

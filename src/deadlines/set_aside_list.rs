@@ -96,7 +96,7 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
         &format!("set-aside-list-{}", timer.id),
         &triage.id,
     );
-    work.mailer.queue(&Letter::notice(
+    work.mailer.queue(Letter::notice(
         SET_ASIDE_LIST,
         None,
         outgoing::mailbox(&triage.name, &triage.address)?,

@@ -178,7 +178,7 @@ pub fn fire(work: &Clockwork<'_>, timer: &TimerRow) -> Result<String> {
             None,
         );
         letter.parts = Some(Parts::given(&csv));
-        sent += usize::from(work.mailer.queue(&letter)?);
+        sent += usize::from(work.mailer.queue(letter)?);
     }
     Ok(format!(
         "weekly report {} – {} to {sent} recipient(s)",
