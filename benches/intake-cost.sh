@@ -46,6 +46,8 @@ ir() {
     awk -v f="$2" '
         /^ *[0-9,]+ +\(/ {
             name = $0; sub(/^.*\?\?\?:/, "", name); sub(/^[^:]*\.[a-z]+:/, "", name)
+            # A clone GCC made of a C function (of SQLite) carries a suffix: the same function.
+            sub(/(\.(part|isra|constprop)\.[0-9]+)+$/, "", name)
             if (substr(name, length(name) - length(f) + 1) == f) {
                 v = $1; gsub(",", "", v); print v; exit
             }
@@ -62,6 +64,8 @@ phases=(
     "– – deadlines and their timers|switchboard::deadlines::Clockwork::event_by"
     "– – outbox rows|switchboard::outgoing::Mailer::queue"
     "– the composed bytes into their rows|switchboard::outgoing::composer::Composer::fill_ready"
+    "– committing: the batch's pages into the WAL|sqlite3PagerCommitPhaseOne"
+    "the WAL checkpoint, on its own thread|sqlite3WalCheckpoint"
     "composing|switchboard::outgoing::Recipe::compose"
     "– rendering templates|switchboard::templates::Templates::render"
     "– building the MIME|switchboard::compose::build"
