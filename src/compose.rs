@@ -242,13 +242,13 @@ fn words_body(text: &str, part: WordsPart) -> Body {
         return Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit);
     }
     // email-encoding's rule, which lettre follows: quoted-printable while at most a
-    // third of the octets need escaping (line ends count among them). Counted as a
-    // sum, not a filter, so that the compiler can count many octets at a time.
+    // third of the octets need escaping (line ends count among them). The HTML goes
+    // as base64 whatever the count, so only the text's octets are counted.
     if part == WordsPart::Text {
-        let escaped: usize = text
+        let escaped = text
             .bytes()
-            .map(|b| usize::from(b != b'\t' && !(b' '..=b'~').contains(&b)))
-            .sum();
+            .filter(|&b| !matches!(b, b'\t' | b' '..=b'~'))
+            .count();
         if escaped <= text.len() / 3 {
             return Body::new_with_encoding(crlf, ContentTransferEncoding::QuotedPrintable)
                 .unwrap_or_else(|crlf| {

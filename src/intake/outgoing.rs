@@ -2,6 +2,8 @@
 //! department's answer relayed to the customer, command errors — queued through the
 //! shared [`Mailer`] in the same transaction as the change.
 
+use std::borrow::Cow;
+
 use anyhow::{Context, Result, bail};
 use chrono::{Datelike, Utc};
 use lettre::message::Mailbox;
@@ -95,7 +97,7 @@ impl Change<'_> {
             case: Some(self.case),
             to,
             template,
-            context: std::borrow::Cow::Owned(ctx),
+            context: Cow::Owned(ctx),
             auto,
             cause: self.dedup_key,
             in_reply_to,
