@@ -200,12 +200,6 @@ impl Mailer<'_> {
             Some(_) => None,
             None => Some(recipe.compose(self.templates, &self.config.smtp.from)?),
         };
-        // Our own Message-IDs belong to the case too: a reply that keeps only
-        // In-Reply-To (a client that drops References and edits the subject) still
-        // finds its case.
-        if let Some(case) = l.case {
-            store::cases::add_message_id(self.conn, &message_id, case.id)?;
-        }
         let queued = outbox::insert(
             self.conn,
             &NewOutgoing {

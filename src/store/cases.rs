@@ -98,10 +98,23 @@ pub fn id_by_number(conn: &Connection, number: &str) -> Result<Option<i64>> {
 }
 
 /// The case that any of these Message-IDs belongs to; the first one listed wins.
+///
+/// A Message-ID is the case's when it is one of the messages taken into it
+/// (`message_ids`) or one of our own mails about it: those are found by the outbox
+/// row that carries them, whose Message-ID is unique and indexed, so that a case's
+/// mail writes no second row for it. (Stores from before that change keep rows for
+/// their own mail in `message_ids` too; both are read.)
 pub fn id_by_message_ids(conn: &Connection, ids: &[String]) -> Result<Option<i64>> {
-    let mut stmt = conn.prepare_cached("SELECT case_id FROM message_ids WHERE message_id = ?1")?;
+    let mut taken_in =
+        conn.prepare_cached("SELECT case_id FROM message_ids WHERE message_id = ?1")?;
+    let mut ours = conn.prepare_cached(
+        "SELECT case_id FROM outbox WHERE message_id = ?1 AND case_id IS NOT NULL",
+    )?;
     for id in ids {
-        if let Some(case) = stmt.query_row([id], |r| r.get(0)).optional()? {
+        if let Some(case) = taken_in.query_row([id], |r| r.get(0)).optional()? {
+            return Ok(Some(case));
+        }
+        if let Some(case) = ours.query_row([id], |r| r.get(0)).optional()? {
             return Ok(Some(case));
         }
     }
@@ -388,6 +401,42 @@ mod tests {
         );
         assert_eq!(id_by_number(&conn, &number).unwrap(), Some(id));
         assert_eq!(list(&conn).unwrap()[0].message_ids, vec!["x@y".to_string()]);
+    }
+
+    #[test]
+    fn our_own_mail_about_a_case_threads_by_its_outbox_row() {
+        let conn = crate::store::memory().unwrap();
+        let (id, _) = insert(&conn, &new_case(2026)).unwrap();
+        let queued = |message_id: &str, case_id: Option<i64>| {
+            crate::store::outbox::insert(
+                &conn,
+                &crate::store::NewOutgoing {
+                    case_id,
+                    kind: "ack",
+                    message_id,
+                    envelope_from: "support@example.com",
+                    recipients: &["a@b.example".to_string()],
+                    content: b"",
+                    original: None,
+                    splices: None,
+                    at: 0,
+                },
+            )
+            .unwrap()
+        };
+        assert!(queued("ack.SB-2026-000001.0011@example.com", Some(id)));
+        assert!(queued("digest.all.0022@example.com", None));
+        assert_eq!(
+            id_by_message_ids(&conn, &["ack.SB-2026-000001.0011@example.com".into()]).unwrap(),
+            Some(id)
+        );
+        // Mail about no case (a digest) threads nothing.
+        assert_eq!(
+            id_by_message_ids(&conn, &["digest.all.0022@example.com".into()]).unwrap(),
+            None
+        );
+        // Our own mail is not listed among the messages taken into the case.
+        assert!(list(&conn).unwrap()[0].message_ids.is_empty());
     }
 
     #[test]
