@@ -519,3 +519,48 @@ fn a_broken_model_beside_the_rules_refuses_the_set_with_its_line() {
         )]
     );
 }
+
+/// A thank-you for a fix that also threatens a lawyer, or chases money overdue, is no
+/// thank-you note: it stays a case, while the plain thanks beside it is set aside.
+#[test]
+fn thanks_that_threaten_or_chase_money_are_not_set_aside_as_thank_you_notes() {
+    let rules = shipped_rules();
+    let world = World::new();
+    let ctx = world.context();
+    let mail = |subject: &str, body: &str| {
+        let raw = format!(
+            "From: Paul Smith <paul@client.example>\r\nTo: support@example.com\r\n\
+             Subject: {subject}\r\nMessage-ID: <t@client.example>\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        );
+        switchboard::message::Message::parse(raw.as_bytes()).unwrap()
+    };
+    let thanks = "Thank you for the quick replacement; the new unit works perfectly.";
+    let plain = rules.classify(&mail("Replacement", thanks), &ctx);
+    assert!(plain.set_aside, "the plain thanks: {plain:?}");
+    for (subject, body) in [
+        (
+            "Broken screen on arrival",
+            format!(
+                "{thanks}\r\nThe other two screens were cracked; if this is not resolved this week we will take legal action."
+            ),
+        ),
+        (
+            "Invoice 2291",
+            format!(
+                "{thanks}\r\nOur invoice 2291 is now three weeks overdue, please arrange payment."
+            ),
+        ),
+        (
+            "屏幕问题",
+            "谢谢你们及时换货，新机器使用正常。另一台的屏幕裂了，本周不解决我们只能请律师处理。"
+                .to_string(),
+        ),
+    ] {
+        let c = rules.classify(&mail(subject, &body), &ctx);
+        assert!(
+            !c.set_aside && c.category != switchboard::case::Category::Unclassified,
+            "{subject}: {c:?}"
+        );
+    }
+}
