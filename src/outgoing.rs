@@ -200,6 +200,9 @@ impl Mailer<'_> {
             Some(_) => None,
             None => Some(recipe.compose(self.templates, &self.config.smtp.from)?),
         };
+        // The row's Message-ID is also how a reply that keeps only In-Reply-To (a
+        // client that drops References and edits the subject) finds its case
+        // (`store::cases::id_by_message_ids`): no second row for it.
         let queued = outbox::insert(
             self.conn,
             &NewOutgoing {
