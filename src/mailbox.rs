@@ -1,6 +1,7 @@
 //! Where mail comes from: an IMAP folder, or a Maildir for the demo. Both hand batches
 //! to intake and move what intake has committed.
 
+mod batch;
 mod connect;
 mod folder;
 mod id;

@@ -10,7 +10,7 @@
 //!
 //! While one batch is committed on the store's thread, the next one is fetched: the
 //! server's work and ours overlap, and at most two batches (each bounded by count
-//! and by BATCH_BYTES) are held at once. A batch's moves still wait for its commit.
+//! and by [`BATCH_BYTES`](super::batch::BATCH_BYTES)) are held at once. A batch's moves still wait for its commit.
 //!
 //! Between passes the session waits in IDLE (RFC 2177) where the server offers it,
 //! see [`ImapMailbox::wait`].
@@ -26,6 +26,7 @@ use futures::TryStreamExt;
 use tokio::sync::watch;
 
 use super::Wake;
+use super::batch::batches;
 use super::connect::{self, Session};
 use super::folder::FolderNames;
 use crate::clock::Clock;
@@ -33,13 +34,6 @@ use crate::config::Server;
 use crate::intake::{Incoming, Intake, Prepared, Report, Source};
 use crate::oauth2::Tokens;
 use crate::store::{Db, mailbox_state};
-
-/// A batch holds at most this many bytes of message bodies (or one message, when a
-/// single one is larger); two batches are in memory at once, one committed while
-/// the next is fetched. 8 MB keeps a backlog with 5 MB attachments under 100 MB of
-/// RSS (measured with benches/run.sh; 32 MB batches peaked near it without the
-/// overlap) and still makes batches of the full `batch_size` for ordinary mail.
-const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 
 /// RFC 2177 §3 asks clients to re-issue IDLE at least every 29 minutes. Five also
 /// stays under the idle timeouts of common NAT gateways (AWS: 350 s) for servers that
@@ -350,7 +344,12 @@ impl ImapMailbox {
         let mut listing = listing;
         listing.sort_unstable();
         let max = config.intake.max_message_bytes;
-        let batches = batches(&listing, config.mailbox.batch_size as usize, max);
+        let batches = batches(
+            &listing,
+            |(_, size)| *size,
+            config.mailbox.batch_size as usize,
+            max,
+        );
         let source = || Source {
             mailbox: mailbox_key.clone(),
             uidvalidity: Some(uidvalidity),
@@ -495,28 +494,6 @@ fn announces_mail(response: &Response<'_>) -> bool {
     )
 }
 
-/// Groups the listing into batches of at most `count` messages and about BATCH_BYTES.
-fn batches(listing: &[(u32, u64)], count: usize, max_message: u64) -> Vec<&[(u32, u64)]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0u64;
-    for (i, (_, size)) in listing.iter().enumerate() {
-        let size = if *size > max_message { 0 } else { *size };
-        if i > start && (i - start >= count.max(1) || bytes + size > BATCH_BYTES) {
-            if let Some(b) = listing.get(start..i) {
-                out.push(b);
-            }
-            start = i;
-            bytes = 0;
-        }
-        bytes += size;
-    }
-    if let Some(b) = listing.get(start..).filter(|b| !b.is_empty()) {
-        out.push(b);
-    }
-    out
-}
-
 /// "1:3,7,9:10" from a sorted list of UIDs.
 pub fn uid_set(uids: &[u32]) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -650,12 +627,5 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[]), "");
-    }
-
-    #[test]
-    fn batches_respect_count() {
-        let listing: Vec<(u32, u64)> = (1..=5).map(|u| (u, 10)).collect();
-        let b = batches(&listing, 2, 100);
-        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![2, 2, 1]);
     }
 }

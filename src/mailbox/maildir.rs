@@ -4,6 +4,7 @@
 //! delivery time). There is no UID, so "seen before" rests on the message ledger
 //! alone: a file is moved to the processed or quarantine subfolder only after its
 //! batch is committed, and a file left behind by a crash is recognised next time.
+//! Batches are bounded in bytes as IMAP's are ([`super::batch`]).
 //! Folders are Maildir++ subfolders: "Switchboard/Processed" is `.Switchboard.Processed`.
 
 use std::io::Read;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::batch::batches;
 use crate::clock::Clock;
 use crate::intake::{Incoming, Intake, Report, Source};
 use crate::store::Db;
@@ -46,17 +48,20 @@ impl MaildirMailbox {
                 // Names starting with a dot are not messages (Maildir convention).
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
                 if !hidden && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                    files.push(entry.path());
+                    // A file gone or unreadable here is reported when it is read.
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    files.push((entry.path(), size));
                 }
             }
         }
-        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        files.sort_by(|(a, _), (b, _)| a.file_name().cmp(&b.file_name()));
         let max = config.intake.max_message_bytes;
         let mailbox_key = format!("maildir:{}", folder.display());
         let mut taken = 0;
-        for chunk in files.chunks(config.mailbox.batch_size.max(1) as usize) {
+        let batch_size = config.mailbox.batch_size as usize;
+        for chunk in batches(&files, |(_, size)| *size, batch_size, max) {
             let mut batch = Vec::with_capacity(chunk.len());
-            for path in chunk {
+            for (path, _) in chunk {
                 batch.push(read_message(path, max)?);
             }
             let source = Source {
@@ -67,7 +72,7 @@ impl MaildirMailbox {
             let reports = intake
                 .commit_batch(db, source, batch, None, clock.now())
                 .await?;
-            for (path, report) in chunk.iter().zip(&reports) {
+            for ((path, _), report) in chunk.iter().zip(&reports) {
                 on_report(report);
                 if let Some(target) = report.target(config) {
                     move_file(path, &folder_path(&self.root, target))?;

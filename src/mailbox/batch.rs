@@ -1,0 +1,68 @@
+//! How a listing of waiting messages is cut into batches, for IMAP and Maildir alike.
+
+/// A batch holds at most this many bytes of message bodies (or one message, when a
+/// single one is larger); two batches are in memory at once, one committed while
+/// the next is fetched. 8 MB keeps a backlog with 5 MB attachments under 100 MB of
+/// RSS (measured with benches/run.sh; 32 MB batches peaked near it without the
+/// overlap) and still makes batches of the full `batch_size` for ordinary mail.
+pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Groups `listing` into batches of at most `count` messages and about BATCH_BYTES.
+/// A message over `max_message` counts nothing: only its header is read.
+pub fn batches<T>(
+    listing: &[T],
+    size: impl Fn(&T) -> u64,
+    count: usize,
+    max_message: u64,
+) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, item) in listing.iter().enumerate() {
+        let size = size(item);
+        let size = if size > max_message { 0 } else { size };
+        if i > start && (i - start >= count.max(1) || bytes + size > BATCH_BYTES) {
+            if let Some(b) = listing.get(start..i) {
+                out.push(b);
+            }
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if let Some(b) = listing.get(start..).filter(|b| !b.is_empty()) {
+        out.push(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(sizes: &[u64], count: usize, max: u64) -> Vec<usize> {
+        batches(sizes, |s| *s, count, max)
+            .iter()
+            .map(|b| b.len())
+            .collect()
+    }
+
+    #[test]
+    fn batches_respect_count() {
+        assert_eq!(lengths(&[10; 5], 2, 100), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn batches_respect_bytes_and_a_large_message_goes_alone() {
+        let mb = 1024 * 1024;
+        let max = 50 * mb;
+        // 3 + 3 fit; the third 3 MB would pass 8 MB; 9 MB is alone; the rest fit.
+        assert_eq!(
+            lengths(&[3 * mb, 3 * mb, 3 * mb, 9 * mb, mb, mb], 100, max),
+            vec![2, 1, 1, 2]
+        );
+        // A message over the limit is only its header: it costs the batch nothing.
+        assert_eq!(lengths(&[3 * mb, 60 * mb, 3 * mb], 100, max), vec![3]);
+        assert!(lengths(&[], 10, max).is_empty());
+    }
+}
