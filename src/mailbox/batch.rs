@@ -2,10 +2,12 @@
 
 /// A batch holds at most this many bytes of message bodies (or one message, when a
 /// single one is larger); two batches are in memory at once, one committed while
-/// the next is fetched. 8 MB keeps a backlog with 5 MB attachments under 100 MB of
-/// RSS (measured with benches/run.sh; 32 MB batches peaked near it without the
-/// overlap) and still makes batches of the full `batch_size` for ordinary mail.
-pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// the next is fetched. Over the benchmark's attachment mix (benches/run.sh, 5 MB
+/// attachments) intake peaked at 85 MiB of RSS with 6 MB batches, 83 with 4 MB and
+/// 90–100 with 8 MB, which the rules' and the model's growth had taken to the
+/// 100 MiB target (4 December); 4 MB ran slower in two of four runs. Ordinary mail
+/// still makes batches of the full `batch_size`.
+pub const BATCH_BYTES: u64 = 6 * 1024 * 1024;
 
 /// Groups `listing` into batches of at most `count` messages and about BATCH_BYTES.
 /// A message over `max_message` counts nothing: only its header is read.
