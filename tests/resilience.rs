@@ -242,7 +242,8 @@ fn a_folder_of_fifty_thousand_messages_is_read_in_bounded_ranges_and_memory() {
     );
     let mib = peak >> 20;
     eprintln!("50,000 messages: peak RSS {mib} MiB");
-    // Bounded: batches of at most batch_size messages and 8 MB, whatever the folder.
+    // Bounded: batches of at most batch_size messages and BATCH_BYTES (6 MB), whatever
+    // the folder.
     assert!(mib < 200, "peak RSS {mib} MiB");
     assert!(f.stack.messages(SUPPORT, "INBOX").unwrap().is_empty());
 }

@@ -56,15 +56,16 @@ mod tests {
 
     #[test]
     fn batches_respect_bytes_and_a_large_message_goes_alone() {
-        let mb = 1024 * 1024;
-        let max = 50 * mb;
-        // 3 + 3 fit; the third 3 MB would pass 8 MB; 9 MB is alone; the rest fit.
+        let half = BATCH_BYTES / 2;
+        let max = 10 * BATCH_BYTES;
+        // Two halves fit; a third would pass the bound; one larger than the bound
+        // goes alone; the small ones after it fit.
         assert_eq!(
-            lengths(&[3 * mb, 3 * mb, 3 * mb, 9 * mb, mb, mb], 100, max),
+            lengths(&[half, half, half, 2 * BATCH_BYTES, 1, 1], 100, max),
             vec![2, 1, 1, 2]
         );
         // A message over the limit is only its header: it costs the batch nothing.
-        assert_eq!(lengths(&[3 * mb, 60 * mb, 3 * mb], 100, max), vec![3]);
+        assert_eq!(lengths(&[half, 20 * BATCH_BYTES, half], 100, max), vec![3]);
         assert!(lengths(&[], 10, max).is_empty());
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! While one batch is committed on the store's thread, the next one is fetched: the
 //! server's work and ours overlap, and at most two batches (each bounded by count
-//! and by [`BATCH_BYTES`](super::batch::BATCH_BYTES)) are held at once. A batch's moves still wait for its commit.
+//! and by [`BATCH_BYTES`](super::batch::BATCH_BYTES)) are held at once. A batch's
+//! moves still wait for its commit.
 //!
 //! Between passes the session waits in IDLE (RFC 2177) where the server offers it,
 //! see [`ImapMailbox::wait`].
