@@ -48,9 +48,13 @@ impl MaildirMailbox {
                 // Names starting with a dot are not messages (Maildir convention).
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
                 if !hidden && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                    // A file gone or unreadable here is reported when it is read.
-                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    files.push((entry.path(), size));
+                    let path = entry.path();
+                    // Its size bounds the batch and says whether it is read whole.
+                    let size = entry
+                        .metadata()
+                        .with_context(|| format!("Cannot read {}", path.display()))?
+                        .len();
+                    files.push((path, size));
                 }
             }
         }
@@ -61,8 +65,8 @@ impl MaildirMailbox {
         let batch_size = config.mailbox.batch_size as usize;
         for chunk in batches(&files, |(_, size)| *size, batch_size, max) {
             let mut batch = Vec::with_capacity(chunk.len());
-            for (path, _) in chunk {
-                batch.push(read_message(path, max)?);
+            for (path, size) in chunk {
+                batch.push(read_message(path, *size, max)?);
             }
             let source = Source {
                 mailbox: mailbox_key.clone(),
@@ -93,10 +97,9 @@ fn folder_path(root: &Path, name: &str) -> PathBuf {
     }
 }
 
-fn read_message(path: &Path, max: u64) -> Result<Incoming> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("Cannot read {}", path.display()))?
-        .len();
+/// `size`: the file's, as the listing found it (a delivered Maildir file does not
+/// change).
+fn read_message(path: &Path, size: u64, max: u64) -> Result<Incoming> {
     if size <= max {
         let raw = std::fs::read(path).with_context(|| format!("Cannot read {}", path.display()))?;
         return Ok(Incoming {
