@@ -6,7 +6,11 @@
 # do not depend on what else the machine is doing, so two builds compare exactly where
 # benches/run.sh's wall-clock figures differ by more than a lever gains.
 #
-#   benches/intake-cost.sh [BINARY...]   # default: target/release/switchboard, built
+#   benches/intake-cost.sh [BINARY|TREE...]   # default: target/release/switchboard, built
+#
+# A TREE is another checkout (a git worktree of an older commit, say) with its release
+# build in TREE/target/release: its binary runs with that tree's own rules, templates
+# and demo config, so a build from before a change of the rules' format still runs.
 #
 # Prints one markdown table: each phase's instructions per message taken in, a column
 # per binary, all of them run over the same copy of the mailbox (the corpus grows as
@@ -30,6 +34,19 @@ if [ ${#bins[@]} -eq 0 ]; then
     cargo build --release --quiet --bin switchboard
     bins=("$root/target/release/switchboard")
 fi
+# Each binary's own tree: where its rules, templates and demo config are.
+declare -a trees labels
+for i in "${!bins[@]}"; do
+    labels[i]=${bins[$i]}
+    if [ -d "${bins[$i]}" ]; then
+        trees[i]=$(cd "${bins[$i]}" && pwd)
+        bins[i]=${trees[$i]}/target/release/switchboard
+        labels[i]=$(git -C "${trees[$i]}" rev-parse --short HEAD 2>/dev/null || echo "${trees[$i]}")
+    else
+        trees[i]=$root
+    fi
+    [ -x "${bins[$i]}" ] || { echo "benches/intake-cost.sh: no binary at ${bins[$i]}" >&2; exit 1; }
+done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -78,9 +95,9 @@ for i in "${!bins[@]}"; do
     cp "$work/mail/"* "$run/inbox/new/"
     # The demo's config, reading this Maildir and keeping its mail in the outbox.
     sed -e "s#state/inbox#$run/inbox#; s#state/switchboard.db#$run/switchboard.db#" \
-        -e "s#\.\./\.\./#$root/#g" \
+        -e "s#\.\./\.\./#${trees[$i]}/#g" \
         -e '/^\[smtp\]/,/^\[/{s#^kind = "maildir"#kind = "smtp"\nhost = "127.0.0.1"\nport = 9\ntls = "none"#; /^path = /d}' \
-        examples/demo/switchboard.toml > "$run/switchboard.toml"
+        "${trees[$i]}/examples/demo/switchboard.toml" > "$run/switchboard.toml"
     valgrind --tool=callgrind --callgrind-out-file="$run/callgrind.out" \
         "${bins[$i]}" run --once --config "$run/switchboard.toml" \
         --now 2026-11-30T10:00:00+08:00 > "$run/stdout" 2> "$run/stderr" || {
@@ -97,7 +114,7 @@ echo "run --once over $n messages of tests/classify and tests/unseen (tree at $(
 echo
 header="| phase |"
 rule="| --- |"
-for b in "${bins[@]}"; do
+for b in "${labels[@]}"; do
     header="$header $b |"
     rule="$rule --- |"
 done
