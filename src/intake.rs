@@ -63,8 +63,19 @@ pub struct Prepared {
     parsed: Result<Message, String>,
     /// Used only if the message opens a new case.
     class: Option<Classification>,
+    /// A collaboration request's milestone dates, read for the day it was prepared on.
+    dates: Option<PreparedDates>,
     /// Rspamd's reason to set it aside, asked before the transaction.
     rspamd: Option<String>,
+}
+
+/// The dates a request's lines name, resolved against `day` (today in the company's
+/// calendar when it was prepared): reading them takes a collaboration request's
+/// patterns over every line, work for the preparing thread rather than the store's,
+/// which uses them only while its own day is the same.
+pub struct PreparedDates {
+    day: chrono::NaiveDate,
+    found: Vec<(chrono::NaiveDate, String)>,
 }
 
 /// Where a batch came from, for the ledger and the checkpoint.
@@ -129,6 +140,8 @@ struct Step<'a> {
     dedup_key: &'a str,
     /// The rules' verdict, worked out beforehand (see [`Prepared`]).
     class: Option<&'a Classification>,
+    /// A request's dates, read beforehand (see [`PreparedDates`]).
+    dates: Option<&'a PreparedDates>,
     now: DateTime<Utc>,
     token_key: &'a [u8],
     /// Where its mail is composed, when not in place.
@@ -300,12 +313,23 @@ impl Intake {
         None
     }
 
-    /// The store-free part of taking a message in (see [`Prepared`]).
-    pub fn prepare(&self, incoming: Incoming) -> Prepared {
+    /// The store-free part of taking a message in (see [`Prepared`]); `now`: the
+    /// clock's time as it is prepared.
+    pub fn prepare(&self, incoming: Incoming, now: DateTime<Utc>) -> Prepared {
         let dedup_key = dedup_key(&incoming);
         let parsed = Message::parse(&incoming.raw);
         let class = match &parsed {
             Ok(msg) if incoming.too_large.is_none() => Some(self.classify(msg)),
+            _ => None,
+        };
+        let dates = match (&parsed, &class) {
+            (Ok(msg), Some(c)) if c.category == crate::case::Category::CollaborationRequest => {
+                let day = self.today(now);
+                Some(PreparedDates {
+                    day,
+                    found: crate::reply::milestones::extract_dates(&msg.body, day),
+                })
+            }
             _ => None,
         };
         Prepared {
@@ -313,18 +337,28 @@ impl Intake {
             dedup_key,
             parsed,
             class,
+            dates,
             rspamd: None,
         }
+    }
+
+    /// The day `now` falls on in the company's calendar.
+    pub(crate) fn today(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
+        now.with_timezone(&self.config.calendar.tz()).date_naive()
     }
 
     /// [`Intake::prepare`] for a batch, on the blocking pool.
     pub async fn prepare_batch(
         self: &std::sync::Arc<Self>,
         batch: Vec<Incoming>,
+        now: DateTime<Utc>,
     ) -> Result<Vec<Prepared>> {
         let intake = self.clone();
         let mut prepared: Vec<Prepared> = tokio::task::spawn_blocking(move || {
-            batch.into_iter().map(|inc| intake.prepare(inc)).collect()
+            batch
+                .into_iter()
+                .map(|inc| intake.prepare(inc, now))
+                .collect()
         })
         .await
         .context("Preparing a batch failed")?;
@@ -362,11 +396,14 @@ impl Intake {
         let prepared: Vec<Prepared> = batch
             .iter()
             .map(|inc| {
-                self.prepare(Incoming {
-                    uid: inc.uid,
-                    raw: inc.raw.clone(),
-                    too_large: inc.too_large,
-                })
+                self.prepare(
+                    Incoming {
+                        uid: inc.uid,
+                        raw: inc.raw.clone(),
+                        too_large: inc.too_large,
+                    },
+                    now,
+                )
             })
             .collect();
         self.take_in_prepared(conn, src, &prepared, last_uid, now)
@@ -460,6 +497,7 @@ impl Intake {
             inc,
             dedup_key: key,
             class: p.class.as_ref(),
+            dates: p.dates.as_ref(),
             now,
             token_key,
             composer,
@@ -745,13 +783,21 @@ mod tests {
         raws.into_iter()
             .enumerate()
             .map(|(i, raw)| {
-                intake.prepare(Incoming {
-                    uid: Some(i as u32 + 1),
-                    raw,
-                    too_large: None,
-                })
+                intake.prepare(
+                    Incoming {
+                        uid: Some(i as u32 + 1),
+                        raw,
+                        too_large: None,
+                    },
+                    now(),
+                )
             })
             .collect()
+    }
+
+    /// The fixed time these tests prepare and take in at.
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap()
     }
 
     /// A store with a fixed reply-token key, so that two stores make the same tokens.
@@ -782,7 +828,7 @@ mod tests {
             mailbox: "INBOX".into(),
             uidvalidity: Some(1),
         };
-        let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+        let now = now();
         let last = Some(batch.len() as u32);
         let composer = Composer::new(&intake.composing);
         let reports = match composing {
@@ -900,6 +946,69 @@ mod tests {
         );
         std::fs::write(&ack, text.replacen("\n\n", &format!("\n\n{broken}"), 1)).unwrap();
         dir
+    }
+
+    /// A request's dates are read beside the store, for the day the batch was prepared
+    /// on; taken in on another day (a batch prepared just before midnight), they are
+    /// read again for that day: "11月30日" is the next 30 November from the day the
+    /// case opens.
+    #[test]
+    fn a_requests_dates_read_beforehand_are_read_again_when_the_day_has_changed() {
+        let intake = demo_intake(None);
+        let raw = "From: =?utf-8?b?6ZmI6Z2Z?= <chenjing@example.com>\r\n\
+                   To: support@example.com\r\nCc: design@example.com\r\n\
+                   Subject: =?utf-8?b?6Leo6YOo6Zeo5Y2P5L2c55Sz6K+3?=\r\n\
+                   Message-ID: <collab-1@example.com>\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: text/plain; charset=utf-8\r\n\r\n\
+                   各位好，\r\n\r\n市场部发起季度新品推广项目，请设计部协作：\r\n\
+                   1. 宣传海报初稿 11月30日 提交（设计部）\r\n\r\n\
+                   请确认职责与时间节点。\r\n\r\n陈静 市场部\r\n";
+        let at = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let due = |prepared_at: &str, taken_at: &str| {
+            let prepared = intake.prepare(
+                Incoming {
+                    uid: Some(1),
+                    raw: raw.as_bytes().to_vec(),
+                    too_large: None,
+                },
+                at(prepared_at),
+            );
+            assert_eq!(
+                prepared.class.as_ref().unwrap().category,
+                crate::case::Category::CollaborationRequest
+            );
+            let mut conn = store();
+            let src = Source {
+                mailbox: "INBOX".into(),
+                uidvalidity: Some(1),
+            };
+            let reports = intake
+                .take_in_prepared(&mut conn, &src, &[prepared], Some(1), at(taken_at))
+                .unwrap();
+            let number = reports[0].case.clone().unwrap();
+            let id = crate::store::cases::id_by_number(&conn, &number)
+                .unwrap()
+                .unwrap();
+            let dated = crate::store::deadlines::open_for_case(&conn, id)
+                .unwrap()
+                .into_iter()
+                .find(|d| d.milestone == "date-1")
+                .unwrap();
+            intake.today(chrono::DateTime::from_timestamp(dated.due_at, 0).unwrap())
+        };
+        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            due("2026-11-30T10:00:00+08:00", "2026-11-30T10:00:01+08:00"),
+            date(2026, 11, 30)
+        );
+        assert_eq!(
+            due("2026-11-30T23:59:59+08:00", "2026-12-01T00:00:01+08:00"),
+            date(2027, 11, 30)
+        );
     }
 
     #[test]

@@ -209,7 +209,7 @@ fn run(
         };
         let report = rt
             .block_on(async {
-                let prepared = intake.prepare_batch(vec![inc]).await?;
+                let prepared = intake.prepare_batch(vec![inc], now).await?;
                 intake
                     .commit_batch(&db, src, prepared, Some(uid), now)
                     .await

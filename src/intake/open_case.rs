@@ -122,9 +122,14 @@ impl Intake {
         let work = self.clockwork(step);
         work.event(&case, Event::Received, &detail)?;
         if class.category == crate::case::Category::CollaborationRequest {
-            let today = now.with_timezone(&self.config.calendar.tz()).date_naive();
-            let dates = crate::reply::milestones::extract_dates(&msg.body, today);
-            work.dated_milestones(&case, &dates)?;
+            let today = self.today(now);
+            match step.dates.filter(|d| d.day == today) {
+                Some(prepared) => work.dated_milestones(&case, &prepared.found)?,
+                None => {
+                    let dates = crate::reply::milestones::extract_dates(&msg.body, today);
+                    work.dated_milestones(&case, &dates)?;
+                }
+            }
         }
         let change = self.change(step, &case, msg);
         for d in std::iter::once(department).chain(involved) {

@@ -51,11 +51,14 @@ impl Intake {
             mailbox: row.mailbox.clone(),
             uidvalidity: row.uidvalidity,
         };
-        let prepared = self.prepare(Incoming {
-            uid: row.uid,
-            raw: row.raw,
-            too_large,
-        });
+        let prepared = self.prepare(
+            Incoming {
+                uid: row.uid,
+                raw: row.raw,
+                too_large,
+            },
+            now,
+        );
         messages::delete(&tx, id)?;
         let token_key = crate::outgoing::reply_key(&tx)?;
         let report = self.take_in_one(&mut tx, &src, &prepared, &token_key, now, None)?;

@@ -116,6 +116,7 @@ impl Intake {
             inc: &inc,
             dedup_key: &row.dedup_key,
             class: Some(&class),
+            dates: None,
             now,
             token_key,
             composer: None,

@@ -362,7 +362,7 @@ impl ImapMailbox {
         let renew_at = self.renew_at;
         let renew_due = || renew_at.is_some_and(|t| Instant::now() >= t);
         let mut next = match batches.first() {
-            Some(b) => Some(fetch_and_prepare(session, b, max, intake).await?),
+            Some(b) => Some(fetch_and_prepare(session, b, max, intake, clock).await?),
             None => None,
         };
         let mut i = 0;
@@ -380,7 +380,9 @@ impl ImapMailbox {
                         );
                         Ok(None)
                     }
-                    Some(b) => fetch_and_prepare(session, b, max, intake).await.map(Some),
+                    Some(b) => fetch_and_prepare(session, b, max, intake, clock)
+                        .await
+                        .map(Some),
                     None => Ok(None),
                 }
             };
@@ -411,10 +413,14 @@ async fn fetch_and_prepare(
     batch: &[(u32, u64)],
     max: u64,
     intake: &std::sync::Arc<Intake>,
+    clock: &Clock,
 ) -> Result<(Vec<Prepared>, u32)> {
     let (incoming, batch_last) =
         bounded("a batch's FETCH", fetch_batch(session, batch, max)).await?;
-    Ok((intake.prepare_batch(incoming).await?, batch_last))
+    Ok((
+        intake.prepare_batch(incoming, clock.now()).await?,
+        batch_last,
+    ))
 }
 
 /// Fetches one batch: bodies of the messages within `max_message_bytes` in one UID

@@ -72,7 +72,7 @@ impl MaildirMailbox {
                 mailbox: mailbox_key.clone(),
                 uidvalidity: None,
             };
-            let batch = intake.prepare_batch(batch).await?;
+            let batch = intake.prepare_batch(batch, clock.now()).await?;
             let reports = intake
                 .commit_batch(db, source, batch, None, clock.now())
                 .await?;
