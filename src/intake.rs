@@ -16,12 +16,15 @@ mod follow_up;
 mod identity;
 mod open_case;
 mod outgoing;
+mod prepare;
 mod release;
 mod rspamd;
 pub mod screen;
 mod set_aside;
 
 pub use identity::dedup_key;
+pub use prepare::Prepared;
+use prepare::PreparedDates;
 pub use release::Released;
 
 use std::sync::Arc;
@@ -50,32 +53,6 @@ pub struct Incoming {
     pub raw: Vec<u8>,
     /// Set when the message is larger than `max_message_bytes`: its real size.
     pub too_large: Option<u64>,
-}
-
-/// A message with what can be worked out without the store: its identity, the parse
-/// and the rules' verdict. The mailbox has a batch prepared ([`Intake::prepare_batch`])
-/// on another thread while the batch before it commits, so that this work — a quarter
-/// of intake's — runs beside the store's instead of before it.
-pub struct Prepared {
-    incoming: Incoming,
-    dedup_key: String,
-    /// For a message over the size limit, the parse of the header that was fetched.
-    parsed: Result<Message, String>,
-    /// Used only if the message opens a new case.
-    class: Option<Classification>,
-    /// A collaboration request's milestone dates, read for the day it was prepared on.
-    dates: Option<PreparedDates>,
-    /// Rspamd's reason to set it aside, asked before the transaction.
-    rspamd: Option<String>,
-}
-
-/// The dates a request's lines name, resolved against `day` (today in the company's
-/// calendar when it was prepared): reading them takes a collaboration request's
-/// patterns over every line, work for the preparing thread rather than the store's,
-/// which uses them only while its own day is the same.
-pub struct PreparedDates {
-    day: chrono::NaiveDate,
-    found: Vec<(chrono::NaiveDate, String)>,
 }
 
 /// Where a batch came from, for the ledger and the checkpoint.
@@ -311,59 +288,6 @@ impl Intake {
             return Some(format!("{} is not an address we can answer", reply.email));
         }
         None
-    }
-
-    /// The store-free part of taking a message in (see [`Prepared`]); `now`: the
-    /// clock's time as it is prepared.
-    pub fn prepare(&self, incoming: Incoming, now: DateTime<Utc>) -> Prepared {
-        let dedup_key = dedup_key(&incoming);
-        let parsed = Message::parse(&incoming.raw);
-        let class = match &parsed {
-            Ok(msg) if incoming.too_large.is_none() => Some(self.classify(msg)),
-            _ => None,
-        };
-        let dates = match (&parsed, &class) {
-            (Ok(msg), Some(c)) if c.category == crate::case::Category::CollaborationRequest => {
-                let day = self.today(now);
-                Some(PreparedDates {
-                    day,
-                    found: crate::reply::milestones::extract_dates(&msg.body, day),
-                })
-            }
-            _ => None,
-        };
-        Prepared {
-            incoming,
-            dedup_key,
-            parsed,
-            class,
-            dates,
-            rspamd: None,
-        }
-    }
-
-    /// The day `now` falls on in the company's calendar.
-    pub(crate) fn today(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
-        now.with_timezone(&self.config.calendar.tz()).date_naive()
-    }
-
-    /// [`Intake::prepare`] for a batch, on the blocking pool.
-    pub async fn prepare_batch(
-        self: &std::sync::Arc<Self>,
-        batch: Vec<Incoming>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Prepared>> {
-        let intake = self.clone();
-        let mut prepared: Vec<Prepared> = tokio::task::spawn_blocking(move || {
-            batch
-                .into_iter()
-                .map(|inc| intake.prepare(inc, now))
-                .collect()
-        })
-        .await
-        .context("Preparing a batch failed")?;
-        self.ask_rspamd(&mut prepared).await;
-        Ok(prepared)
     }
 
     /// [`Intake::take_in_prepared`] on the store's blocking pool.
