@@ -123,13 +123,15 @@ impl Intake {
         work.event(&case, Event::Received, &detail)?;
         if class.category == crate::case::Category::CollaborationRequest {
             let today = self.today(now);
-            match step.dates.filter(|d| d.day == today) {
-                Some(prepared) => work.dated_milestones(&case, &prepared.found)?,
+            let read_now;
+            let dates = match step.dates.filter(|d| d.day == today) {
+                Some(prepared) => &prepared.found,
                 None => {
-                    let dates = crate::reply::milestones::extract_dates(&msg.body, today);
-                    work.dated_milestones(&case, &dates)?;
+                    read_now = crate::reply::milestones::extract_dates(&msg.body, today);
+                    &read_now
                 }
-            }
+            };
+            work.dated_milestones(&case, dates)?;
         }
         let change = self.change(step, &case, msg);
         for d in std::iter::once(department).chain(involved) {

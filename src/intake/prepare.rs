@@ -68,7 +68,7 @@ impl Intake {
     }
 
     /// The day `now` falls on in the company's calendar.
-    pub(crate) fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+    pub(super) fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.config.calendar.tz()).date_naive()
     }
 
